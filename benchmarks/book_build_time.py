@@ -1,0 +1,37 @@
+"""Time a clean build of the whole book, as `make book` does it from a fresh clone.
+
+Builds into a temporary folder (so no execution cache is reused), with -W -n --keep-going, and
+prints the wall time of the build and the execution time of each notebook as myst-nb reports it.
+The book's budget: each notebook under 60 s, the whole book under 3 minutes on a 2-core CPU.
+
+Run: make bench   (or .venv/bin/python benchmarks/book_build_time.py)
+"""
+
+import pathlib
+import re
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+def main() -> None:
+    jb = pathlib.Path(sys.executable).with_name("jupyter-book")
+    with tempfile.TemporaryDirectory() as out:
+        t0 = time.perf_counter()
+        proc = subprocess.run([str(jb), "build", "-W", "-n", "--keep-going", "--path-output", out,
+                               str(ROOT / "book")], capture_output=True, text=True)
+        wall = time.perf_counter() - t0
+    log = proc.stdout + proc.stderr
+    if proc.returncode != 0:
+        print(log[-4000:])
+        sys.exit(f"build failed (exit {proc.returncode})")
+    for name, seconds in re.findall(r"Executed notebook '([^']+)'.*?\(([\d.]+)s\)", log):
+        print(f"{float(seconds):7.1f} s  {name}")
+    print(f"{wall:7.1f} s  clean build of the whole book")
+
+
+if __name__ == "__main__":
+    main()

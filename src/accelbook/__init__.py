@@ -1,0 +1,1 @@
+"""accelbook: the library behind the book."""

@@ -1,0 +1,455 @@
+"""The book's one timing harness, and the matmul and memory-bandwidth probes built on it.
+
+Every measured number in the book comes through :func:`time_call`: it warms the function up (so
+compilation stays out of the timing), waits for the device with ``jax.block_until_ready`` after
+every call (JAX dispatches asynchronously), repeats until enough time has passed, and reports the
+median and spread of the samples. The probes check their results against an independent NumPy
+reference before they report a rate: a wrong answer is never reported as a speed.
+
+Functions return records; they never print. Taught in: "The same matmul on every device" (the
+protocol), "The roofline" (measured points) and "Introduction" (what is this machine?).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from typing import Any, Callable
+
+import numpy as np
+
+from accelbook.specs import check_dtype
+
+_JAX_DTYPES = {"fp64": "float64", "fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}
+"""dtypes the probes can run (tf32 is a precision mode of fp32 matmuls, not a storage dtype)."""
+
+# Relative error (Frobenius norm) allowed against the float64 reference. Generous enough for
+# the default matmul precision of accelerators (TF32 on NVIDIA Ampere+, one bf16 pass on TPU),
+# tight enough to catch a wrong kernel, a transposed operand or uninitialised memory (error ~1).
+_TOLERANCE = {"fp64": 1e-10, "fp32": 2e-2, "bf16": 5e-2, "fp16": 2e-2}
+
+
+class MeasurementError(RuntimeError):
+    """A probe's result disagreed with its NumPy reference, so no rate is reported."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Timing:
+    """Wall-clock samples of one operation, in seconds."""
+
+    samples: tuple[float, ...]
+
+    @property
+    def median(self) -> float:
+        return float(np.median(self.samples))
+
+    @property
+    def p10(self) -> float:
+        return float(np.percentile(self.samples, 10))
+
+    @property
+    def p90(self) -> float:
+        return float(np.percentile(self.samples, 90))
+
+    @property
+    def best(self) -> float:
+        return float(np.min(self.samples))
+
+    @property
+    def spread(self) -> float:
+        """(p90 − p10) / median: 0.05 means the middle 80 % of runs lie within 5 % of each other."""
+        return (self.p90 - self.p10) / self.median
+
+    @property
+    def n(self) -> int:
+        return len(self.samples)
+
+
+def time_call(fn: Callable[..., Any], *args: Any, warmup: int = 2, min_repeats: int = 5,
+              max_repeats: int = 200, min_time: float = 0.2) -> Timing:
+    """Time ``fn(*args)``: ``warmup`` untimed calls, then at least ``min_repeats`` timed calls and
+    more until ``min_time`` seconds have been spent (at most ``max_repeats``).
+
+    Each timed call ends with ``jax.block_until_ready`` on the result, so asynchronous dispatch
+    cannot make the call look faster than the work it launched. Works for NumPy functions too.
+    """
+    import jax
+
+    if not callable(fn):
+        raise TypeError(f"fn must be callable, got {type(fn).__name__}")
+    for name, v in (("warmup", warmup), ("min_repeats", min_repeats), ("max_repeats", max_repeats)):
+        if not isinstance(v, int) or v < (0 if name == "warmup" else 1):
+            raise ValueError(f"{name}={v!r} must be an integer >= {0 if name == 'warmup' else 1}")
+    if max_repeats < min_repeats:
+        raise ValueError(f"max_repeats={max_repeats} must be >= min_repeats={min_repeats}")
+    if not min_time >= 0:
+        raise ValueError(f"min_time={min_time!r} must be >= 0 seconds")
+    for _ in range(warmup):
+        jax.block_until_ready(fn(*args))
+    samples = []
+    start = time.perf_counter()
+    while len(samples) < max_repeats and (len(samples) < min_repeats
+                                          or time.perf_counter() - start < min_time):
+        t0 = time.perf_counter()
+        jax.block_until_ready(fn(*args))
+        samples.append(time.perf_counter() - t0)
+    return Timing(tuple(samples))
+
+
+@dataclasses.dataclass(frozen=True)
+class MatmulResult:
+    """One timed matmul C = A @ B with A of shape (m, k) and B of shape (k, n)."""
+
+    m: int
+    n: int
+    k: int
+    dtype: str
+    precision: str
+    timing: Timing
+    rel_error: float
+    backend: str
+    device_kind: str
+
+    @property
+    def flops(self) -> float:
+        """2·m·n·k: one multiply and one add per term of every dot product."""
+        return 2.0 * self.m * self.n * self.k
+
+    @property
+    def flop_per_s(self) -> float:
+        """Achieved rate from the median time."""
+        return self.flops / self.timing.median
+
+    @property
+    def bytes(self) -> float:
+        """Minimum HBM traffic: read A and B once, write C once."""
+        return float(_itemsize(self.dtype) * (self.m * self.k + self.k * self.n + self.m * self.n))
+
+
+@dataclasses.dataclass(frozen=True)
+class BandwidthResult:
+    """One timed STREAM-style triad a = b + s·c over ``elements`` float32 values."""
+
+    elements: int
+    timing: Timing
+    backend: str
+    device_kind: str
+
+    @property
+    def bytes(self) -> float:
+        """Bytes moved per triad: read b and c, write a (4 bytes each)."""
+        return 3.0 * 4 * self.elements
+
+    @property
+    def bytes_per_s(self) -> float:
+        return self.bytes / self.timing.median
+
+
+def _itemsize(dtype: str) -> int:
+    return {"fp64": 8, "fp32": 4, "tf32": 4, "bf16": 2, "fp16": 2, "fp8": 1, "int8": 1}[dtype]
+
+
+def _check_size(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
+        raise ValueError(f"{name}={value!r} must be a positive integer")
+    return int(value)
+
+
+def _device_labels() -> tuple[str, str]:
+    import jax
+
+    d = jax.devices()[0]
+    return d.platform, d.device_kind
+
+
+PRECISIONS = ("default", "high", "highest")
+
+
+def matmul(n: int, dtype: str = "fp32", *, m: int | None = None, k: int | None = None,
+           precision: str = "default", seed: int = 0, **timing: Any) -> MatmulResult:
+    """Time one jitted JAX matmul of shape (m, k) @ (k, n) on the default device.
+
+    ``m`` and ``k`` default to ``n`` (square). ``precision`` is JAX's matmul precision: 'default'
+    lets the device use its fast mode (TF32 on NVIDIA Ampere and newer, one bf16 pass on TPU),
+    'highest' asks for full fp32. The product is checked against a float64 NumPy reference with
+    Freivalds' test (C·x against A·(B·x) for random vectors x), which costs O(n²) instead of
+    O(n³), before the rate is reported. Extra keyword arguments go to :func:`time_call`.
+    """
+    import jax
+    import jax.numpy as jnp
+
+    n = _check_size("n", n)
+    m = n if m is None else _check_size("m", m)
+    k = n if k is None else _check_size("k", k)
+    check_dtype(dtype)
+    if dtype not in _JAX_DTYPES:
+        raise ValueError(f"dtype={dtype!r} cannot be run by the matmul probe; allowed: "
+                         f"{', '.join(_JAX_DTYPES)} (tf32 is fp32 with precision='default' on GPUs)")
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision={precision!r} is not allowed; allowed: {', '.join(PRECISIONS)}")
+    if dtype == "fp64" and not jax.config.jax_enable_x64:
+        raise ValueError("dtype='fp64' needs jax.config.update('jax_enable_x64', True) first")
+    rng = np.random.default_rng(seed)
+    jdtype = jnp.dtype(_JAX_DTYPES[dtype])
+    a = jnp.asarray(rng.standard_normal((m, k), dtype=np.float32), dtype=jdtype)
+    b = jnp.asarray(rng.standard_normal((k, n), dtype=np.float32), dtype=jdtype)
+    prec = {"default": jax.lax.Precision.DEFAULT, "high": jax.lax.Precision.HIGH,
+            "highest": jax.lax.Precision.HIGHEST}[precision]
+    f = jax.jit(lambda x, y: jnp.matmul(x, y, precision=prec))
+    timing_result = time_call(f, a, b, **timing)
+    rel_error = freivalds_error(np.asarray(a, np.float64), np.asarray(b, np.float64),
+                                np.asarray(f(a, b), np.float64), rng)
+    if not rel_error <= _TOLERANCE[dtype]:
+        raise MeasurementError(f"{dtype} matmul ({m}x{k} @ {k}x{n}) disagrees with the NumPy "
+                               f"reference: relative error {rel_error:.2e} > {_TOLERANCE[dtype]:.0e}")
+    backend, kind = _device_labels()
+    return MatmulResult(m, n, k, dtype, precision, timing_result, rel_error, backend, kind)
+
+
+def freivalds_error(a: np.ndarray, b: np.ndarray, c: np.ndarray, rng: np.random.Generator,
+                    vectors: int = 4) -> float:
+    """Relative error of ``c`` as the product ``a @ b``, estimated with random vectors.
+
+    ``‖C·X − A·(B·X)‖ / ‖A·(B·X)‖`` for a (n, vectors) Gaussian X. A correct product gives the
+    rounding error of its dtype; a wrong one gives an error of order 1.
+    """
+    x = rng.standard_normal((b.shape[1], vectors))
+    ref = a @ (b @ x)
+    return float(np.linalg.norm(c @ x - ref) / np.linalg.norm(ref))
+
+
+def triad(elements: int, *, scalar: float = 3.0, **timing: Any) -> BandwidthResult:
+    """Time a STREAM-style triad ``a = b + scalar·c`` over float32 arrays of ``elements`` values.
+
+    The output buffer is donated back to each call (``donate_argnums``, with ``keep_unused=True``
+    since the old values are not read), so the probe measures memory traffic rather than the
+    page faults of a freshly allocated output. The result is checked against NumPy.
+    """
+    import jax
+    import jax.numpy as jnp
+
+    elements = _check_size("elements", elements)
+    rng = np.random.default_rng(1)
+    b_host = rng.standard_normal(elements, dtype=np.float32)
+    c_host = rng.standard_normal(elements, dtype=np.float32)
+    b, c = jnp.asarray(b_host), jnp.asarray(c_host)
+    kernel = jax.jit(lambda out, x, y: x + scalar * y, donate_argnums=0, keep_unused=True)
+    state = {"out": jnp.zeros(elements, jnp.float32)}
+
+    def step():
+        state["out"] = kernel(state["out"], b, c)
+        return state["out"]
+
+    timing_result = time_call(step, **timing)
+    got = np.asarray(state["out"])
+    if not np.allclose(got, b_host + np.float32(scalar) * c_host, rtol=1e-6, atol=1e-6):
+        raise MeasurementError("triad result disagrees with the NumPy reference")
+    backend, kind = _device_labels()
+    return BandwidthResult(elements, timing_result, backend, kind)
+
+
+def default_matmul_sizes(backend: str) -> list[int]:
+    """Square matmul sizes that run quickly on a CPU and fill a GPU or TPU."""
+    if backend == "cpu":
+        return [64, 128, 256, 512, 1024, 2048]
+    if backend in ("gpu", "tpu"):
+        return [128, 256, 512, 1024, 2048, 4096, 8192]
+    raise ValueError(f"backend={backend!r} is not known; allowed: cpu, gpu, tpu")
+
+
+def default_triad_elements(backend: str, memory_bytes: float | None = None) -> int:
+    """Triad length: far beyond on-chip caches, and at most 1/16 of device memory."""
+    if backend not in ("cpu", "gpu", "tpu"):
+        raise ValueError(f"backend={backend!r} is not known; allowed: cpu, gpu, tpu")
+    elements = 2**24 if backend == "cpu" else 2**27
+    if memory_bytes:
+        elements = min(elements, int(memory_bytes // (16 * 4)))
+    return elements
+
+
+__all__ = ["BandwidthResult", "MatmulResult", "MeasurementError", "PRECISIONS", "Timing",
+           "default_matmul_sizes", "default_triad_elements", "freivalds_error", "matmul",
+           "time_call", "triad"]
+
+
+# ---------------------------------------------------------------------------------------------
+# Chapter "The same matmul on every device": the protocol made visible (first call, dispatch),
+# sweeps over sizes and dtypes, shapes near a power of two, and the overhead model t0 + F/P.
+# ---------------------------------------------------------------------------------------------
+
+MANTISSA_BITS = {"fp64": 52, "fp32": 23, "tf32": 10, "fp16": 10, "bf16": 7}
+"""Explicitly stored mantissa (fraction) bits of each floating-point format (IEEE 754; TF32 and
+bfloat16 as their designers define them). Taught in: "The same matmul on every device"."""
+
+
+def unit_roundoff(dtype: str) -> float:
+    """``2**-(mantissa bits + 1)``: the largest relative error of rounding one real number to
+    ``dtype`` (round to nearest). bf16: 2**-8 ≈ 3.9e-3; fp32: 2**-24 ≈ 6.0e-8.
+
+    Taught in: "The same matmul on every device" (the error each matmul precision gives).
+    """
+    check_dtype(dtype)
+    if dtype not in MANTISSA_BITS:
+        raise ValueError(f"dtype={dtype!r} is not a floating-point format; allowed: "
+                         f"{', '.join(MANTISSA_BITS)}")
+    return 2.0 ** -(MANTISSA_BITS[dtype] + 1)
+
+
+def first_call_time(fn: Callable[..., Any], *args: Any) -> float:
+    """Seconds for one call of ``fn(*args)``, waiting for the result (``block_until_ready``).
+
+    Called on a freshly made ``jax.jit`` function, this is the cost the warm-up of
+    :func:`time_call` keeps out of the timing: tracing, XLA compilation, then one run.
+    Taught in: "The same matmul on every device" (why warm up).
+    """
+    import jax
+
+    if not callable(fn):
+        raise TypeError(f"fn must be callable, got {type(fn).__name__}")
+    t0 = time.perf_counter()
+    jax.block_until_ready(fn(*args))
+    return time.perf_counter() - t0
+
+
+def dispatch_time(fn: Callable[..., Any], *args: Any, repeats: int = 20) -> Timing:
+    """Seconds until ``fn(*args)`` *returns*, without waiting for the device to finish.
+
+    The wrong way to time JAX, kept to show why :func:`time_call` blocks: JAX dispatches work
+    asynchronously, so the call returns as soon as the work is queued. The result is waited for
+    after each timed call (outside the timed region), so calls do not pile up in the queue.
+    ``fn`` should already be warmed up. Taught in: "The same matmul on every device".
+    """
+    import jax
+
+    if not callable(fn):
+        raise TypeError(f"fn must be callable, got {type(fn).__name__}")
+    if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
+        raise ValueError(f"repeats={repeats!r} must be an integer >= 1")
+    samples = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        out = fn(*args)
+        samples.append(time.perf_counter() - t0)
+        jax.block_until_ready(out)
+    return Timing(tuple(samples))
+
+
+def sweep_dtypes(backend: str) -> list[str]:
+    """The dtypes the matmul sweep runs on ``backend``: fp32 and bf16 everywhere, fp16 on GPUs
+    (whose tensor cores had fp16 before bf16). Taught in: "The same matmul on every device"."""
+    if backend not in ("cpu", "gpu", "tpu"):
+        raise ValueError(f"backend={backend!r} is not known; allowed: cpu, gpu, tpu")
+    return ["fp32", "bf16", "fp16"] if backend == "gpu" else ["fp32", "bf16"]
+
+
+def matmul_sweep(sizes: Any, dtypes: Any = ("fp32",), *, precision: str = "default",
+                 rounds: int = 1, **timing: Any) -> list[MatmulResult]:
+    """Time square matmuls for every (dtype, n) with :func:`matmul`; one record per pair.
+
+    With ``rounds > 1`` the whole grid is measured ``rounds`` times, interleaved (every size once,
+    then again), and each record holds the samples of all rounds with the largest error seen: a
+    burst of load from other users of a shared machine then hits all sizes alike instead of
+    making one size look slow. Records come back ordered by dtype, then n. Extra keyword
+    arguments go to :func:`time_call`. Taught in: "The same matmul on every device".
+    """
+    sizes = [_check_size("sizes[...]", n) for n in sizes]
+    dtypes = list(dtypes)
+    if not sizes or not dtypes:
+        raise ValueError(f"sizes={sizes!r} and dtypes={dtypes!r} must not be empty")
+    if isinstance(rounds, bool) or not isinstance(rounds, int) or rounds < 1:
+        raise ValueError(f"rounds={rounds!r} must be an integer >= 1")
+    runs: dict[tuple[str, int], list[MatmulResult]] = {}
+    for _ in range(rounds):
+        for dtype in dtypes:
+            for n in sizes:
+                runs.setdefault((dtype, n), []).append(matmul(n, dtype, precision=precision, **timing))
+    out = []
+    for (dtype, n), rs in runs.items():
+        samples = tuple(s for r in rs for s in r.timing.samples)
+        out.append(dataclasses.replace(rs[0], timing=Timing(samples),
+                                       rel_error=max(r.rel_error for r in rs)))
+    return out
+
+
+def _is_prime(n: int) -> bool:
+    if n < 2:
+        return False
+    f = 2
+    while f * f <= n:
+        if n % f == 0:
+            return False
+        f += 1
+    return True
+
+
+def nearby_sizes(n: int) -> list[int]:
+    """Sizes near ``n`` that a tiled matmul treats differently: ``n`` rounded to one significant
+    decimal digit (1024 -> 1000), the largest prime below ``n - 1``, ``n - 1``, ``n``, ``n + 1``.
+
+    Sorted, without duplicates. Taught in: "The same matmul on every device" (odd shapes).
+    """
+    n = _check_size("n", n)
+    if n < 4:
+        raise ValueError(f"n={n} must be >= 4")
+    digits = 10 ** (len(str(n)) - 1)
+    prime = next(p for p in range(n - 2, 1, -1) if _is_prime(p))
+    return sorted({max(1, round(n / digits) * digits), prime, n - 1, n, n + 1})
+
+
+@dataclasses.dataclass(frozen=True)
+class OverheadModel:
+    """Run time of one call: a fixed overhead plus the work at a constant rate,
+    ``t(F) = t0 + F / peak`` (for a square matmul ``F = 2·n³``).
+
+    ``t0`` (seconds) lumps dispatch, launch and synchronisation; ``peak`` (FLOP/s) is the rate
+    the large calls approach. Taught in: "The same matmul on every device".
+    """
+
+    t0: float
+    peak: float
+
+    def seconds(self, flops):
+        """Predicted seconds for calls of ``flops`` FLOP (scalar or array)."""
+        return self.t0 + np.asarray(flops, dtype=float) / self.peak
+
+    def rate(self, flops):
+        """Predicted achieved FLOP/s: ``F / (t0 + F / peak)``; half the peak at ``F = t0·peak``."""
+        f = np.asarray(flops, dtype=float)
+        return f / self.seconds(f)
+
+    @property
+    def half_peak_flops(self) -> float:
+        """FLOP per call at which the overhead equals the compute time (rate = peak / 2)."""
+        return self.t0 * self.peak
+
+    @property
+    def n_half(self) -> float:
+        """Square-matmul size n at which ``t0 = 2·n³ / peak``: ``(t0·peak / 2) ** (1/3)``."""
+        return (self.half_peak_flops / 2.0) ** (1.0 / 3.0)
+
+
+def fit_overhead_model(flops: Any, seconds: Any) -> OverheadModel:
+    """Least-squares fit of ``t = t0 + F / peak`` to measured (FLOP, median seconds) pairs.
+
+    The residuals are relative, ``(model − t) / t``, so the microsecond calls (which set t0)
+    count as much as the long ones (which set the peak); the model is linear in (t0, 1/peak),
+    so this is one weighted linear least-squares solve. If the best t0 would be negative, it is
+    fixed at 0 and only the peak is fitted. Taught in: "The same matmul on every device".
+    """
+    f = np.asarray(flops, dtype=float).ravel()
+    t = np.asarray(seconds, dtype=float).ravel()
+    if f.shape != t.shape or f.size < 2:
+        raise ValueError(f"flops and seconds must have the same length >= 2 (got {f.size} and {t.size})")
+    if not (np.all(np.isfinite(f)) and np.all(np.isfinite(t)) and np.all(f > 0) and np.all(t > 0)):
+        raise ValueError("flops and seconds must be finite and > 0")
+    design = np.column_stack([1.0 / t, f / t])
+    (t0, inv_peak), *_ = np.linalg.lstsq(design, np.ones_like(t), rcond=None)
+    if t0 < 0:
+        t0, inv_peak = 0.0, float(np.sum(f / t) / np.sum((f / t) ** 2))
+    if not inv_peak > 0:
+        raise ValueError("the fit found no rate: run times do not grow with the FLOP count")
+    return OverheadModel(float(t0), float(1.0 / inv_peak))
+
+
+__all__ += ["MANTISSA_BITS", "OverheadModel", "dispatch_time", "first_call_time",
+            "fit_overhead_model", "matmul_sweep", "nearby_sizes", "sweep_dtypes", "unit_roundoff"]

@@ -1,0 +1,221 @@
+"""Helpers for the chapters' notebooks: glue numbers into the prose, show tables.
+
+:func:`glue` hands a value to myst-nb when the book is being built, so the prose can quote a
+number the code computed (``{glue:text}`name```); in Colab or plain Jupyter, where myst-nb is
+absent, it quietly does nothing. Tables are Markdown, built from records (never typed numbers).
+
+Taught in: every chapter; "Spec tables" (appendix) uses :func:`spec_table` and :func:`source_table`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable, Sequence
+
+from accelbook import specs
+from accelbook.units import fmt
+
+
+def glue(name: str, value: Any, display: bool = False) -> Any:
+    """Make ``value`` available to the prose (myst-nb) and return it unchanged.
+
+    Numbers are quoted with ``{glue:text}`name:.1f```. Strings (say ``fmt(x, "B/s")``) are glued
+    as Markdown and quoted with ``{glue:md}`name```, so they render without Python's quotes.
+    """
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"name={name!r} must be a non-empty string")
+    try:
+        from myst_nb import glue as _glue
+    except ImportError:  # Colab / plain Jupyter: nothing to glue into
+        return value
+    if isinstance(value, str):
+        from IPython.display import Markdown
+
+        _glue(name, Markdown(value), display=display)
+    else:
+        _glue(name, value, display=display)
+    return value
+
+
+def markdown_table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
+    """A Markdown table; cells are converted with ``str`` and '|' is escaped."""
+    headers = list(headers)
+    if not headers:
+        raise ValueError("headers must not be empty")
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    for row in rows:
+        row = list(row)
+        if len(row) != len(headers):
+            raise ValueError(f"row {row!r} has {len(row)} cells; headers have {len(headers)}")
+        lines.append("| " + " | ".join(str(c).replace("|", "\\|") for c in row) + " |")
+    return "\n".join(lines)
+
+
+def show(markdown: str):
+    """Display Markdown in the notebook (and in the built book)."""
+    from IPython.display import Markdown, display
+
+    display(Markdown(markdown))
+
+
+_DISPLAY = {  # field -> (unit for fmt, binary prefixes?)
+    "memory_capacity": ("B", False),
+    "memory_bandwidth": ("B/s", False),
+    "l2_cache": ("B", False),
+    "on_chip_memory": ("B", True),
+    "clock": ("Hz", False),
+    "tdp": ("W", False),
+    "host_link_bandwidth": ("B/s", False),
+    "scaleup_bandwidth": ("B/s", False),
+    "shared_mem_per_sm": ("B", True),
+    "l1_smem_per_sm": ("B", True),
+    "register_file_per_sm": ("B", True),
+}
+
+
+def format_spec(spec: specs.Spec) -> str:
+    """One spec value for display: as printed by its source when the units allow, else SI."""
+    if spec.si_unit in ("text", "count", "year"):
+        return str(spec.raw)
+    if spec.field in specs.DTYPES:
+        return fmt(spec.value, "OP/s" if spec.field == "int8" else "FLOP/s")
+    unit, binary = _DISPLAY.get(spec.field, (spec.si_unit, False))
+    if spec.unit.endswith("iB"):
+        binary = True
+    return fmt(spec.value, unit, binary=binary)
+
+
+def spec_table(chip_list: Sequence[specs.Chip], fields: Sequence[str],
+               source_links: bool = True) -> str:
+    """Markdown table: one row per chip, one column per field ('bf16' etc. mean peak FLOP/s).
+
+    A missing value shows as '—'. With ``source_links`` each value links to its source.
+    """
+    headers = ["chip"] + [f"{f} peak" if f in specs.DTYPES else f.replace("_", " ") for f in fields]
+    rows = []
+    for chip in chip_list:
+        row = [chip.name]
+        for f in fields:
+            spec = chip.peak.get(f) if f in specs.DTYPES else chip.specs.get(f)
+            if f not in specs.DTYPES and f not in specs.FIELDS:
+                raise KeyError(f"field={f!r} is neither a dtype nor a spec field")
+            if spec is None:
+                row.append("—")
+            elif source_links:
+                row.append(f"[{format_spec(spec)}]({spec.source.url})")
+            else:
+                row.append(format_spec(spec))
+        rows.append(row)
+    return markdown_table(headers, rows)
+
+
+def source_table(chip_list: Sequence[specs.Chip]) -> str:
+    """Markdown table of the documents cited by ``chip_list``, with their kind."""
+    seen: dict[str, specs.Source] = {}
+    for chip in chip_list:
+        for spec in list(chip.peak.values()) + list(chip.specs.values()):
+            seen.setdefault(spec.source.key, spec.source)
+    rows = [(f"[{s.title}]({s.url})", s.kind) for s in sorted(seen.values(), key=lambda s: s.title)]
+    return markdown_table(["source", "kind"], rows)
+
+
+def device_summary(info, ceilings=None) -> str:
+    """Markdown describing the device running the notebook, and where its ceilings come from.
+
+    ``info`` is a :class:`accelbook.device.DeviceInfo`; ``ceilings`` an optional
+    :class:`accelbook.device.Ceilings` to report next to it.
+    """
+    rows = [("backend", info.backend), ("device kind (from JAX)", f"`{info.device_kind}`"),
+            ("devices", info.device_count)]
+    if info.has_spec_sheet:
+        chip = info.chip
+        rows.append(("spec sheet", f"{chip.name} ({chip.architecture}, {chip.year})"))
+    elif info.chip is not None:
+        rows.append(("spec sheet", "none applies to a CPU: ceilings are measured"))
+    else:
+        rows.append(("spec sheet", "device not in the database: ceilings are measured"))
+    if ceilings is not None:
+        rows.append((f"peak ({ceilings.dtype}, {ceilings.source})", fmt(ceilings.peak_flops, "FLOP/s")))
+        rows.append((f"memory bandwidth ({ceilings.source})", fmt(ceilings.memory_bandwidth, "B/s")))
+        rows.append(("ridge point", f"{ceilings.ridge_point:.3g} FLOP/byte"))
+    return markdown_table(["", "this machine"], rows)
+
+
+# --- Added for "Introduction" and the appendix "Spec tables" -----------------------------------
+
+
+def field_label(field: str) -> str:
+    """Column heading for a dtype ('bf16' -> 'bf16 peak') or a spec field ('l2_cache' -> 'l2 cache').
+
+    The same headings :func:`spec_table` uses. Taught in: appendix "Spec tables".
+    """
+    if field in specs.DTYPES:
+        return f"{field} peak"
+    if field in specs.FIELDS:
+        return field.replace("_", " ")
+    raise KeyError(f"field={field!r} is neither a dtype ({', '.join(specs.DTYPES)}) nor a spec field")
+
+
+def _get(chip: specs.Chip, field: str) -> specs.Spec | None:
+    field_label(field)  # raises KeyError for an unknown field
+    return chip.peak.get(field) if field in specs.DTYPES else chip.specs.get(field)
+
+
+def fields_present(chip_list: Sequence[specs.Chip], fields: Sequence[str]) -> list[str]:
+    """The ``fields`` (dtype names or spec fields) that at least one chip in ``chip_list`` has.
+
+    Keeps the given order, so a generated table never shows a column that is '—' for every row.
+    Taught in: appendix "Spec tables".
+    """
+    return [f for f in fields if any(_get(c, f) is not None for c in chip_list)]
+
+
+def field_table(fields: Sequence[str]) -> str:
+    """Markdown table explaining ``fields``: heading, SI unit in the library, and what it means.
+
+    Dtype names are peak throughput (FLOP/s; OP/s for int8); spec fields are described by
+    :data:`accelbook.specs.FIELDS`. Taught in: appendix "Spec tables".
+    """
+    rows = []
+    for f in fields:
+        label = field_label(f)
+        if f in specs.DTYPES:
+            unit = "OP/s" if f == "int8" else "FLOP/s"
+            rows.append((label, unit, f"dense peak {f} throughput of the whole chip"))
+        else:
+            rows.append((label, *specs.FIELDS[f]))
+    return markdown_table(["column", "unit", "meaning"], rows)
+
+
+def notes_table(chip_list: Sequence[specs.Chip]) -> str:
+    """Markdown table of every note in the database for ``chip_list``: chip, value, note.
+
+    A note says how a value was read or derived (say, "datasheet prints 1,979 TFLOP/s with
+    sparsity; dense is half"). Each value links to its source; a note on the chip itself is
+    listed first as 'whole chip'. Taught in: appendix "Spec tables".
+    """
+    rows = []
+    for chip in chip_list:
+        if chip.note:
+            rows.append((chip.name, "whole chip", chip.note))
+        ordered = [d for d in specs.DTYPES if d in chip.peak] + [f for f in specs.FIELDS if f in chip.specs]
+        for f in ordered:
+            spec = _get(chip, f)
+            if spec.note:
+                rows.append((chip.name, f"{field_label(f)}: [{format_spec(spec)}]({spec.source.url})",
+                             spec.note))
+    return markdown_table(["chip", "value", "note"], rows)
+
+
+def device_kind_table(chip_list: Sequence[specs.Chip]) -> str:
+    """Markdown table of the JAX ``device_kind`` strings each chip in ``chip_list`` matches.
+
+    Matching ignores case and repeated spaces (:func:`accelbook.specs.chip_for_device_kind`).
+    Taught in: "Introduction" (what is this machine?) and appendix "Spec tables".
+    """
+    rows = [(c.name, c.kind, ", ".join(f"`{k}`" for k in c.device_kinds) or "—") for c in chip_list]
+    return markdown_table(["chip", "kind", "JAX device kind"], rows)
+
+
+__all__ = ["device_kind_table", "device_summary", "field_label", "field_table", "fields_present",
+           "format_spec", "glue", "markdown_table", "notes_table", "show", "source_table",
+           "spec_table"]

@@ -1,0 +1,52 @@
+"""Presentation helpers: tables built from records, device summaries, glue."""
+
+import pytest
+
+from accelbook import device, notebook, specs
+
+
+def test_markdown_table_shape_and_escaping():
+    md = notebook.markdown_table(["a", "b"], [(1, "x|y"), (2, 3)])
+    lines = md.splitlines()
+    assert lines[0] == "| a | b |" and lines[1] == "|---|---|"
+    assert lines[2] == "| 1 | x\\|y |" and len(lines) == 4
+
+
+def test_markdown_table_rejects_ragged_rows():
+    with pytest.raises(ValueError, match="has 1 cells; headers have 2"):
+        notebook.markdown_table(["a", "b"], [(1,)])
+    with pytest.raises(ValueError, match="headers"):
+        notebook.markdown_table([], [])
+
+
+def test_spec_table_links_each_value_to_its_source_and_marks_gaps():
+    t4, h100 = specs.get_chip("t4"), specs.get_chip("h100-sxm")
+    md = notebook.spec_table([t4, h100], ["bf16", "memory_bandwidth"])
+    rows = md.splitlines()
+    assert rows[0] == "| chip | bf16 peak | memory bandwidth |"
+    assert rows[2].startswith(f"| {t4.name} | — | [")  # the T4 has no bf16
+    assert h100.peak["bf16"].source.url in rows[3]
+    assert "3.35 TB/s" in rows[3]
+    with pytest.raises(KeyError, match="field='speed'"):
+        notebook.spec_table([t4], ["speed"])
+
+
+def test_source_table_lists_each_cited_document_once():
+    chips = specs.chips()
+    md = notebook.source_table(chips)
+    urls = {s.source.url for c in chips for s in list(c.peak.values()) + list(c.specs.values())}
+    assert len(md.splitlines()) == 2 + len(urls)
+
+
+def test_device_summary_says_where_ceilings_come_from():
+    gpu = device.describe("gpu", "NVIDIA L4")
+    md = notebook.device_summary(gpu, device.ceilings("bf16", gpu))
+    assert "NVIDIA L4" in md and "spec sheet" in md and "ridge point" in md
+    cpu = device.describe("cpu", "cpu")
+    assert "measured" in notebook.device_summary(cpu)
+
+
+def test_glue_returns_its_value_and_checks_the_name():
+    assert notebook.glue("test_value", 3.5) == 3.5
+    with pytest.raises(ValueError, match="name=''"):
+        notebook.glue("", 1)

@@ -1,0 +1,107 @@
+"""Every chapter notebook: stripped, in the table of contents, Colab-ready, and following the template."""
+
+import json
+import pathlib
+import re
+
+import pytest
+import yaml
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+BOOK = ROOT / "book"
+NOTEBOOKS = sorted(p for p in BOOK.rglob("*.ipynb") if "_build" not in p.parts)
+CHAPTERS = sorted((BOOK / "chapters").glob("*.ipynb"))
+CONFIG = yaml.safe_load((BOOK / "_config.yml").read_text())
+REPO_URL = CONFIG["repository"]["url"]
+
+
+def _cells(path):
+    return json.loads(path.read_text())["cells"]
+
+
+def _source(cell):
+    src = cell["source"]
+    return src if isinstance(src, str) else "".join(src)
+
+
+def _toc_files():
+    toc = yaml.safe_load((BOOK / "_toc.yml").read_text())
+    files = [toc["root"]]
+    for part in toc.get("parts", []):
+        files += [c["file"] for c in part["chapters"]]
+    return files
+
+
+def test_there_are_chapters():
+    assert len(CHAPTERS) >= 3
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_is_committed_without_outputs(path):
+    for cell in _cells(path):
+        if cell["cell_type"] == "code":
+            assert cell.get("outputs", []) == [], f"{path.name}: outputs not stripped"
+            assert cell.get("execution_count") is None, f"{path.name}: execution count kept"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_is_in_the_table_of_contents_and_uses_the_python3_kernel(path):
+    rel = path.relative_to(BOOK).with_suffix("").as_posix()
+    assert rel in _toc_files()
+    assert json.loads(path.read_text())["metadata"]["kernelspec"]["name"] == "python3"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_first_code_cell_installs_accelbook_only_when_missing(path):
+    first = next(c for c in _cells(path) if c["cell_type"] == "code")
+    src = _source(first)
+    assert "import accelbook" in src and "except ImportError" in src
+    install = [l for l in src.splitlines() if "pip install" in l]
+    assert len(install) == 1
+    assert f"git+{REPO_URL}" in install[0], "install cell must follow repository.url in _config.yml"
+    assert "--no-deps" in install[0], "installing accelbook must never touch jax, jaxlib or numpy"
+    assert not re.search(r"\b(jax|jaxlib|numpy)\b", install[0].replace("accelbook", ""))
+    assert "remove-cell" in first.get("metadata", {}).get("tags", [])
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.name)
+def test_chapter_follows_the_template(path):
+    md = "\n".join(_source(c) for c in _cells(path) if c["cell_type"] == "markdown")
+    headings = [h.strip() for h in re.findall(r"^## (.+)$", md, re.M)]
+    order = ["Learning goals", "The model", "See it", "Measure it on your device", "Explore it",
+             "What survives benchmarks", "Exercises", "Further reading"]
+    found = [next((i for i, h in enumerate(headings) if h.startswith(name)), None) for name in order]
+    assert None not in found, f"{path.name}: missing sections {[o for o, f in zip(order, found) if f is None]}"
+    assert found == sorted(found), f"{path.name}: sections out of order"
+    exercises = re.findall(r"```\{exercise\}.*\n:label: (\S+)", md)
+    assert len(exercises) >= 6, f"{path.name}: {len(exercises)} exercises"
+    solved = set(re.findall(r"```\{solution(?:-start)?\} (\S+)", md))
+    assert set(exercises) <= solved, f"{path.name}: unsolved {set(exercises) - solved}"
+    assert "{cite}" in md and ":class: tip" in md
+
+
+def test_labels_and_glue_keys_are_unique_across_the_book():
+    labels, keys = [], []
+    for path in NOTEBOOKS:
+        for cell in _cells(path):
+            src = _source(cell)
+            if cell["cell_type"] == "markdown":
+                labels += re.findall(r"^:label: (\S+)", src, re.M)
+            else:
+                keys += re.findall(r"\bglue\(\s*[\"']([^\"']+)[\"']", src)
+    assert len(labels) == len(set(labels)), "duplicate exercise labels"
+    assert len(keys) == len(set(keys)), "duplicate glue keys"
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.name)
+def test_every_glue_reference_is_glued_by_the_same_notebook(path):
+    cells = _cells(path)
+    glued = set()
+    for c in cells:
+        if c["cell_type"] == "code":
+            glued |= set(re.findall(r"\bglue\(\s*(?:f?[\"'])([^\"']+)[\"']", _source(c)))
+    used = set()
+    for c in cells:
+        if c["cell_type"] == "markdown":
+            used |= {m.split(":")[0] for m in re.findall(r"\{glue(?::\w+)?\}`([^`]+)`", _source(c))}
+    assert used <= glued, f"{path.name}: referenced but never glued: {used - glued}"
