@@ -119,9 +119,12 @@ def test_peaks_are_dense_where_the_source_prints_sparse_figures():
 
 @pytest.mark.parametrize("key", ["a100-40gb", "a100-80gb", "h100-sxm", "h100-pcie", "h200", "b200"])
 def test_nvidia_dense_tensor_ratios(key):
-    """NVIDIA's tensor-core rates double per halving of precision: tf32 -> bf16 -> fp8 (dense)."""
+    """NVIDIA's tensor-core rates double per halving of precision: tf32 -> bf16 -> fp8 (dense).
+
+    Datasheets print rounded figures (B200: TF32 2.2 PFLOP/s sparse next to BF16 4.5), hence 3 %.
+    """
     p = specs.get_chip(key).peak_flops
-    assert p["bf16"] == pytest.approx(2 * p["tf32"], rel=0.02)
+    assert p["bf16"] == pytest.approx(2 * p["tf32"], rel=0.03)
     assert p["fp16"] == pytest.approx(p["bf16"], rel=0.01)
     if "fp8" in p:
         assert p["fp8"] == pytest.approx(2 * p["bf16"], rel=0.02)
