@@ -1,0 +1,740 @@
+"""Inside a GPU SM: occupancy, latency hiding, and tensor cores versus CUDA cores.
+
+Three models, all pure Python/NumPy:
+
+* :func:`occupancy` -- how many blocks and warps of a kernel fit on one SM, by the rules of NVIDIA's
+  CUDA Occupancy Calculator (``cuda_occupancy.h``, Nsight Compute's calculator), for compute
+  capabilities 7.0, 7.5, 8.0, 8.6, 8.9 and 9.0. The limits come from ``data/cuda_arch.toml``, one
+  sourced table per compute capability (:func:`arch`).
+* Latency hiding: :func:`littles_law` and its helpers (:func:`bytes_in_flight`,
+  :func:`warps_needed`), and :func:`simulate_scheduler`, a cycle-level model of one warp scheduler
+  whose issue rate is checked against the Little's-law bound :func:`issue_rate_bound`.
+* :func:`tensor_vs_simt` -- how much faster the tensor cores are than the FP32 "CUDA cores", per
+  dtype, from the spec database (:mod:`accelbook.specs`).
+
+Taught in: "Inside a GPU SM" (all of it) and "Overheads: launch, sync and Python" (Little's law:
+work in flight needed to hide a latency).
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import functools
+import importlib.resources
+import math
+import numbers
+import re
+import sys
+from typing import Any, Mapping
+
+import numpy as np
+
+from accelbook import specs
+from accelbook.specs import SOURCE_KINDS, Source
+from accelbook.units import to_si
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on Python 3.10 only
+    import tomli as tomllib
+
+# ------------------------------------------------------------------------------------------------
+# The architecture table
+# ------------------------------------------------------------------------------------------------
+
+# Field name -> (SI unit it must convert to, meaning). The loader rejects any other field and
+# requires all of them.
+ARCH_FIELDS: dict[str, tuple[str, str]] = {
+    "warp_size": ("count", "threads per warp"),
+    "max_threads_per_block": ("count", "maximum threads in one block"),
+    "max_warps_per_sm": ("count", "maximum resident warps per SM"),
+    "max_blocks_per_sm": ("count", "maximum resident blocks per SM"),
+    "registers_per_sm": ("count", "32-bit registers in one SM's register file"),
+    "max_registers_per_block": ("count", "maximum 32-bit registers one block may hold"),
+    "max_registers_per_thread": ("count", "maximum registers one thread may use"),
+    "register_allocation_unit": ("count", "registers are allocated per warp in multiples of this"),
+    "register_sub_partitions": ("count", "SM sub-partitions (one warp scheduler each) sharing the registers"),
+    "shared_mem_per_sm": ("B", "largest shared-memory carveout per SM"),
+    "shared_mem_per_block": ("B", "shared memory one block may use without opting in"),
+    "shared_mem_per_block_optin": ("B", "shared memory one block may use after opting in"),
+    "shared_mem_reserved_per_block": ("B", "shared memory the system reserves for every block"),
+    "shared_mem_allocation_unit": ("B", "shared memory is allocated per block in multiples of this"),
+    "shared_mem_carveouts": ("B", "shared-memory sizes per SM the L1/shared split can be set to"),
+}
+
+_RESOURCES = ("warps", "blocks", "registers", "shared_memory")
+
+
+@dataclasses.dataclass(frozen=True)
+class ArchLimits:
+    """The SM limits of one compute capability, in bytes and counts, each with its sources.
+
+    ``sources`` maps a field name of :data:`ARCH_FIELDS` to the documents that state it and
+    ``notes`` to an optional remark. ``shared_mem_carveouts`` lists the per-SM shared-memory sizes
+    (bytes) the L1/shared split can be configured to, ascending; its largest is
+    ``shared_mem_per_sm``.
+    """
+
+    compute_capability: str
+    name: str
+    examples: str
+    warp_size: int
+    max_threads_per_block: int
+    max_warps_per_sm: int
+    max_blocks_per_sm: int
+    registers_per_sm: int
+    max_registers_per_block: int
+    max_registers_per_thread: int
+    register_allocation_unit: int
+    register_sub_partitions: int
+    shared_mem_per_sm: int
+    shared_mem_per_block: int
+    shared_mem_per_block_optin: int
+    shared_mem_reserved_per_block: int
+    shared_mem_allocation_unit: int
+    shared_mem_carveouts: tuple[int, ...]
+    sources: Mapping[str, tuple[Source, ...]] = dataclasses.field(repr=False, compare=False)
+    notes: Mapping[str, str] = dataclasses.field(repr=False, compare=False)
+
+    @property
+    def max_threads_per_sm(self) -> int:
+        """Maximum resident threads per SM: ``max_warps_per_sm * warp_size``."""
+        return self.max_warps_per_sm * self.warp_size
+
+
+def _as_int(where: str, value: float) -> int:
+    if float(value) != int(value):
+        raise ValueError(f"{where}: {value!r} is not a whole number")
+    return int(value)
+
+
+def parse_arch_table(data: dict) -> dict[str, ArchLimits]:
+    """Validate a parsed ``cuda_arch.toml`` (as a dict) and build one :class:`ArchLimits` per entry.
+
+    Every field of :data:`ARCH_FIELDS` is required, each an inline table ``{value, unit, source}``
+    (plus an optional ``note``), ``source`` naming one or more keys of ``[sources]``. Raises
+    ``ValueError`` naming the offending entry otherwise. The table behind :func:`arch`, chapter
+    "Inside a GPU SM" (and the appendix that lists sources).
+    """
+    sources: dict[str, Source] = {}
+    for key, s in data.get("sources", {}).items():
+        if s.get("kind") not in SOURCE_KINDS:
+            raise ValueError(f"sources.{key}: kind {s.get('kind')!r} not in {SOURCE_KINDS}")
+        if not str(s.get("url", "")).startswith(("https://", "http://")) or not s.get("title"):
+            raise ValueError(f"sources.{key}: needs a title and an http(s) url")
+        sources[key] = Source(key, s["title"], s["url"], s["kind"])
+    table: dict[str, ArchLimits] = {}
+    for cc, entry in data.get("arch", {}).items():
+        if not re.fullmatch(r"\d+\.\d+", cc):
+            raise ValueError(f"arch.{cc!r}: the key must be a compute capability 'M.m'")
+        limits = entry.get("limits", {})
+        missing = set(ARCH_FIELDS) - set(limits)
+        unknown = set(limits) - set(ARCH_FIELDS)
+        if missing or unknown:
+            raise ValueError(f"arch.{cc}.limits: missing {sorted(missing)}, unknown {sorted(unknown)}")
+        values: dict[str, Any] = {}
+        cited: dict[str, tuple[Source, ...]] = {}
+        notes: dict[str, str] = {}
+        for field, (si_unit, _) in ARCH_FIELDS.items():
+            where = f"arch.{cc}.limits.{field}"
+            item = limits[field]
+            if not isinstance(item, dict) or not {"value", "unit", "source"} <= set(item) \
+                    or set(item) - {"value", "unit", "source", "note"}:
+                raise ValueError(f"{where}: expected {{value, unit, source[, note]}}, got {item!r}")
+            keys = [item["source"]] if isinstance(item["source"], str) else list(item["source"])
+            if not keys or any(k not in sources for k in keys):
+                raise ValueError(f"{where}: source {item['source']!r} must name keys of [sources]")
+            raw = item["value"]
+            if field == "shared_mem_carveouts":
+                if not isinstance(raw, list) or not raw:
+                    raise ValueError(f"{where}: expected a non-empty list, got {raw!r}")
+                converted = []
+                for v in raw:
+                    si, unit = to_si(v, item["unit"])
+                    if unit != si_unit:
+                        raise ValueError(f"{where}: unit {item['unit']!r} is not {si_unit!r}")
+                    converted.append(_as_int(where, si))
+                if converted != sorted(set(converted)):
+                    raise ValueError(f"{where}: carveouts must be distinct and ascending")
+                values[field] = tuple(converted)
+            else:
+                si, unit = to_si(raw, item["unit"])
+                if unit != si_unit:
+                    raise ValueError(f"{where}: unit {item['unit']!r} converts to {unit!r}, not {si_unit!r}")
+                values[field] = _as_int(where, si)
+            cited[field] = tuple(sources[k] for k in keys)
+            if "note" in item:
+                notes[field] = str(item["note"])
+        a = ArchLimits(compute_capability=cc, name=str(entry.get("name", "")),
+                       examples=str(entry.get("examples", "")), sources=cited, notes=notes, **values)
+        if a.shared_mem_carveouts[-1] != a.shared_mem_per_sm:
+            raise ValueError(f"arch.{cc}: the largest carveout must equal shared_mem_per_sm")
+        if a.shared_mem_per_block_optin + a.shared_mem_reserved_per_block > a.shared_mem_per_sm:
+            raise ValueError(f"arch.{cc}: opt-in per-block shared memory plus the reservation exceeds the SM")
+        if a.shared_mem_per_block > a.shared_mem_per_block_optin:
+            raise ValueError(f"arch.{cc}: shared_mem_per_block exceeds shared_mem_per_block_optin")
+        if a.registers_per_sm % a.register_sub_partitions:
+            raise ValueError(f"arch.{cc}: registers_per_sm must split evenly across sub-partitions")
+        table[cc] = a
+    return table
+
+
+@functools.lru_cache(maxsize=None)
+def _arch_table() -> dict[str, ArchLimits]:
+    text = importlib.resources.files("accelbook").joinpath("data/cuda_arch.toml").read_text("utf-8")
+    return parse_arch_table(tomllib.loads(text))
+
+
+def compute_capabilities() -> tuple[str, ...]:
+    """The compute capabilities the occupancy model knows, as ``'M.m'`` strings, oldest first.
+
+    Chapter "Inside a GPU SM".
+    """
+    return tuple(sorted(_arch_table(), key=lambda cc: tuple(int(p) for p in cc.split("."))))
+
+
+def _normalize_cc(compute_capability: Any) -> str:
+    cc = compute_capability
+    if isinstance(cc, str):
+        m = re.fullmatch(r"\s*(\d+)\.(\d+)\s*", cc)
+        if m:
+            return f"{int(m.group(1))}.{int(m.group(2))}"
+    elif isinstance(cc, (tuple, list)) and len(cc) == 2 and all(
+            isinstance(p, numbers.Integral) and not isinstance(p, bool) and p >= 0 for p in cc):
+        return f"{int(cc[0])}.{int(cc[1])}"
+    raise ValueError(f"compute_capability={compute_capability!r} is not a compute capability; "
+                     "write it as a string 'M.m' (e.g. '8.0') or a tuple (major, minor) of integers")
+
+
+def arch(compute_capability: str | tuple[int, int]) -> ArchLimits:
+    """The sourced SM limits of one compute capability (``'8.0'`` or ``(8, 0)``).
+
+    Raises ``ValueError`` for a malformed value and ``KeyError`` for a compute capability the table
+    does not hold (the message lists the known ones). Chapter "Inside a GPU SM".
+    """
+    cc = _normalize_cc(compute_capability)
+    table = _arch_table()
+    if cc not in table:
+        raise KeyError(f"compute_capability={compute_capability!r} is not in the architecture table; "
+                       f"known: {', '.join(compute_capabilities())}")
+    return table[cc]
+
+
+# ------------------------------------------------------------------------------------------------
+# Occupancy
+# ------------------------------------------------------------------------------------------------
+
+def _check_int(name: str, value: Any, minimum: int, maximum: int | None = None, allowed: str = "") -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise ValueError(f"{name}={value!r} must be an integer"
+                         + (f" ({allowed})" if allowed else f" >= {minimum}"))
+    v = int(value)
+    if v < minimum or (maximum is not None and v > maximum):
+        rng = f">= {minimum}" if maximum is None else f"from {minimum} to {maximum}"
+        raise ValueError(f"{name}={value!r} is out of range; allowed: integers {rng}"
+                         + (f" ({allowed})" if allowed else ""))
+    return v
+
+
+def _ceil_div(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+def _round_up(a: int, b: int) -> int:
+    return _ceil_div(a, b) * b
+
+
+@dataclasses.dataclass(frozen=True)
+class Occupancy:
+    """Result of :func:`occupancy`: how many blocks and warps of one kernel fit on one SM.
+
+    Block limits per resource (``blocks_limit_*``) are ``None`` when the kernel uses none of that
+    resource (0 registers, or no shared memory on an architecture that reserves none per block).
+    ``limiting`` names every resource whose limit equals ``blocks_per_sm``; ``reason`` explains,
+    when ``blocks_per_sm == 0``, why a single block cannot launch (empty otherwise).
+    """
+
+    compute_capability: str
+    threads_per_block: int
+    registers_per_thread: int
+    shared_mem_per_block: int
+    warps_per_block: int
+    registers_per_warp: int
+    registers_per_block: int
+    shared_mem_allocated_per_block: int
+    shared_mem_carveout: int
+    blocks_limit_warps: int
+    blocks_limit_blocks: int
+    blocks_limit_registers: int | None
+    blocks_limit_shared_memory: int | None
+    blocks_per_sm: int
+    warps_per_sm: int
+    max_warps_per_sm: int
+    occupancy: float
+    limiting: tuple[str, ...]
+    reason: str = ""
+
+    @property
+    def block_limits(self) -> dict[str, int | None]:
+        """The four per-resource block limits keyed 'warps', 'blocks', 'registers', 'shared_memory'."""
+        return {"warps": self.blocks_limit_warps, "blocks": self.blocks_limit_blocks,
+                "registers": self.blocks_limit_registers,
+                "shared_memory": self.blocks_limit_shared_memory}
+
+    @property
+    def threads_per_sm(self) -> int:
+        """Active threads per SM: ``blocks_per_sm * threads_per_block``."""
+        return self.blocks_per_sm * self.threads_per_block
+
+
+def occupancy(compute_capability: str | tuple[int, int], threads_per_block: int,
+              registers_per_thread: int, shared_mem_per_block: int, *,
+              shared_mem_carveout: int | None = None, shared_mem_opt_in: bool = True) -> Occupancy:
+    """Theoretical occupancy of one kernel on one SM, exactly as NVIDIA's occupancy calculator.
+
+    Arguments: the compute capability (``'8.0'`` or ``(8, 0)``), threads per block, registers per
+    thread (as ``ptxas -v`` reports, 0..255) and shared memory per block in bytes (static +
+    dynamic). ``shared_mem_carveout`` is the shared memory configured per SM in bytes: ``None``
+    means the largest the architecture allows (the calculator's assumption when the driver picks
+    the L1/shared split); otherwise it must be one of ``arch(cc).shared_mem_carveouts``.
+    ``shared_mem_opt_in`` says the kernel opted in (``cudaFuncAttributeMaxDynamicSharedMemorySize``)
+    to more than the default 48 KB per block.
+
+    The rules (those of ``cuda_occupancy.h``; W = warp size, P = register sub-partitions)::
+
+        warps/block  w   = ceil(threads / W)
+        by warps         = floor(max_warps_per_sm / w)         (0 if threads > max_threads_per_block)
+        by blocks        = max_blocks_per_sm
+        regs/warp    r_w = ceil(regs_per_thread * W / 256) * 256
+        by registers     = floor(floor(registers_per_sm / P / r_w) * P / w)
+                           (0 if r_w * ceil(w / P) * P > max_registers_per_block: the hardware
+                           checks a block as if its warps were spread over all P sub-partitions)
+        smem/block   s_b = ceil((shared_mem_per_block + reserved) / unit) * unit
+        by shared mem    = floor(carveout / s_b)
+                           (0 if s_b > per-block maximum + reserved; if s_b > carveout the driver
+                           raises the carveout to the smallest allowed size that holds one block)
+        blocks/SM        = min(the four limits);  occupancy = blocks/SM * w / max_warps_per_sm
+
+    Registers live in P = 4 sub-partitions (one per warp scheduler), each holding
+    ``registers_per_sm / 4`` registers, and a warp's registers sit in one sub-partition; so the SM
+    holds ``floor(16384 / r_w)`` warps per sub-partition, times 4. On CC 8.0 and later the system
+    reserves 1 KB of shared memory per block (CUDA 11+). Not modelled: the Hopper block-barrier
+    limit (never binding with at most two named barriers per block) and thread-block clusters.
+
+    A configuration that cannot launch gives ``blocks_per_sm == 0`` with a ``reason``; a value that
+    is not a configuration at all (threads < 1, registers outside 0..255, negative shared memory, a
+    carveout the architecture does not offer) raises ``ValueError``; an unknown compute capability
+    raises ``KeyError``. Chapter "Inside a GPU SM".
+    """
+    a = arch(compute_capability)
+    threads = _check_int("threads_per_block", threads_per_block, 1)
+    regs = _check_int("registers_per_thread", registers_per_thread, 0, a.max_registers_per_thread,
+                      f"CC {a.compute_capability} allows at most {a.max_registers_per_thread} per thread")
+    smem = _check_int("shared_mem_per_block", shared_mem_per_block, 0,
+                      allowed="bytes of static plus dynamic shared memory, >= 0")
+    if not isinstance(shared_mem_opt_in, bool):
+        raise ValueError(f"shared_mem_opt_in={shared_mem_opt_in!r} must be True or False")
+    allowed_carveouts = ", ".join(str(c) for c in a.shared_mem_carveouts)
+    if shared_mem_carveout is None:
+        preference = a.shared_mem_per_sm
+    else:
+        if isinstance(shared_mem_carveout, bool) or not isinstance(shared_mem_carveout, numbers.Integral) \
+                or int(shared_mem_carveout) not in a.shared_mem_carveouts:
+            raise ValueError(f"shared_mem_carveout={shared_mem_carveout!r} is not a carveout of "
+                             f"CC {a.compute_capability}; allowed (bytes): None or one of "
+                             f"{allowed_carveouts}")
+        preference = int(shared_mem_carveout)
+
+    reasons: list[str] = []
+    warps = _ceil_div(threads, a.warp_size)
+
+    # Warps: the block must be a legal block; then whole blocks fill the warp slots.
+    if threads > a.max_threads_per_block:
+        by_warps = 0
+        reasons.append(f"threads_per_block={threads} exceeds the maximum of {a.max_threads_per_block} "
+                       f"threads per block on CC {a.compute_capability}")
+    else:
+        by_warps = a.max_warps_per_sm // warps
+
+    by_blocks = a.max_blocks_per_sm
+
+    # Registers: allocated per warp in units of 256, warps placed in sub-partitions.
+    parts = a.register_sub_partitions
+    regs_per_warp = _round_up(regs * a.warp_size, a.register_allocation_unit)
+    regs_per_block = regs_per_warp * warps
+    warps_per_part = (a.registers_per_sm // parts) // regs_per_warp if regs_per_warp else None
+    hardware_need = regs_per_warp * _round_up(warps, parts)
+    by_regs: int | None
+    if hardware_need > a.max_registers_per_block or regs_per_block > a.max_registers_per_block:
+        by_regs = 0
+        reasons.append(
+            f"registers: a block of {warps} warps at {regs} registers per thread needs {regs_per_warp} "
+            f"registers per warp (rounded up to a multiple of {a.register_allocation_unit}); the SM's "
+            f"{parts} sub-partitions of {a.registers_per_sm // parts} registers hold {warps_per_part} "
+            f"such warps each, {warps_per_part * parts} in all, fewer than the block's {warps}")
+    elif warps_per_part is None:
+        by_regs = None
+    else:
+        by_regs = warps_per_part * parts // warps
+
+    # Shared memory: per-block allocation (with the system reservation), then the SM's carveout.
+    reserved = a.shared_mem_reserved_per_block
+    smem_alloc = _round_up(smem + reserved, a.shared_mem_allocation_unit)
+    per_block_max = a.shared_mem_per_block_optin if shared_mem_opt_in else a.shared_mem_per_block
+    carveout = preference
+    by_smem: int | None
+    if smem_alloc > per_block_max + reserved:
+        by_smem = 0
+        how = "with opt-in" if shared_mem_opt_in else "without opt-in (shared_mem_opt_in=False)"
+        reasons.append(
+            f"shared memory: shared_mem_per_block={smem} B plus {reserved} B reserved by the system, "
+            f"rounded up to a multiple of {a.shared_mem_allocation_unit} B, is {smem_alloc} B, more than the "
+            f"{per_block_max + reserved} B a block may hold on CC {a.compute_capability} {how}")
+    else:
+        if preference < smem_alloc:
+            # The driver overrides a carveout too small for one block with the smallest one that fits.
+            carveout = next(c for c in a.shared_mem_carveouts if c >= smem_alloc)
+        by_smem = carveout // smem_alloc if smem_alloc else None
+
+    limits = {"warps": by_warps, "blocks": by_blocks, "registers": by_regs, "shared_memory": by_smem}
+    blocks = min(v for v in limits.values() if v is not None)
+    limiting = tuple(k for k in _RESOURCES if limits[k] == blocks)
+    return Occupancy(
+        compute_capability=a.compute_capability, threads_per_block=threads,
+        registers_per_thread=regs, shared_mem_per_block=smem, warps_per_block=warps,
+        registers_per_warp=regs_per_warp, registers_per_block=regs_per_block,
+        shared_mem_allocated_per_block=smem_alloc, shared_mem_carveout=carveout,
+        blocks_limit_warps=by_warps, blocks_limit_blocks=by_blocks, blocks_limit_registers=by_regs,
+        blocks_limit_shared_memory=by_smem, blocks_per_sm=blocks, warps_per_sm=blocks * warps,
+        max_warps_per_sm=a.max_warps_per_sm, occupancy=blocks * warps / a.max_warps_per_sm,
+        limiting=limiting, reason="; ".join(reasons) if blocks == 0 else "")
+
+
+# ------------------------------------------------------------------------------------------------
+# Little's law
+# ------------------------------------------------------------------------------------------------
+
+def _check_nonneg(name: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) \
+            or not math.isfinite(value) or value < 0:
+        raise ValueError(f"{name}={value!r} must be a finite number >= 0")
+    return float(value)
+
+
+def littles_law(latency: float, throughput: float) -> float:
+    """Work in flight needed to sustain ``throughput`` when each item takes ``latency``.
+
+    Little's law: ``in_flight = latency * throughput`` (items, if latency is in seconds and
+    throughput in items per second; or cycles times items per cycle). To keep a pipe of latency L
+    busy at rate X, X*L items must be under way at once. Chapters "Inside a GPU SM" (warps and
+    bytes in flight) and "Overheads: launch, sync and Python" (launches queued ahead of the GPU).
+    """
+    return _check_nonneg("latency", latency) * _check_nonneg("throughput", throughput)
+
+
+def bytes_in_flight(latency_s: float, bandwidth_Bps: float) -> float:
+    """Bytes that must be outstanding to saturate ``bandwidth_Bps`` at memory latency ``latency_s``.
+
+    ``bytes = latency_s * bandwidth_Bps`` (Little's law with bytes as the work item). E.g. 600 ns
+    at 3.35 TB/s needs about 2 MB in flight across the chip. Chapter "Inside a GPU SM".
+    """
+    return littles_law(latency_s, bandwidth_Bps)
+
+
+def warps_needed(latency: float, issue_rate: float = 1.0,
+                 instructions_in_flight_per_warp: float = 1.0) -> int:
+    """Warps a scheduler needs to hide ``latency`` (cycles) while issuing ``issue_rate`` per cycle.
+
+    ``warps = ceil(latency * issue_rate / instructions_in_flight_per_warp)``: Little's law gives the
+    instructions that must be in flight, and each warp contributes its independent instructions
+    (its instruction-level parallelism). Chapter "Inside a GPU SM".
+    """
+    ilp = _check_nonneg("instructions_in_flight_per_warp", instructions_in_flight_per_warp)
+    if ilp == 0:
+        raise ValueError("instructions_in_flight_per_warp=0 must be > 0")
+    need = littles_law(latency, issue_rate) / ilp
+    return math.ceil(round(need, 9))
+
+
+# ------------------------------------------------------------------------------------------------
+# One warp scheduler, cycle by cycle
+# ------------------------------------------------------------------------------------------------
+
+POLICIES = ("gto", "round_robin")
+
+
+def _check_scheduler_args(n_warps, alu_per_mem, alu_latency, mem_latency, cycles=None):
+    n = _check_int("n_warps", n_warps, 1)
+    a = _check_int("alu_per_mem", alu_per_mem, 0)
+    la = _check_int("alu_latency", alu_latency, 1, allowed="cycles, >= 1")
+    lm = _check_int("mem_latency", mem_latency, 1, allowed="cycles, >= 1")
+    c = None if cycles is None else _check_int("cycles", cycles, 1)
+    return n, a, la, lm, c
+
+
+def issue_rate_bound(n_warps: int, alu_per_mem: int, alu_latency: int, mem_latency: int) -> float:
+    """Little's-law ceiling on the long-run issue rate of :func:`simulate_scheduler`.
+
+    In the simulated program every instruction depends on the one before it in the same warp, so a
+    warp has at most one instruction in flight. One loop iteration is ``A = alu_per_mem``
+    arithmetic instructions and one load, and takes at least ``T = A*alu_latency + mem_latency``
+    cycles. The mean latency per instruction is ``T/(A+1)``, so ``n`` warps keep at most ``n``
+    instructions in flight and, by Little's law, issue at most ``n*(A+1)/T`` per cycle; the
+    scheduler issues at most one::
+
+        rate <= min(1, n_warps * (A + 1) / (A * alu_latency + mem_latency))
+
+    The knee, ``(A*alu_latency + mem_latency)/(A+1)`` warps, is :func:`warps_to_saturate`.
+    Chapter "Inside a GPU SM".
+    """
+    n, a, la, lm, _ = _check_scheduler_args(n_warps, alu_per_mem, alu_latency, mem_latency)
+    return min(1.0, n * (a + 1) / (a * la + lm))
+
+
+def warps_to_saturate(alu_per_mem: int, alu_latency: int, mem_latency: int) -> int:
+    """Fewest warps for which :func:`issue_rate_bound` reaches 1 instruction per cycle.
+
+    ``ceil((A*alu_latency + mem_latency) / (A + 1))`` with ``A = alu_per_mem``: the mean latency
+    per instruction, which by Little's law is the number of one-instruction-in-flight warps needed.
+    Chapter "Inside a GPU SM".
+    """
+    _, a, la, lm, _ = _check_scheduler_args(1, alu_per_mem, alu_latency, mem_latency)
+    return _ceil_div(a * la + lm, a + 1)
+
+
+def max_issued(n_warps: int, alu_per_mem: int, alu_latency: int, mem_latency: int, cycles: int) -> int:
+    """Exact ceiling on the instructions :func:`simulate_scheduler` can issue in ``cycles`` cycles.
+
+    A warp alone issues its k-th instruction at ``S_k`` (the sum of the latencies before it), and
+    waiting for the scheduler only delays it, so in ``C`` cycles a warp issues at most
+    ``#{k : S_k < C} = q*(A+1) + min(A, (C-1-q*T) // alu_latency) + 1`` with ``T = A*alu_latency +
+    mem_latency`` and ``q = (C-1) // T``. All warps together: ``min(C, n_warps * that)``. Divided
+    by ``C`` this tends to :func:`issue_rate_bound`. Chapter "Inside a GPU SM".
+    """
+    n, a, la, lm, c = _check_scheduler_args(n_warps, alu_per_mem, alu_latency, mem_latency, cycles)
+    period = a * la + lm
+    q = (c - 1) // period
+    lone = q * (a + 1) + min(a, (c - 1 - q * period) // la) + 1
+    return min(c, n * lone)
+
+
+@dataclasses.dataclass(frozen=True)
+class WarpStates:
+    """Warp-cycles of a :func:`simulate_scheduler` run, by what the warp was doing.
+
+    ``selected``: the warp issued. ``not_selected``: it was ready but another warp issued.
+    ``alu_dependency`` / ``memory_dependency``: it waited for the result of its previous arithmetic
+    instruction / load (roughly Nsight Compute's "selected", "not selected", "stall wait" and
+    "stall long scoreboard" warp states). The four add up to ``n_warps * cycles``.
+    Chapter "Inside a GPU SM".
+    """
+
+    selected: int
+    not_selected: int
+    alu_dependency: int
+    memory_dependency: int
+
+    @property
+    def total(self) -> int:
+        """All warp-cycles: ``n_warps * cycles`` of the run."""
+        return self.selected + self.not_selected + self.alu_dependency + self.memory_dependency
+
+    def as_dict(self) -> dict[str, int]:
+        """The four counts keyed by state name (for tables and stacked bar charts)."""
+        return dataclasses.asdict(self)
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class SchedulerRun:
+    """Result of :func:`simulate_scheduler`.
+
+    ``issue_rate`` is issued instructions per cycle over the whole run, ``steady_state_issue_rate``
+    over its second half (cycles ``cycles//2`` to the end), ``bound`` the Little's-law ceiling
+    :func:`issue_rate_bound`. Per-cycle traces (read-only NumPy arrays of length ``cycles``):
+    ``trace_warp`` the warp that issued (-1: none), ``trace_kind`` what it issued (0 arithmetic,
+    1 load, -1 none), ``ready_warps`` how many warps were ready at the start of the cycle.
+    """
+
+    n_warps: int
+    alu_per_mem: int
+    alu_latency: int
+    mem_latency: int
+    cycles: int
+    policy: str
+    issued: int
+    issued_arithmetic: int
+    issued_memory: int
+    idle_cycles: int
+    issue_rate: float
+    steady_state_issue_rate: float
+    bound: float
+    warp_states: WarpStates
+    trace_warp: np.ndarray = dataclasses.field(repr=False)
+    trace_kind: np.ndarray = dataclasses.field(repr=False)
+    ready_warps: np.ndarray = dataclasses.field(repr=False)
+
+
+def simulate_scheduler(n_warps: int, alu_per_mem: int, alu_latency: int, mem_latency: int,
+                       cycles: int, *, policy: str = "gto") -> SchedulerRun:
+    """Simulate one warp scheduler cycle by cycle and measure its issue rate.
+
+    The program: every warp loops over ``alu_per_mem`` arithmetic instructions followed by one
+    memory load. Each instruction depends on the one before it in the same warp (the arithmetic
+    is a dependent chain, the load's address comes from the last arithmetic result, and the next
+    iteration's first arithmetic instruction uses the loaded value). So a warp has at most one
+    instruction in flight, and after issuing an instruction at cycle ``c`` it is ready again at
+    ``c + alu_latency`` (arithmetic) or ``c + mem_latency`` (load). All warps are ready at cycle
+    0, at the top of their loop.
+
+    The scheduler issues at most one instruction per cycle, from a ready warp chosen by
+    ``policy``:
+
+    * ``"gto"`` (greedy-then-oldest, default): the warp that issued in the previous cycle if it is
+      ready again (only possible for 1-cycle latencies); otherwise the warp that has been ready the
+      longest (ties: lowest warp index).
+    * ``"round_robin"`` (loose round-robin): the first ready warp after the one that issued last,
+      in index order, wrapping around.
+
+    What the run shows against Little's law (:func:`issue_rate_bound`,
+    ``min(1, n*(A+1)/(A*alu_latency + mem_latency))``):
+
+    * it is never exceeded: ``issued <= max_issued(...)``, whose rate tends to the bound;
+    * the gap is exactly the warps that wait ready but unselected:
+      ``issue_rate * mean latency = n_warps - mean not-selected warps`` (up to the instructions
+      still in flight at the end);
+    * the bound is reached exactly with one warp, with loads only (``alu_per_mem = 0``), with
+      1-cycle arithmetic under ``"gto"`` (each warp's loop is then one burst), and the scheduler
+      issues every cycle once ``n_warps >= max(alu_latency, mem_latency)``;
+    * in between, warps collide: with ``"gto"`` a ready warp waits at most ``n_warps - 1`` cycles
+      (when no latency is 1), so the rate stays within a factor ``T/(T + (A+1)(n-1))`` of
+      ``n(A+1)/T``; ``"round_robin"`` lets warps that start together stay together, reach their
+      loads together and leave the scheduler idle (a convoy), far below the bound.
+
+    Pure Python, one loop step per cycle: 64 warps x 10,000 cycles take 10-30 ms.
+    Chapter "Inside a GPU SM".
+    """
+    n, a, la, lm, c_total = _check_scheduler_args(n_warps, alu_per_mem, alu_latency, mem_latency, cycles)
+    if policy not in POLICIES:
+        raise ValueError(f"policy={policy!r} is not a scheduling policy; allowed: {', '.join(POLICIES)}")
+    C = c_total
+    trace_warp = [-1] * C
+    trace_kind = [-1] * C
+    ready_count = [0] * C
+    pc = [0] * n                  # next instruction of each warp: 0..A-1 arithmetic, A the load
+    ready_since = [0] * n         # cycle at which the warp last became ready
+    wake: dict[int, list[int]] = collections.defaultdict(list)
+    not_selected = alu_wait = mem_wait = n_alu = n_mem = 0
+
+    def issue(w: int, cyc: int) -> None:
+        nonlocal not_selected, alu_wait, mem_wait, n_alu, n_mem
+        not_selected += cyc - ready_since[w]
+        if pc[w] == a:
+            lat, kind = lm, 1
+            pc[w] = 0
+            n_mem += 1
+            mem_wait += min(lat, C - cyc) - 1
+        else:
+            lat, kind = la, 0
+            pc[w] += 1
+            n_alu += 1
+            alu_wait += min(lat, C - cyc) - 1
+        trace_warp[cyc] = w
+        trace_kind[cyc] = kind
+        ready_since[w] = cyc + lat
+        if cyc + lat < C:
+            wake[cyc + lat].append(w)
+
+    if policy == "gto":
+        queue = collections.deque(range(n))      # ready warps, longest-ready first
+        last = -1
+        for cyc in range(C):
+            woke = wake.pop(cyc, None)
+            greedy = False
+            if woke:
+                woke.sort()
+                if last in woke and trace_warp[cyc - 1] == last:
+                    woke.remove(last)
+                    greedy = True
+                queue.extend(woke)
+            ready_count[cyc] = len(queue) + greedy
+            if greedy:
+                w = last
+            elif queue:
+                w = queue.popleft()
+            else:
+                continue
+            issue(w, cyc)
+            last = w
+        waiting = list(queue)
+    else:
+        ready = (1 << n) - 1                     # bit w set: warp w is ready
+        ptr = 0
+        for cyc in range(C):
+            woke = wake.pop(cyc, None)
+            if woke:
+                for w in woke:
+                    ready |= 1 << w
+            if not ready:
+                continue
+            ready_count[cyc] = ready.bit_count()
+            ahead = (ready >> ptr) << ptr
+            pick = ahead if ahead else ready
+            w = (pick & -pick).bit_length() - 1
+            ready &= ~(1 << w)
+            issue(w, cyc)
+            ptr = w + 1 if w + 1 < n else 0
+        waiting = [w for w in range(n) if (ready >> w) & 1]
+    for w in waiting:                            # ready at the end but never picked again
+        not_selected += C - ready_since[w]
+
+    issued = n_alu + n_mem
+    half = C // 2
+    tw = np.asarray(trace_warp, dtype=np.int32)
+    tk = np.asarray(trace_kind, dtype=np.int8)
+    rc = np.asarray(ready_count, dtype=np.int32)
+    for arr in (tw, tk, rc):
+        arr.flags.writeable = False
+    steady = int(np.count_nonzero(tk[half:] >= 0)) / (C - half)
+    states = WarpStates(selected=issued, not_selected=not_selected, alu_dependency=alu_wait,
+                        memory_dependency=mem_wait)
+    return SchedulerRun(n_warps=n, alu_per_mem=a, alu_latency=la, mem_latency=lm, cycles=C,
+                        policy=policy, issued=issued, issued_arithmetic=n_alu, issued_memory=n_mem,
+                        idle_cycles=C - issued, issue_rate=issued / C, steady_state_issue_rate=steady,
+                        bound=issue_rate_bound(n, a, la, lm), warp_states=states,
+                        trace_warp=tw, trace_kind=tk, ready_warps=rc)
+
+
+# ------------------------------------------------------------------------------------------------
+# Tensor cores versus CUDA cores
+# ------------------------------------------------------------------------------------------------
+
+def tensor_vs_simt(chip: str | specs.Chip) -> dict[str, float]:
+    """Peak throughput of each dtype relative to the chip's FP32 (SIMT, "CUDA core") peak.
+
+    ``ratio[dtype] = peak_flops[dtype] / peak_flops['fp32']`` for every dtype the spec database
+    lists for the chip (dense peaks; int8 in OP/s), widest dtype first. ``fp32`` is 1 by
+    definition; tf32/bf16/fp16/fp8/int8 run on tensor cores, so their ratio is how much a
+    matrix multiply gains by using them. ``fp64`` is whatever the database stores (the vector rate
+    unless its note says otherwise). ``chip`` is a key or name for :func:`accelbook.specs.get_chip`
+    or a :class:`~accelbook.specs.Chip`; it must be a GPU with an fp32 peak. Chapter "Inside a GPU SM".
+    """
+    if isinstance(chip, str):
+        chip = specs.get_chip(chip)
+    elif not isinstance(chip, specs.Chip):
+        raise ValueError(f"chip={chip!r} must be a chip key, a chip name or an accelbook.specs.Chip")
+    if chip.kind != "gpu":
+        raise ValueError(f"chip={chip.key!r} is a {chip.kind}, not a GPU; tensor-core versus SIMT "
+                         "ratios apply to GPUs only")
+    peaks = chip.peak_flops
+    if not peaks.get("fp32"):
+        raise ValueError(f"chip={chip.key!r} has no fp32 peak in the spec database "
+                         f"(it has: {', '.join(peaks) or 'none'})")
+    fp32 = peaks["fp32"]
+    return {dtype: value / fp32 for dtype, value in peaks.items()}
+
+
+__all__ = ["ARCH_FIELDS", "POLICIES", "ArchLimits", "Occupancy", "SchedulerRun", "WarpStates", "arch",
+           "bytes_in_flight", "compute_capabilities", "issue_rate_bound", "littles_law", "max_issued",
+           "occupancy", "parse_arch_table", "simulate_scheduler", "tensor_vs_simt", "warps_needed",
+           "warps_to_saturate"]

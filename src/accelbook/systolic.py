@@ -1,0 +1,679 @@
+"""Systolic arrays: a register-level simulator, its closed-form cycle count, and shape efficiency.
+
+A systolic array is a ``rows x cols`` grid of processing elements (PEs). Each cycle every PE does
+at most one multiply-accumulate (MAC) and hands its operands to its right and lower neighbours.
+One operand is *stationary* (held in the PEs for a whole tile); the others *stream* through.
+
+Dataflows and folding (``C = A @ B`` with ``A`` of shape (M, K), ``B`` of shape (K, N)):
+
+=====  =====================  ==============  ==============  ===========  ================
+name   stationary operand      array rows      array cols      streams      folds
+=====  =====================  ==============  ==============  ===========  ================
+'ws'   B (weights)             K               N               M (A rows)   ceil(K/R)*ceil(N/C)
+'is'   A (inputs), transposed  K               M               N (B cols)   ceil(K/R)*ceil(M/C)
+'os'   C (outputs)             M               N               K (A and B)  ceil(M/R)*ceil(N/C)
+=====  =====================  ==============  ==============  ===========  ================
+
+A matrix larger than the array is cut into array-sized tiles ("folds") along the two dimensions
+that map onto the array; the streamed dimension is never cut. Folds run one after another; for
+'ws' and 'is' the K-folds of one output tile add into accumulators below the array.
+
+Cycle convention (the one :func:`cycles` counts and :func:`simulate` measures): a fold runs from
+the cycle its first operand enters the array to the cycle its last MAC completes. That includes
+loading the stationary tile for 'ws' and 'is' (one tile row per cycle, shifted in from the top,
+so a tile using ``kr`` rows takes ``kr`` cycles) and the fill and drain of the skewed wavefront.
+It excludes moving finished results out of the array (partial sums leaving the bottom edge,
+output-stationary accumulators being read out). Without double buffering each fold pays its own
+load, fill and drain. With double buffering (:func:`cycles_double_buffered`) the next tile is
+shifted into shadow registers while the current fold computes, and swapped in once the current
+fold's last MAC is done.
+
+Taught in: "TPUs and systolic arrays".
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import numbers
+
+import numpy as np
+
+DATAFLOWS: dict[str, str] = {
+    "ws": "weight-stationary",
+    "os": "output-stationary",
+    "is": "input-stationary",
+}
+"""The dataflows :func:`simulate` and :func:`cycles` accept, with their long names."""
+
+MAPPINGS: dict[str, tuple[str, str, str]] = {
+    "ws": ("K", "N", "M"),
+    "os": ("M", "N", "K"),
+    "is": ("K", "M", "N"),
+}
+"""Per dataflow: (dimension on the array's rows, dimension on its columns, streamed dimension)."""
+
+
+# ---------------------------------------------------------------------------------------------
+# records
+
+
+@dataclasses.dataclass(frozen=True)
+class Fold:
+    """One array-sized tile of the problem, as :func:`simulate` ran it.
+
+    ``row_span`` and ``col_span`` are the half-open index ranges of the dimensions mapped onto
+    the array's rows and columns (see :data:`MAPPINGS`). Cycle numbers are global:
+    ``load_start`` is the first cycle of loading the stationary tile (equal to ``stream_start``
+    for 'os', which loads nothing), ``stream_start`` the cycle the first streamed operand enters
+    the array, ``end`` one past the cycle of the fold's last MAC. ``macs`` counts its useful MACs.
+    """
+
+    index: int
+    row_span: tuple[int, int]
+    col_span: tuple[int, int]
+    load_start: int
+    stream_start: int
+    end: int
+    macs: int
+
+    @property
+    def rows_used(self) -> int:
+        """Array rows this fold occupies (``row_span`` length)."""
+        return self.row_span[1] - self.row_span[0]
+
+    @property
+    def cols_used(self) -> int:
+        """Array columns this fold occupies (``col_span`` length)."""
+        return self.col_span[1] - self.col_span[0]
+
+
+@dataclasses.dataclass(frozen=True)
+class SystolicRun:
+    """The record of one :func:`simulate` call.
+
+    ``C`` is the product (float64). ``cycles`` is the total cycle count under the module's
+    convention. ``activity[t, r, c]`` is True when PE (r, c) did a useful MAC in cycle ``t``
+    (shape (cycles, rows, cols)). ``utilization = macs / (rows * cols * cycles)`` with
+    ``macs = M * N * K``. ``folds`` lists the tiles in the order they ran; ``mapping`` is the
+    (rows, cols, streamed) dimension names of the dataflow.
+    """
+
+    C: np.ndarray
+    cycles: int
+    activity: np.ndarray
+    utilization: float
+    macs: int
+    folds: tuple[Fold, ...]
+    dataflow: str
+    rows: int
+    cols: int
+    double_buffer: bool
+    mapping: tuple[str, str, str]
+
+
+# ---------------------------------------------------------------------------------------------
+# validation
+
+
+def _positive_int(name: str, value) -> int:
+    is_int = isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
+    if not is_int or value < 1:
+        raise ValueError(f"{name}={value!r} is not allowed; "
+                         f"{name} must be a positive integer (>= 1)")
+    return int(value)
+
+
+def _check_dataflow(dataflow) -> str:
+    if not isinstance(dataflow, str) or dataflow not in DATAFLOWS:
+        allowed = ", ".join(f"{k!r} ({v})" for k, v in DATAFLOWS.items())
+        raise ValueError(f"dataflow={dataflow!r} is not a known dataflow; allowed: {allowed}")
+    return dataflow
+
+
+def _check_matrix(name: str, x) -> np.ndarray:
+    arr = np.asarray(x)
+    if arr.ndim != 2:
+        raise ValueError(f"{name} has shape {arr.shape} (ndim={arr.ndim}); "
+                         f"{name} must be a 2-D matrix")
+    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.integer)
+                                   or np.issubdtype(arr.dtype, np.floating)
+                                   or np.issubdtype(arr.dtype, np.bool_)):
+        raise ValueError(f"{name} has dtype {arr.dtype}; "
+                         f"{name} must hold real numbers (int or float)")
+    if 0 in arr.shape:
+        raise ValueError(f"{name} has shape {arr.shape}; every dimension must be >= 1")
+    arr = arr.astype(np.float64)
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name} contains non-finite values (inf or nan); {name} must be finite")
+    return arr
+
+
+def _ceil_div(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+def _sizes(M, N, K, rows, cols, dataflow):
+    return (_positive_int("M", M), _positive_int("N", N), _positive_int("K", K),
+            _positive_int("rows", rows), _positive_int("cols", cols), _check_dataflow(dataflow))
+
+
+# ---------------------------------------------------------------------------------------------
+# closed forms
+
+
+def cycles(M: int, N: int, K: int, rows: int, cols: int, dataflow: str) -> int:
+    """Cycles to compute an (M, K) @ (K, N) product on a ``rows x cols`` array, one fold at a time.
+
+    The model (chapter "TPUs and systolic arrays"): the problem is cut into folds (tiles of the
+    two dimensions that map onto the array, see :data:`MAPPINGS`); each fold pays its own load,
+    fill and drain, and the next fold starts only after the previous fold's last MAC. A fold is
+    counted from the cycle its first operand enters the array to the cycle its last MAC
+    completes. With ``R = rows`` and ``C = cols``:
+
+    * 'ws' (weight-stationary; K on rows, N on columns, M streams). A fold holds a ``kr x nc``
+      tile of B. Loading it row by row from the top takes ``kr`` cycles; row ``m`` of A then
+      enters the left edge, skewed one cycle per array row, so PE (r, c) multiplies A[m, r] at
+      ``kr + m + r + c``. The last MAC (m = M-1, r = kr-1, c = nc-1) ends the fold::
+
+          fold  = kr + (M + kr + nc - 2) = 2*kr + nc + M - 2
+          total = sum over folds = 2*K*ceil(N/C) + N*ceil(K/R) + ceil(K/R)*ceil(N/C)*(M - 2)
+
+    * 'is' (input-stationary; K on rows, M on columns, N streams): the same machine holding a
+      ``kr x mc`` tile of A transposed while the columns of B stream::
+
+          fold  = 2*kr + mc + N - 2
+          total = 2*K*ceil(M/C) + M*ceil(K/R) + ceil(K/R)*ceil(M/C)*(N - 2)
+
+    * 'os' (output-stationary; M on rows, N on columns, K streams): nothing is preloaded. A
+      enters from the left and B from the top, both skewed; PE (r, c) does its k-th MAC at
+      ``k + r + c``; each PE keeps one element of C::
+
+          fold  = K + mr + nc - 2
+          total = ceil(M/R)*ceil(N/C)*(K - 2) + M*ceil(N/C) + N*ceil(M/R)
+
+    Edge folds use their true tile size (``kr = K mod R`` etc.), which is why the totals are sums
+    of the tile sizes (``sum kr = K`` per column of folds) rather than products with ``R``.
+    SCALE-Sim v2 (Samajdar et al.) instead charges every fold as a full ``R x C`` tile
+    (``2R + C + T - 2`` cycles for 'ws'/'is', ``R + C + T - 2`` for 'os', T the streamed length);
+    its count equals this function applied to :func:`padded_shape`.
+    The arithmetic is O(1) for any size.
+
+    Worked example: M = N = K = 256 on a 128 x 128 weight-stationary array has 2 x 2 folds of
+    2*128 + 128 + 256 - 2 = 638 cycles each, 2552 cycles in all, so utilization is
+    256**3 / (128*128*2552) = 40 %: per fold, 254 of the 638 cycles are load, fill and drain.
+
+    >>> cycles(256, 256, 256, 128, 128, "ws")
+    2552
+    >>> cycles(2, 2, 2, 2, 2, "os")
+    4
+    """
+    M, N, K, R, C, df = _sizes(M, N, K, rows, cols, dataflow)
+    if df == "os":
+        fm, fn = _ceil_div(M, R), _ceil_div(N, C)
+        return fm * fn * (K - 2) + M * fn + N * fm
+    P, Q = (N, M) if df == "ws" else (M, N)   # P: on the columns, Q: streamed
+    fk, fp = _ceil_div(K, R), _ceil_div(P, C)
+    return 2 * K * fp + P * fk + fk * fp * (Q - 2)
+
+
+def cycles_double_buffered(M: int, N: int, K: int, rows: int, cols: int, dataflow: str) -> int:
+    """Cycles for the same product when the next tile loads while the current fold computes.
+
+    The model (chapter "TPUs and systolic arrays"): each PE has a shadow register for the
+    stationary operand, as production MXUs do. The next fold's tile is shifted into the shadow
+    registers (one row per cycle from the top, ``kr`` cycles) as soon as the current tile has
+    been swapped in, i.e. from the current fold's first streaming cycle; the swap to the next tile
+    happens when both the current fold's last MAC is done and the shadow load is complete. Only
+    the first fold's load is exposed. Fill and drain are still paid per fold (the swap is global,
+    so folds do not overlap). With ``compute(fold) = Q + kr + nc - 2`` (Q the streamed length):
+
+    * 'ws' (K on rows, N on columns, Q = M) and 'is' (K on rows, M on columns, Q = N), with P
+      the dimension on the columns::
+
+          total = min(K, R) + sum over folds of compute + stalls
+                = min(K, R) + ceil(K/R)*ceil(P/C)*(Q - 2) + K*ceil(P/C) + P*ceil(K/R) + stalls
+
+      Folds run K-innermost. A load (at most ``R`` rows) always hides under a full-height fold's
+      compute (``Q + R + nc - 2 >= R`` cycles); a load can only stick out after the last, short
+      K tile of a column of folds (``r_last = K - (ceil(K/R) - 1)*R`` rows), when the next
+      column of folds starts with a full tile::
+
+          stalls = (ceil(P/C) - 1) * max(0, R - (Q + r_last + C - 2))   if ceil(K/R) >= 2, else 0
+
+      Stalls need a tall array (``R > Q + r_last + C - 2``); on square arrays they never occur.
+      Hardware can go further and overlap one fold's drain with the next fold's fill; this model
+      swaps tiles globally, so folds never overlap and that saving is not counted.
+
+    * 'os' has no stationary operand to load: the count equals :func:`cycles`.
+
+    Worked example: M = N = K = 256 on 128 x 128, 'ws': 128 + 4*254 + 512 + 512 = 2168 cycles
+    (2552 without double buffering), utilization 47 %. A tall 4 x 1 array with M=1, N=2, K=5 runs
+    folds of 4, 1, 4, 1 rows; the 4-cycle load after the 1-row fold hides under only 1 cycle of
+    compute, stalling 3 cycles: total 17 (20 without double buffering).
+
+    >>> cycles_double_buffered(256, 256, 256, 128, 128, "ws")
+    2168
+    >>> cycles_double_buffered(1, 2, 5, 4, 1, "ws")
+    17
+    """
+    M, N, K, R, C, df = _sizes(M, N, K, rows, cols, dataflow)
+    if df == "os":
+        return cycles(M, N, K, R, C, df)
+    P, Q = (N, M) if df == "ws" else (M, N)
+    fk, fp = _ceil_div(K, R), _ceil_div(P, C)
+    total = min(K, R) + fk * fp * (Q - 2) + K * fp + P * fk
+    if fk >= 2:
+        r_last = K - (fk - 1) * R
+        total += (fp - 1) * max(0, R - (Q + r_last + C - 2))
+    return total
+
+
+# ---------------------------------------------------------------------------------------------
+# shape efficiency
+
+
+def padded_shape(M: int, N: int, K: int, rows: int = 128, cols: int = 128,
+                 dataflow: str = "ws") -> tuple[int, int, int]:
+    """(M, N, K) with the dimensions that map onto the array rounded up to whole array tiles.
+
+    The model (chapter "TPUs and systolic arrays"): a fold that uses only part of the array
+    still occupies all of it, so the work done is that of the padded problem. For the TPU's
+    weight-stationary MXU (``dataflow='ws'``, the default) K maps onto the array's rows and N
+    onto its columns, so K is padded to a multiple of ``rows`` and N to a multiple of ``cols``;
+    M streams through and is not padded. For 'is' K -> rows and M -> cols; for 'os' M -> rows
+    and N -> cols (see :data:`MAPPINGS`).
+
+    >>> padded_shape(100, 200, 300, 128, 128)
+    (100, 256, 384)
+    """
+    M, N, K, R, C, df = _sizes(M, N, K, rows, cols, dataflow)
+    up = {"M": M, "N": N, "K": K}
+    row_dim, col_dim, _ = MAPPINGS[df]
+    up[row_dim] = _ceil_div(up[row_dim], R) * R
+    up[col_dim] = _ceil_div(up[col_dim], C) * C
+    return up["M"], up["N"], up["K"]
+
+
+def shape_efficiency(M: int, N: int, K: int, rows: int = 128, cols: int = 128,
+                     dataflow: str = "ws") -> float:
+    """Useful work / work done once the array-mapped dimensions are padded to whole tiles.
+
+    The model (chapter "TPUs and systolic arrays"): ``M*N*K / (M'*N'*K')`` with
+    ``(M', N', K') = padded_shape(...)``. For the weight-stationary MXU this is
+    ``(K / roundup(K, rows)) * (N / roundup(N, cols))``: M streams and costs nothing to pad.
+    It is an upper bound on utilization; fill and drain (see :func:`cycles`) come on top.
+
+    >>> shape_efficiency(1024, 129, 128)   # N = 129 needs two 128-wide tiles
+    0.50390625
+    """
+    Mp, Np, Kp = padded_shape(M, N, K, rows, cols, dataflow)
+    return (int(M) * int(N) * int(K)) / (Mp * Np * Kp)
+
+
+# ---------------------------------------------------------------------------------------------
+# the simulator
+
+
+def simulate(A, B, rows: int, cols: int, dataflow: str, *, double_buffer: bool = False,
+             max_cycles: int = 1_000_000) -> SystolicRun:
+    """Simulate ``A @ B`` cycle by cycle on a ``rows x cols`` systolic array; return the record.
+
+    The model (chapter "TPUs and systolic arrays"). Every PE has real registers that are
+    updated once per cycle for the whole array at once; operands move one PE per cycle and the
+    product is built only from the MACs the PEs perform (float64 accumulation):
+
+    * 'ws' weight-stationary. Per fold a ``kr x nc`` tile of B (K on rows, N on columns) is
+      shifted into the PEs' weight registers from the top edge, one row per cycle (``kr``
+      cycles). Row m of A then enters the left edge, element A[m, k0 + r] into array row r at
+      stream step ``m + r`` (the skew), and moves one PE to the right per cycle. PE (r, c)
+      multiplies the activation passing through by its weight and adds the partial sum arriving
+      from above; partial sums move down one PE per cycle and leave the bottom edge as
+      C[m, n0 + c], where the K-folds of the same output tile are added together.
+    * 'is' input-stationary: the same machine with A's tile held (transposed: PE (r, c) holds
+      A[m0 + c, k0 + r]; K on rows, M on columns) while the columns of B stream in from the
+      left (B[k0 + r, n] into row r at step ``n + r``); column c's partial sums are C[m0 + c, n].
+    * 'os' output-stationary: PE (r, c) accumulates C[m0 + r, n0 + c] (M on rows, N on columns).
+      A[m0 + r, k] enters row r from the left at step ``k + r`` and moves right; B[k, n0 + c]
+      enters column c from the top at step ``k + c`` and moves down. When a fold's last MAC is
+      done its accumulators are copied out (not counted) and the next fold starts.
+
+    Folds: a partial tile occupies the top-left corner of the array. 'ws' and 'is' run their
+    folds K-innermost (all K-folds of one column block, then the next block); 'os' runs its
+    output tiles row by row. Operands carry tags (their fold and index), as hardware carries
+    valid bits: a PE fires only when its streamed operand belongs to the fold whose stationary
+    value it holds ('ws', 'is'), or when A[m, k] and B[k, n] of the same fold meet ('os').
+    ``activity`` records exactly those MACs.
+
+    ``double_buffer=True`` gives the PEs shadow registers for the stationary operand ('ws',
+    'is'): the next tile shifts in while the current fold computes and is swapped in once the
+    current fold's last MAC is done and the load is complete. For 'os' it changes nothing.
+
+    The cycle count is measured, not computed: it must equal :func:`cycles` (or
+    :func:`cycles_double_buffered`), which the tests check over many shapes. The simulator is
+    meant for teaching sizes (the loop runs once per cycle); it raises ValueError if the run
+    would exceed ``max_cycles`` cycles.
+
+    >>> run = simulate([[1, 2], [3, 4]], [[5, 6], [7, 8]], 2, 2, "os")
+    >>> run.C.tolist(), run.cycles
+    ([[19.0, 22.0], [43.0, 50.0]], 4)
+    """
+    R = _positive_int("rows", rows)
+    C = _positive_int("cols", cols)
+    df = _check_dataflow(dataflow)
+    if not isinstance(double_buffer, (bool, np.bool_)):
+        raise ValueError(f"double_buffer={double_buffer!r} is not allowed; "
+                         f"it must be True or False")
+    max_cycles = _positive_int("max_cycles", max_cycles)
+    A = _check_matrix("A", A)
+    B = _check_matrix("B", B)
+    M, K = A.shape
+    if B.shape[0] != K:
+        raise ValueError(f"A has shape {A.shape} and B has shape {B.shape}; A's columns (K={K}) "
+                         f"must equal B's rows ({B.shape[0]})")
+    N = B.shape[1]
+
+    if df == "os":
+        out, n_cycles, activity, folds = _run_output_stationary(A, B, R, C, max_cycles)
+    elif df == "ws":
+        out, n_cycles, activity, folds = _run_stationary(A, B, R, C, bool(double_buffer),
+                                                         max_cycles)
+    else:  # 'is': hold A^T (K x M), stream the columns of B, collect C^T
+        outT, n_cycles, activity, folds = _run_stationary(B.T, A.T, R, C, bool(double_buffer),
+                                                          max_cycles)
+        out = outT.T.copy()
+
+    macs = M * N * K
+    out.setflags(write=False)
+    activity.setflags(write=False)
+    return SystolicRun(C=out, cycles=n_cycles, activity=activity,
+                       utilization=macs / (R * C * n_cycles), macs=macs, folds=tuple(folds),
+                       dataflow=df, rows=R, cols=C, double_buffer=bool(double_buffer),
+                       mapping=MAPPINGS[df])
+
+
+def _too_long(max_cycles: int):
+    return ValueError(f"the simulation exceeded max_cycles={max_cycles}; use smaller matrices, a "
+                      f"larger array, or raise max_cycles (cycles() gives the count directly)")
+
+
+def _grow(log: np.ndarray) -> np.ndarray:
+    """Double a per-cycle record (one row per cycle) that has run out of rows."""
+    return np.concatenate([log, np.zeros_like(log)])
+
+
+_StationaryBank = collections.namedtuple("_StationaryBank", [
+    "act_in", "act_from", "act_edge", "act_val", "act_tag", "act_tags_row0",
+    "ps_port_tags", "ps_in", "ps_from", "ps_val", "ps_bottom"])
+
+
+def _run_stationary(X: np.ndarray, S: np.ndarray, R: int, C: int, double_buffer: bool,
+                    max_cycles: int):
+    """Stationary-operand array: S (Kd x P) held in the PEs, rows of X (Q x Kd) streamed.
+
+    Returns Y = X @ S, the cycle count, the activity array and the fold records.
+    """
+    Q, Kd = X.shape
+    P = S.shape[1]
+    fk, fp = _ceil_div(Kd, R), _ceil_div(P, C)
+    rows_idx = np.arange(R)
+
+    # fold plan: columns of folds outer, K innermost (the K-folds of one output tile in a row)
+    plan = []
+    for j in range(fp):
+        for i in range(fk):
+            k0, p0 = i * R, j * C
+            plan.append((k0, min(Kd, k0 + R), p0, min(P, p0 + C)))
+    F = len(plan)
+
+    # per fold: the skewed feed of the left edge, step by step: (steps, 3, R) = value, fold, index
+    feeds, tiles = [], []
+    for f, (k0, k1, p0, p1) in enumerate(plan):
+        kr = k1 - k0
+        steps = Q + kr - 1
+        q = np.arange(steps)[:, None] - rows_idx[None, :]
+        ok = (q >= 0) & (q < Q) & (rows_idx[None, :] < kr)
+        qc = np.clip(q, 0, Q - 1)
+        kc = np.minimum(k0 + rows_idx, Kd - 1)[None, :]
+        feed = np.empty((steps, 3, R))
+        feed[:, 0, :] = np.where(ok, X[qc, kc], 0.0)
+        feed[:, 1, :] = np.where(ok, f, -1.0)
+        feed[:, 2, :] = np.where(ok, q, -1.0)
+        feeds.append(feed)
+        tile = np.zeros((kr, C))
+        tile[:, :p1 - p0] = S[k0:k1, p0:p1]
+        tiles.append(tile)
+    col_ok_of = [np.arange(C) < (p1 - p0) for (_, _, p0, p1) in plan]
+    expected = [(k1 - k0) * (p1 - p0) * Q for (k0, k1, p0, p1) in plan]
+    no_feed = np.zeros((3, R))
+    no_feed[1:] = -1.0
+
+    # Registers. Streamed operand and partial sums: planes (value, fold tag, stream index); an
+    # empty register has tags -1. They are double-banked: cycle t writes bank t % 2 from the
+    # other bank, so every PE reads its neighbours' values of the previous cycle. The partial
+    # sum banks have one extra row on top, the input port: the top edge feeds each column a
+    # zero sum, tagged like the operand entering that column's top PE.
+    act = [np.zeros((3, R, C)) for _ in range(2)]
+    psum = [np.zeros((3, R + 1, C)) for _ in range(2)]
+    for bank in act + psum:
+        bank[1:] = -1.0
+    banks = []
+    for d in (0, 1):
+        s = 1 - d
+        banks.append(_StationaryBank(
+            act_in=act[d][:, :, 1:], act_from=act[s][:, :, :-1], act_edge=act[d][:, :, 0],
+            act_val=act[d][0], act_tag=act[d][1], act_tags_row0=act[d][1:, 0],
+            ps_port_tags=psum[s][1:, 0], ps_in=psum[d][:, 1:], ps_from=psum[s][:, :-1],
+            ps_val=psum[d][0, 1:], ps_bottom=psum[d][:, R]))
+    w = np.zeros((R, C))               # active stationary operand
+    wtag = np.full((R, C), -2.0)       # its fold tag (-2: empty; never matches an operand)
+    wsh = np.zeros((R, C))             # shadow registers the next tile shifts into
+    wsh_ok = np.zeros((R, C), dtype=bool)
+    mac = np.zeros((R, C), dtype=bool)
+    prod = np.zeros((R, C))
+
+    load_start = [0] * F
+    stream_start = [0] * F
+    end = [0] * F
+    activity = np.zeros((256, R, C), dtype=bool)
+    exits = np.zeros((256, 3, C))      # what leaves the bottom edge, cycle by cycle
+
+    next_load = 0
+    loading = None      # fold whose tile is being shifted into the shadow registers
+    step = 0
+    pending = None      # fold whose tile sits complete in the shadow registers
+    active = None       # fold whose tile is in the active registers
+    active_done = True  # its last MAC has happened (True when nothing is active)
+    tau = 0
+    steps = 0
+    active_macs = 0
+    feed = None
+    t = 0
+    while True:
+        if t >= max_cycles:
+            raise _too_long(max_cycles)
+        # controller: start shifting the next tile in when the shadow registers are free
+        # (single buffering: also wait until the current fold's last MAC is done)
+        shadow_free = loading is None and pending is None
+        if shadow_free and next_load < F and (double_buffer or active_done):
+            loading, step = next_load, 0
+            next_load += 1
+            wsh_ok[:] = False
+            load_start[loading] = t
+        if loading is not None:            # one tile row enters at the top, bottom row first
+            tile = tiles[loading]
+            kr = tile.shape[0]
+            wsh[1:] = wsh[:-1]
+            wsh[0] = tile[kr - 1 - step]
+            wsh_ok[1:] = wsh_ok[:-1]
+            wsh_ok[0] = col_ok_of[loading]
+            step += 1
+            if step == kr:
+                pending, loading = loading, None
+
+        v = banks[t & 1]
+        # the streamed operand moves one PE to the right; the skewed feed enters at the left edge
+        np.copyto(v.act_in, v.act_from)
+        if tau < steps:
+            np.copyto(v.act_edge, feed[tau])
+            tau += 1
+        else:
+            np.copyto(v.act_edge, no_feed)
+        # a PE fires when its operand and its stationary value belong to the same fold
+        np.equal(v.act_tag, wtag, out=mac)
+        np.multiply(v.act_val, w, out=prod)
+        np.multiply(prod, mac, out=prod)
+        # partial sums move one PE down (zero sums enter at the top) and pick up the products
+        np.copyto(v.ps_port_tags, v.act_tags_row0)
+        np.copyto(v.ps_in, v.ps_from)
+        np.add(v.ps_val, prod, out=v.ps_val)
+        if t == activity.shape[0]:
+            activity, exits = _grow(activity), _grow(exits)
+        activity[t] = mac
+        exits[t] = v.ps_bottom
+
+        n = int(np.count_nonzero(mac))
+        if n:
+            active_macs += n
+            if active_macs == expected[active]:
+                active_done = True
+                end[active] = t + 1
+        # end of cycle: swap the shadow tile in once the current fold is done
+        if pending is not None and active_done:
+            w = np.where(wsh_ok, wsh, 0.0)
+            wtag = np.where(wsh_ok, float(pending), -2.0)
+            active, pending = pending, None
+            feed = feeds[active]
+            tau, steps, active_macs, active_done = 0, feed.shape[0], 0, False
+            stream_start[active] = t + 1
+        t += 1
+        if active_done and next_load == F and loading is None and pending is None:
+            break
+    n_cycles = t
+
+    # drain: the last partial sums still travel down to the bottom edge (not counted)
+    last = psum[(t - 1) & 1].copy()
+    out_rows = [exits[:t]]
+    for _ in range(R):
+        last[1:, 0] = -1.0                     # nothing enters at the top any more
+        last[:, 1:] = last[:, :-1].copy()
+        out_rows.append(last[None, :, R].copy())
+
+    # accumulators below the array: add every sum that left the bottom edge of a column its
+    # fold uses into its output (sums in unused columns never met a weight and are dropped)
+    ex = np.concatenate(out_rows)              # (time, 3, C)
+    vals, ftag, qtag = ex[:, 0, :], ex[:, 1, :].astype(np.int64), ex[:, 2, :].astype(np.int64)
+    p0_of = np.array([p0 for (_, _, p0, _) in plan] + [0])
+    used_of = np.array([p1 - p0 for (_, _, p0, p1) in plan] + [0])   # index -1: no fold
+    col = np.broadcast_to(np.arange(C), vals.shape)
+    valid = (ftag >= 0) & (col < used_of[ftag])
+    Y = np.zeros((Q, P))
+    np.add.at(Y, (qtag[valid], p0_of[ftag[valid]] + col[valid]), vals[valid])
+    n_out = int(np.count_nonzero(valid))
+    if n_out != fk * Q * P:   # every (fold, stream index, used column) leaves exactly once
+        raise RuntimeError(f"internal error: {n_out} partial sums left the array, "
+                           f"expected {fk * Q * P}")
+
+    folds = [Fold(index=f, row_span=(k0, k1), col_span=(p0, p1), load_start=load_start[f],
+                  stream_start=stream_start[f], end=end[f], macs=expected[f])
+             for f, (k0, k1, p0, p1) in enumerate(plan)]
+    return Y, n_cycles, activity[:n_cycles].copy(), folds
+
+
+_OutputBank = collections.namedtuple("_OutputBank", [
+    "a_in", "a_from", "a_edge", "a_val", "a_tag", "b_in", "b_from", "b_edge", "b_val", "b_tag"])
+
+
+def _run_output_stationary(A: np.ndarray, B: np.ndarray, R: int, C: int, max_cycles: int):
+    """Output-stationary array: PE (r, c) accumulates one output; A moves right, B moves down."""
+    M, K = A.shape
+    N = B.shape[1]
+    fm, fn = _ceil_div(M, R), _ceil_div(N, C)
+    plan = []
+    for i in range(fm):
+        for j in range(fn):
+            m0, n0 = i * R, j * C
+            plan.append((m0, min(M, m0 + R), n0, min(N, n0 + C)))
+    F = len(plan)
+    steps = K + max(R, C) - 1
+
+    def skewed(src, lanes, used, f, empty):
+        """Feed of one edge: lane l receives src[l, s - l] at step s, as (value, tag) planes."""
+        kk = np.arange(steps)[:, None] - np.arange(lanes)[None, :]
+        ok = (kk >= 0) & (kk < K) & (np.arange(lanes)[None, :] < used)
+        kc = np.clip(kk, 0, K - 1)
+        lc = np.minimum(np.arange(lanes), src.shape[0] - 1)[None, :]
+        out = np.empty((steps, 2, lanes))
+        out[:, 0, :] = np.where(ok, src[lc, kc], 0.0)
+        out[:, 1, :] = np.where(ok, f * K + kk, empty)
+        return out
+
+    # tags: fold * K + k; an empty A register holds -1 and an empty B register -2, so two empty
+    # registers never look like a matching pair
+    feeds = [(skewed(A[m0:m1, :], R, m1 - m0, f, -1.0), skewed(B[:, n0:n1].T, C, n1 - n0, f, -2.0))
+             for f, (m0, m1, n0, n1) in enumerate(plan)]
+    expected = [(m1 - m0) * (n1 - n0) * K for (m0, m1, n0, n1) in plan]
+    no_a = np.array([[0.0] * R, [-1.0] * R])
+    no_b = np.array([[0.0] * C, [-2.0] * C])
+
+    a = [np.zeros((2, R, C)) for _ in range(2)]    # A registers (double-banked), move right
+    b = [np.zeros((2, R, C)) for _ in range(2)]    # B registers (double-banked), move down
+    for d in (0, 1):
+        a[d][1] = -1.0
+        b[d][1] = -2.0
+    banks = [_OutputBank(a_in=a[d][:, :, 1:], a_from=a[1 - d][:, :, :-1], a_edge=a[d][:, :, 0],
+                         a_val=a[d][0], a_tag=a[d][1],
+                         b_in=b[d][:, 1:], b_from=b[1 - d][:, :-1], b_edge=b[d][:, 0],
+                         b_val=b[d][0], b_tag=b[d][1]) for d in (0, 1)]
+    acc = np.zeros((R, C))             # the stationary outputs
+    mac = np.zeros((R, C), dtype=bool)
+    prod = np.zeros((R, C))
+    out = np.zeros((M, N))
+    start = [0] * F
+    end = [0] * F
+    activity = np.zeros((256, R, C), dtype=bool)
+
+    nxt, active, tau, active_macs = 0, None, 0, 0
+    fa = fb = None
+    t = 0
+    while True:
+        if t >= max_cycles:
+            raise _too_long(max_cycles)
+        if active is None:
+            if nxt == F:
+                break
+            active, tau, active_macs = nxt, 0, 0
+            nxt += 1
+            start[active] = t
+            fa, fb = feeds[active]
+        v = banks[t & 1]
+        # A moves one PE right, B one PE down; the skewed feeds enter at the left and top edges
+        np.copyto(v.a_in, v.a_from)
+        np.copyto(v.b_in, v.b_from)
+        if tau < steps:
+            np.copyto(v.a_edge, fa[tau])
+            np.copyto(v.b_edge, fb[tau])
+            tau += 1
+        else:
+            np.copyto(v.a_edge, no_a)
+            np.copyto(v.b_edge, no_b)
+        np.equal(v.a_tag, v.b_tag, out=mac)        # A[m, k] meets B[k, n] of the same fold
+        np.multiply(v.a_val, v.b_val, out=prod)
+        np.multiply(prod, mac, out=prod)
+        acc += prod
+        if t == activity.shape[0]:
+            activity = _grow(activity)
+        activity[t] = mac
+        active_macs += int(np.count_nonzero(mac))
+        t += 1
+        if active_macs == expected[active]:   # last MAC done: copy the outputs out, next fold
+            m0, m1, n0, n1 = plan[active]
+            out[m0:m1, n0:n1] = acc[:m1 - m0, :n1 - n0]
+            acc[:] = 0.0
+            end[active] = t
+            active = None
+
+    folds = [Fold(index=f, row_span=(m0, m1), col_span=(n0, n1), load_start=start[f],
+                  stream_start=start[f], end=end[f], macs=expected[f])
+             for f, (m0, m1, n0, n1) in enumerate(plan)]
+    return out, t, activity[:t].copy(), folds
