@@ -50,3 +50,15 @@ def test_glue_returns_its_value_and_checks_the_name():
     assert notebook.glue("test_value", 3.5) == 3.5
     with pytest.raises(ValueError, match="name=''"):
         notebook.glue("", 1)
+
+
+def test_glue_hands_myst_nb_python_numbers_and_markdown(monkeypatch):
+    import myst_nb
+    import numpy as np
+
+    got = {}
+    monkeypatch.setattr(myst_nb, "glue", lambda name, value, display=False: got.update({name: value}))
+    notebook.glue("x", np.float64(3.5))
+    assert type(got["x"]) is float and got["x"] == 3.5
+    notebook.glue("s", "3.35 TB/s")
+    assert got["s"].data == "3.35 TB/s"  # an IPython Markdown object: no quotes on the page

@@ -58,3 +58,57 @@ def test_use_style_sets_the_house_rc():
         assert matplotlib.rcParams["axes.spines.top"] is False
     plotting.use_style()
     assert matplotlib.rcParams["figure.facecolor"] == "white"
+
+
+def test_chip_label_drops_vendor_form_factor_and_nickname():
+    from accelbook import specs
+
+    assert plotting.chip_label(specs.get_chip("a100-40gb")) == "A100 40GB"
+    assert plotting.chip_label(specs.get_chip("tpu-v6e")) == "TPU v6e"
+    assert plotting.chip_label(specs.get_chip("h100-pcie")) == "H100 PCIe"
+
+
+def test_place_labels_keeps_labels_of_crowded_points_apart():
+    fig, ax = plt.subplots(figsize=(4, 3), dpi=100)
+    ax.set(xlim=(0, 10), ylim=(0, 10))
+    points = [("first label", 5.0, 5.0), ("second label", 5.0, 5.3), ("third label", 5.2, 4.7)]
+    plotting.place_labels(ax, points, fontsize=8)
+    fig.canvas.draw()
+    boxes = [t.get_window_extent() for t in ax.texts]
+    assert len(boxes) == 3
+    for i in range(3):
+        for j in range(i + 1, 3):
+            assert not boxes[i].overlaps(boxes[j]), (ax.texts[i].get_text(), ax.texts[j].get_text())
+    plt.close(fig)
+
+
+def test_chip_map_draws_every_chip_and_marks_other_dtypes_hollow():
+    from accelbook import roofline, specs
+
+    rows = roofline.ridge_table(specs.chips(), ("bf16", "fp16"))
+    fig, ax = plt.subplots()
+    plotting.chip_map(ax, rows, highlight=rows[0])
+    markers = [l for l in ax.get_lines() if l.get_linestyle() in ("None", "none", "")]
+    chip_markers = [l for l in markers if len(l.get_xdata()) == 1 and l.get_label().startswith("_")]
+    assert len(chip_markers) == len(rows)
+    hollow = [l for l in chip_markers if l.get_markerfacecolor() in ("white", (1.0, 1.0, 1.0, 1.0))]
+    assert len(hollow) == sum(r.dtype != "bf16" for r in rows) > 0
+    assert {t.get_text() for t in ax.texts} >= {plotting.chip_label(r.chip) for r in rows}
+    with pytest.raises(ValueError, match="rows"):
+        plotting.chip_map(ax, [])
+    plt.close(fig)
+
+
+def test_place_labels_works_on_a_bare_figure_without_a_pyplot_canvas():
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(4, 3), dpi=100)
+    ax = fig.add_subplot()
+    ax.set(xlim=(0, 10), ylim=(0, 10))
+    plotting.place_labels(ax, [("alpha label", 5.0, 5.0), ("beta label", 5.05, 5.0)], bold=["alpha label"])
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    FigureCanvasAgg(fig).draw()
+    a, b = (t.get_window_extent() for t in ax.texts)
+    assert not a.overlaps(b)
+    assert ax.texts[0].get_fontweight() == "bold"

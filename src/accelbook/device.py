@@ -105,7 +105,9 @@ def ceilings(dtype: str = "fp32", info: DeviceInfo | None = None, precision: str
     """Peak FLOP/s and memory bandwidth for matmuls of ``dtype`` on ``info`` (default: this device).
 
     From the spec sheet when the database has the chip; otherwise measured on this device with
-    :func:`measured_ceilings` (the best of a few large matmuls, and a STREAM triad).
+    :func:`measured_peak` (the best of a few large matmuls at ``precision``) and
+    :func:`measured_bandwidth` (a STREAM triad). An unknown GPU is measured at its real default
+    precision, so an Ampere-or-newer GPU missing from the database reports its TF32 rate.
     """
     info = current() if info is None else info
     check_dtype(dtype)
@@ -116,26 +118,35 @@ def ceilings(dtype: str = "fp32", info: DeviceInfo | None = None, precision: str
     if info != current():
         raise ValueError(f"no spec-sheet {dtype} ceilings for {info.device_kind!r}, and only the "
                          "device running this process can be measured")
-    peak, bandwidth = measured_ceilings(dtype)
-    return Ceilings(peak, bandwidth, dtype, "measured", f"{info.label} (measured, {dtype})")
+    peak = measured_peak(dtype, precision)
+    return Ceilings(peak, measured_bandwidth(), dtype, "measured",
+                    f"{info.label} (measured, {dtype}{'' if precision == 'default' else ', ' + precision})")
 
 
 @functools.lru_cache(maxsize=None)
-def measured_ceilings(dtype: str = "fp32") -> tuple[float, float]:
-    """Measure (peak FLOP/s, memory bandwidth in bytes/s) of this device, once per process.
+def measured_peak(dtype: str = "fp32", precision: str = "default") -> float:
+    """This device's matmul ceiling in FLOP/s for ``dtype`` inputs, measured once per process.
 
-    Peak: the best median rate of square matmuls at the two largest default sizes. Bandwidth:
-    the median rate of a STREAM-style triad far larger than the caches.
+    The best median rate of square matmuls at the two largest default sizes for the backend.
+    """
+    from accelbook import measure
+
+    sizes = measure.default_matmul_sizes(current().backend)[-2:]
+    return max(measure.matmul(n, dtype, precision=precision).flop_per_s for n in sizes)
+
+
+@functools.lru_cache(maxsize=1)
+def measured_bandwidth() -> float:
+    """This device's memory bandwidth in bytes/s: a STREAM-style triad far larger than the caches.
+
+    Measured once per process (bandwidth does not depend on the dtype of a later matmul).
     """
     from accelbook import measure
 
     info = current()
-    sizes = measure.default_matmul_sizes(info.backend)[-2:]
-    peak = max(measure.matmul(n, dtype).flop_per_s for n in sizes)
     memory = info.chip.memory_bytes if info.chip is not None else None
-    bandwidth = measure.triad(measure.default_triad_elements(info.backend, memory)).bytes_per_s
-    return peak, bandwidth
+    return measure.triad(measure.default_triad_elements(info.backend, memory)).bytes_per_s
 
 
 __all__ = ["Ceilings", "DeviceInfo", "ceilings", "current", "describe", "matmul_peak_dtype",
-           "measured_ceilings"]
+           "measured_bandwidth", "measured_peak"]

@@ -13,6 +13,7 @@ protocol), "The roofline" (measured points) and "Introduction" (what is this mac
 from __future__ import annotations
 
 import dataclasses
+import functools
 import time
 from typing import Any, Callable
 
@@ -193,9 +194,7 @@ def matmul(n: int, dtype: str = "fp32", *, m: int | None = None, k: int | None =
     jdtype = jnp.dtype(_JAX_DTYPES[dtype])
     a = jnp.asarray(rng.standard_normal((m, k), dtype=np.float32), dtype=jdtype)
     b = jnp.asarray(rng.standard_normal((k, n), dtype=np.float32), dtype=jdtype)
-    prec = {"default": jax.lax.Precision.DEFAULT, "high": jax.lax.Precision.HIGH,
-            "highest": jax.lax.Precision.HIGHEST}[precision]
-    f = jax.jit(lambda x, y: jnp.matmul(x, y, precision=prec))
+    f = _jitted_matmul(precision)
     timing_result = time_call(f, a, b, **timing)
     rel_error = freivalds_error(np.asarray(a, np.float64), np.asarray(b, np.float64),
                                 np.asarray(f(a, b), np.float64), rng)
@@ -204,6 +203,17 @@ def matmul(n: int, dtype: str = "fp32", *, m: int | None = None, k: int | None =
                                f"reference: relative error {rel_error:.2e} > {_TOLERANCE[dtype]:.0e}")
     backend, kind = _device_labels()
     return MatmulResult(m, n, k, dtype, precision, timing_result, rel_error, backend, kind)
+
+
+@functools.lru_cache(maxsize=None)
+def _jitted_matmul(precision: str):
+    """One jitted matmul per precision, so repeated probes re-use XLA's compilation cache."""
+    import jax
+    import jax.numpy as jnp
+
+    prec = {"default": jax.lax.Precision.DEFAULT, "high": jax.lax.Precision.HIGH,
+            "highest": jax.lax.Precision.HIGHEST}[precision]
+    return jax.jit(lambda x, y: jnp.matmul(x, y, precision=prec))
 
 
 def freivalds_error(a: np.ndarray, b: np.ndarray, c: np.ndarray, rng: np.random.Generator,
@@ -342,29 +352,36 @@ def sweep_dtypes(backend: str) -> list[str]:
     return ["fp32", "bf16", "fp16"] if backend == "gpu" else ["fp32", "bf16"]
 
 
-def matmul_sweep(sizes: Any, dtypes: Any = ("fp32",), *, precision: str = "default",
-                 rounds: int = 1, **timing: Any) -> list[MatmulResult]:
-    """Time square matmuls for every (dtype, n) with :func:`matmul`; one record per pair.
+def matmul_sweep(sizes: Any, cases: Any = ("fp32",), *, rounds: int = 1,
+                 **timing: Any) -> list[MatmulResult]:
+    """Time square matmuls for every case and size with :func:`matmul`; one record per pair.
 
-    With ``rounds > 1`` the whole grid is measured ``rounds`` times, interleaved (every size once,
-    then again), and each record holds the samples of all rounds with the largest error seen: a
-    burst of load from other users of a shared machine then hits all sizes alike instead of
-    making one size look slow. Records come back ordered by dtype, then n. Extra keyword
-    arguments go to :func:`time_call`. Taught in: "The same matmul on every device".
+    ``cases`` lists dtypes ('fp32', 'bf16', ...) or (dtype, precision) pairs such as
+    ``("fp32", "highest")``; a bare dtype means precision 'default'. The cases of one size run back
+    to back, so they are compared under the same load. With ``rounds > 1`` the whole grid is
+    measured ``rounds`` times, interleaved (every size and case once, then again), and each record
+    holds the samples of all rounds and the largest error seen: a burst of load from other users of
+    a shared machine then hits all cases alike instead of making one look slow. Records come back
+    ordered by case, then by n. Extra keyword arguments go to :func:`time_call`.
+    Taught in: "The same matmul on every device".
     """
     sizes = [_check_size("sizes[...]", n) for n in sizes]
-    dtypes = list(dtypes)
-    if not sizes or not dtypes:
-        raise ValueError(f"sizes={sizes!r} and dtypes={dtypes!r} must not be empty")
+    cases = list(dict.fromkeys((c, "default") if isinstance(c, str) else tuple(c) for c in cases))
+    if not sizes or not cases:
+        raise ValueError(f"sizes={sizes!r} and cases={cases!r} must not be empty")
+    if any(len(c) != 2 for c in cases):
+        raise ValueError(f"cases={cases!r}: each case is a dtype or a (dtype, precision) pair")
     if isinstance(rounds, bool) or not isinstance(rounds, int) or rounds < 1:
         raise ValueError(f"rounds={rounds!r} must be an integer >= 1")
-    runs: dict[tuple[str, int], list[MatmulResult]] = {}
+    runs: dict[tuple[str, str, int], list[MatmulResult]] = {}
     for _ in range(rounds):
-        for dtype in dtypes:
-            for n in sizes:
-                runs.setdefault((dtype, n), []).append(matmul(n, dtype, precision=precision, **timing))
+        for n in sizes:
+            for dtype, precision in cases:
+                runs.setdefault((dtype, precision, n), []).append(
+                    matmul(n, dtype, precision=precision, **timing))
     out = []
-    for (dtype, n), rs in runs.items():
+    for key in [(d, p, n) for d, p in cases for n in sizes]:
+        rs = runs[key]
         samples = tuple(s for r in rs for s in r.timing.samples)
         out.append(dataclasses.replace(rs[0], timing=Timing(samples),
                                        rel_error=max(r.rel_error for r in rs)))
@@ -451,5 +468,42 @@ def fit_overhead_model(flops: Any, seconds: Any) -> OverheadModel:
     return OverheadModel(float(t0), float(1.0 / inv_peak))
 
 
-__all__ += ["MANTISSA_BITS", "OverheadModel", "dispatch_time", "first_call_time",
-            "fit_overhead_model", "matmul_sweep", "nearby_sizes", "sweep_dtypes", "unit_roundoff"]
+def padding_efficiency(m: int, n: int, k: int, tile: int) -> float:
+    """Useful fraction of the work when every dimension of an (m, k) @ (k, n) matmul is padded up
+    to a multiple of ``tile``: ``m·n·k / (⌈m/T⌉T · ⌈n/T⌉T · ⌈k/T⌉T)``.
+
+    A systolic array or tensor-core tile of T × T does a whole tile of work even when the matrix
+    edge fills only part of it: n = T + 1 costs as much as n = 2T. Taught in: "The same matmul on
+    every device" (odd shapes).
+    """
+    dims = [_check_size(name, v) for name, v in (("m", m), ("n", n), ("k", k))]
+    t = _check_size("tile", tile)
+    padded = [-(-d // t) * t for d in dims]
+    return float(np.prod(np.array(dims, float) / np.array(padded, float)))
+
+
+def chip_model(chip, dtype: str, *, t0: float, utilization: float = 1.0,
+               precision: str = "default") -> OverheadModel | None:
+    """The overhead model of a square matmul on a chip from the spec database (a prediction).
+
+    The rate is ``utilization`` times the spec-sheet peak that a JAX matmul with ``dtype`` inputs
+    and ``precision`` runs at (:func:`accelbook.device.matmul_peak_dtype`: TF32 for fp32 on
+    NVIDIA Ampere and newer, one bf16 pass on TPUs); ``t0`` (seconds) is an assumed per-call
+    overhead. Returns ``None`` when the spec sheet has no such peak (fp32 at 'highest' on a TPU,
+    bf16 on a T4). Taught in: "The same matmul on every device".
+    """
+    from accelbook.device import DeviceInfo, matmul_peak_dtype
+
+    if not (isinstance(t0, (int, float)) and np.isfinite(t0) and t0 >= 0):
+        raise ValueError(f"t0={t0!r} must be a finite number of seconds >= 0")
+    if not (isinstance(utilization, (int, float)) and 0 < utilization <= 1):
+        raise ValueError(f"utilization={utilization!r} must be in (0, 1]")
+    peak_dtype = matmul_peak_dtype(DeviceInfo(chip.kind, chip.name, 1, chip), dtype, precision)
+    if peak_dtype not in chip.peak_flops:
+        return None
+    return OverheadModel(float(t0), utilization * chip.peak_flops[peak_dtype])
+
+
+__all__ += ["MANTISSA_BITS", "OverheadModel", "chip_model", "dispatch_time", "first_call_time",
+            "fit_overhead_model", "matmul_sweep", "nearby_sizes", "padding_efficiency",
+            "sweep_dtypes", "unit_roundoff"]

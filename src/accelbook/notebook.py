@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import Any, Iterable, Sequence
 
+import numpy as np
+
 from accelbook import specs
 from accelbook.units import fmt
 
@@ -18,8 +20,10 @@ from accelbook.units import fmt
 def glue(name: str, value: Any, display: bool = False) -> Any:
     """Make ``value`` available to the prose (myst-nb) and return it unchanged.
 
-    Numbers are quoted with ``{glue:text}`name:.1f```. Strings (say ``fmt(x, "B/s")``) are glued
-    as Markdown and quoted with ``{glue:md}`name```, so they render without Python's quotes.
+    Numbers are quoted with ``{glue:text}`name:.1f```; NumPy scalars are glued as the Python
+    number they hold (their repr, ``np.float64(3.3)``, cannot be formatted). Strings (say
+    ``fmt(x, "B/s")``) are glued as Markdown and quoted with ``{glue:md}`name```, so they
+    render without Python's quotes.
     """
     if not isinstance(name, str) or not name:
         raise ValueError(f"name={name!r} must be a non-empty string")
@@ -27,7 +31,9 @@ def glue(name: str, value: Any, display: bool = False) -> Any:
         from myst_nb import glue as _glue
     except ImportError:  # Colab / plain Jupyter: nothing to glue into
         return value
-    if isinstance(value, str):
+    if isinstance(value, np.generic):
+        _glue(name, value.item(), display=display)
+    elif isinstance(value, str):
         from IPython.display import Markdown
 
         _glue(name, Markdown(value), display=display)

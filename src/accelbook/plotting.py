@@ -11,12 +11,14 @@ matmul on every device").
 from __future__ import annotations
 
 import contextlib
+import re
 from typing import Iterable, Sequence
 
 import matplotlib as mpl
 import matplotlib.pyplot as plt
 import matplotlib.ticker as mticker
 import numpy as np
+from matplotlib.backends.backend_agg import RendererAgg
 
 from accelbook import roofline
 from accelbook.units import fmt
@@ -125,32 +127,147 @@ __all__ = ["CYCLE", "MARKERS", "PALETTE", "RC", "log_axes", "roofline_plot",
 
 
 def intensity_markers(ax, items: Sequence[tuple[str, float]], color: str = "#555555") -> None:
-    """Vertical dotted lines at the intensities (FLOP/byte) of named operations, labelled at the top.
+    """Vertical dotted lines at the intensities (FLOP/byte) of named operations, each labelled
+    at the bottom of the axes on a white background (so a roof line behind it stays readable).
 
     ``items``: (label, intensity) pairs, e.g. the closed-form intensities of an elementwise add,
     a matrix-vector product and a large matmul. Taught in: "The roofline" (chapter 02).
     """
     for label, intensity in items:
         ax.axvline(intensity, color=color, linestyle=":", linewidth=1.2, zorder=1)
-        ax.annotate(label, (intensity, 1.0), xycoords=("data", "axes fraction"), xytext=(3, -4),
-                    textcoords="offset points", rotation=90, ha="left", va="top", fontsize=8.5,
-                    color=color)
+        ax.annotate(label, (intensity, 0.0), xycoords=("data", "axes fraction"), xytext=(0, 4),
+                    textcoords="offset points", rotation=90, ha="center", va="bottom", fontsize=8.5,
+                    color=color, bbox=dict(boxstyle="square,pad=0.15", facecolor="white", edgecolor="none"))
+
+
+def place_labels(ax, points: Iterable[tuple[str, float, float]], *, fontsize: float = 8,
+                 bold: Iterable[str] = (), offsets: dict[str, tuple[float, float]] | None = None,
+                 marker_radius: float = 5.0) -> None:
+    """Write each (label, x, y) beside its point where it hides no other label or point.
+
+    Each label goes to the first of six places (right, upper right, lower right, left, upper left,
+    lower left of its point) where it overlaps no label placed before it and no other point; if
+    none is free, to the place with the least overlap (labels count ten times more than points).
+    ``offsets`` maps a label to a fixed text offset in points instead; labels in ``bold`` are set
+    in bold and kept clear of a marker twice as large. ``marker_radius`` (points) is the size of
+    the markers to keep clear of. Set the axis
+    limits before calling: placement is computed for the limits at that moment.
+    Taught in: "Introduction" and "The roofline" (their scatter charts).
+    """
+    offsets = offsets or {}
+    bold = set(bold)
+    points = list(points)
+    fig = ax.figure
+    # Text extents need a renderer; a bare Figure (no pyplot canvas) has none, so measure with Agg.
+    renderer = RendererAgg(*fig.canvas.get_width_height(), fig.dpi)
+    centres = ax.transData.transform([(x, y) for _l, x, y in points])
+    radii = [(2 if label in bold else 1) * marker_radius for label, _x, _y in points]  # points
+    markers = [mpl.transforms.Bbox.from_extents(x - r * fig.dpi / 72, y - r * fig.dpi / 72,
+                                                x + r * fig.dpi / 72, y + r * fig.dpi / 72)
+               for (x, y), r in zip(centres, radii)]
+
+    def places(r):
+        d = r + 1
+        return [((d, 0), "left", "center"), ((d, 2), "left", "bottom"), ((d, -2), "left", "top"),
+                ((-d, 0), "right", "center"), ((-d, 2), "right", "bottom"), ((-d, -2), "right", "top")]
+
+    def area(a, b):
+        w = min(a.x1, b.x1) - max(a.x0, b.x0)
+        h = min(a.y1, b.y1) - max(a.y0, b.y0)
+        return max(w, 0.0) * max(h, 0.0)
+
+    taken: list = []
+    for k, (label, x, y) in enumerate(points):
+        choices = [(offsets[label], "left", "bottom")] if label in offsets else places(radii[k])
+        others = markers[:k] + markers[k + 1:]
+        best = None
+        for xy, ha, va in choices:
+            text = ax.annotate(label, (x, y), xytext=xy, textcoords="offset points", ha=ha, va=va,
+                               fontsize=fontsize, color="#111111", zorder=5,
+                               fontweight="bold" if label in bold else "normal")
+            box = text.get_window_extent(renderer)
+            cost = 10 * sum(area(box, t) for t in taken) + sum(area(box, m) for m in others)
+            if best is None or cost < best[0]:
+                if best is not None:
+                    best[1].remove()
+                best = (cost, text, box)
+            else:
+                text.remove()
+            if cost == 0:
+                break
+        if best is not None:
+            taken.append(best[2])
 
 
 def labelled_points(ax, points: Iterable[tuple[str, float, float]],
                     offsets: dict[str, tuple[float, float]] | None = None) -> None:
     """Measured points (label, intensity FLOP/byte, achieved FLOP/s) as black open circles,
-    each with its label written beside it (no legend entry).
+    each labelled beside it by :func:`place_labels` (no legend entry).
 
-    ``offsets`` maps a label to a text offset in points, to move a label off a neighbour.
     Taught in: "The roofline" (chapter 02).
     """
-    offsets = offsets or {}
-    for label, intensity, achieved in points:
+    points = list(points)
+    for _label, intensity, achieved in points:
         ax.plot([intensity], [achieved], linestyle="none", marker="o", color="black",
                 markerfacecolor="white", markeredgewidth=1.5, zorder=4)
-        ax.annotate(label, (intensity, achieved), xytext=offsets.get(label, (5, 3)),
-                    textcoords="offset points", fontsize=8, color="#111111", zorder=5)
+    ax.autoscale_view()
+    place_labels(ax, points, offsets=offsets)
+
+
+def ridge_lines(ax, ridges: Sequence[float] = (30, 100, 300, 1000)) -> None:
+    """Dotted lines P = ridge · W across log-log (bandwidth, peak) axes, labelled along their slope.
+
+    Set the axis limits first. Taught in: "Introduction" (the chip map).
+    """
+    w = np.geomspace(*ax.get_xlim(), 50)
+    for ridge in ridges:
+        ax.plot(w, ridge * w, ":", color="#888888", lw=1, zorder=1)
+        x = min(w[-1], ax.get_ylim()[1] / ridge) / 1.5
+        p0, p1 = ax.transData.transform([(x, ridge * x), (2 * x, 2 * ridge * x)])
+        angle = np.degrees(np.arctan2(p1[1] - p0[1], p1[0] - p0[0]))
+        ax.annotate(f"{ridge:g} FLOP/B", (x, ridge * x), fontsize=7.5, color="#666666",
+                    ha="center", va="bottom", rotation=angle, rotation_mode="anchor")
+
+
+def chip_label(chip) -> str:
+    """A short label for charts: 'NVIDIA A100 SXM4 40GB' -> 'A100 40GB', 'Google TPU v6e
+    (Trillium)' -> 'TPU v6e' (no vendor, form factor or nickname)."""
+    return re.sub(r"\s*\(.*\)|\s*SXM\d?", "", short_name(chip.name))
+
+
+def chip_map(ax, rows: Sequence["roofline.RidgeRow"], highlight=None, main_dtype: str = "bf16") -> None:
+    """Dense peak against memory bandwidth for each row (log-log), with lines of constant ridge.
+
+    Colours mark vendors, squares TPUs; a hollow marker means the row uses another dtype's peak
+    because the chip has no ``main_dtype`` (T4 and V100 have fp16 but no bf16). ``highlight``
+    (one of ``rows``) is drawn large and labelled in bold. Taught in: "Introduction".
+    """
+    rows = list(rows)
+    if not rows:
+        raise ValueError("rows must not be empty")
+    colors = vendor_colors(r.chip.vendor for r in rows)
+    bw, peak = np.array([r.bandwidth for r in rows]), np.array([r.peak_flops for r in rows])
+    ax.set(xscale="log", yscale="log", xlim=(bw.min() / 1.6, bw.max() * 1.6),
+           ylim=(peak.min() / 2.5, peak.max() * 2.5))
+    ridge_lines(ax)
+    for r in rows:
+        color = colors[r.chip.vendor]
+        ax.plot(r.bandwidth, r.peak_flops, "s" if r.chip.kind == "tpu" else "o", color=color,
+                mfc=color if r.dtype == main_dtype else "white", mew=1.5,
+                ms=12 if r is highlight else 6, zorder=3 if r.dtype == main_dtype else 4)
+    place_labels(ax, [(chip_label(r.chip), r.bandwidth, r.peak_flops) for r in rows], fontsize=7.5,
+                 bold=[chip_label(highlight.chip)] if highlight is not None else ())
+    log_axes(ax, "B/s", "FLOP/s")
+    for axis in (ax.xaxis, ax.yaxis):
+        axis.set_major_locator(mticker.LogLocator(subs=(1, 3)))
+    others = sorted({r.dtype for r in rows if r.dtype != main_dtype})
+    ax.set(xlabel="memory bandwidth W (bytes/s)",
+           ylabel=f"dense {'peak' if others else main_dtype + ' peak'} P (FLOP/s)")
+    marks = [("o", v, c, c) for v, c in colors.items()] + [("o", "GPU", "k", "k"), ("s", "TPU", "k", "k")]
+    if others:
+        marks.append(("o", f"{', '.join(others)} peak (no {main_dtype})", "k", "w"))
+    ax.legend(handles=[mpl.lines.Line2D([], [], ls="", marker=m, label=lab, color=c, mfc=mfc)
+                       for m, lab, c, mfc in marks], loc="upper left", fontsize=8)
 
 
 def vendor_colors(vendors: Iterable[str]) -> dict[str, str]:
@@ -170,42 +287,16 @@ def ridge_bars(ax, rows: Sequence["roofline.RidgeRow"], main_dtype: str = "bf16"
                 edgecolor="white", linewidth=0.5)
         ax.annotate(f"{r.ridge:.0f}", (r.ridge, i), xytext=(3, 0), textcoords="offset points",
                     va="center", fontsize=8)
-    ax.set_yticks(y, [f"{r.chip.name} ({r.chip.year})" + ("" if r.dtype == main_dtype else f", {r.dtype}")
+    ax.set_yticks(y, [f"{r.chip.name}, {r.chip.year}" + ("" if r.dtype == main_dtype else f" ({r.dtype})")
                       for r in rows], fontsize=8.5)
     ax.set_xlabel(f"ridge point, {main_dtype} (FLOP per byte)")
     ax.grid(axis="y", visible=False)
     handles = [mpl.patches.Patch(color=c, label=v) for v, c in colors.items()]
-    if any(r.dtype != main_dtype for r in rows):
+    others = sorted({r.dtype for r in rows if r.dtype != main_dtype})
+    if others:
         handles.append(mpl.patches.Patch(facecolor="white", edgecolor="#555555", hatch="///",
-                                         label=f"no {main_dtype}: 16-bit peak of another dtype"))
+                                         label=f"no {main_dtype}: {', '.join(others)} peak"))
     ax.legend(handles=handles, fontsize=8, loc="lower right")
-
-
-def balance_scatter(ax, rows: Sequence["roofline.RidgeRow"], ridges: Sequence[float] = (50, 100, 200, 400, 800)) -> None:
-    """Peak FLOP/s against memory bandwidth for each row, log-log, with dashed diagonals of
-    constant ridge point; each vendor's chips are joined in order of year.
-
-    A chip above a diagonal needs more FLOP per byte than that diagonal's value to be
-    compute-bound. Taught in: "The roofline" (chapter 02).
-    """
-    colors = vendor_colors(r.chip.vendor for r in rows)
-    bws = np.array([r.bandwidth for r in rows])
-    x = np.geomspace(bws.min() / 1.6, bws.max() * 1.6, 50)
-    for ridge in ridges:
-        ax.plot(x, ridge * x, color="#999999", linestyle="--", linewidth=0.8, zorder=1)
-        ax.annotate(f"{ridge:g} FLOP/B", (x[-1], ridge * x[-1]), xytext=(2, 0), textcoords="offset points",
-                    fontsize=7.5, color="#777777", va="center")
-    for vendor, color in colors.items():
-        mine = sorted((r for r in rows if r.chip.vendor == vendor), key=lambda r: (r.chip.year, r.peak_flops))
-        ax.plot([r.bandwidth for r in mine], [r.peak_flops for r in mine], color=color, linewidth=1,
-                alpha=0.5, marker="o", markersize=5, label=vendor)
-        for r in mine:
-            ax.annotate(short_name(r.chip.name), (r.bandwidth, r.peak_flops), xytext=(4, -3),
-                        textcoords="offset points", fontsize=7.5, color=color)
-    log_axes(ax, x_unit="B/s", y_unit="FLOP/s")
-    ax.set_xlabel("memory bandwidth (bytes/s)")
-    ax.set_ylabel("dense peak (FLOP/s)")
-    ax.legend(fontsize=8, loc="upper left")
 
 
 def short_name(name: str) -> str:
@@ -234,8 +325,8 @@ def roofline_explorer(fig, chip, dtype: str, batch: int, width: int = 4096,
         have = ", ".join(d for d in chip.peak_flops) or "none"
         for ax in (left, right):
             ax.axis("off")
-        left.text(0.0, 0.5, f"{chip.name} has no {dtype} peak in the spec database (it has: {have}).",
-                  transform=left.transAxes, fontsize=11)
+        fig.text(0.5, 0.5, f"{chip.name} has no {dtype} peak in the spec database (it has: {have}).",
+                 ha="center", va="center", fontsize=11)
         return fig
     peak, bw, b = chip.peak_flops[dtype], chip.memory_bandwidth, _itemsize(dtype)
     batches = sorted(set(batches) | {batch})
@@ -248,27 +339,35 @@ def roofline_explorer(fig, chip, dtype: str, batch: int, width: int = 4096,
               markersize=4, zorder=3)
     left.plot([now.intensity], [now.attainable], "o", color=PALETTE["vermillion"], markersize=9, zorder=4,
               label=f"batch {batch}: {now.intensity:.3g} FLOP/B")
+    left.annotate(f"ridge {peak / bw:.3g} FLOP/B", (peak / bw, peak), xytext=(0, 6), textcoords="offset points",
+                  ha="center", fontsize=8.5)
     left.legend(fontsize=8.5, loc="lower right")
     times = np.array([p.time for p in preds])
-    right.plot(batches, times, color=PALETTE["blue"], label="roofline time")
+    right.plot(batches, times, color=PALETTE["blue"], linewidth=5, alpha=0.35, label="roofline time (the larger)")
     right.plot(batches, [p.memory_time for p in preds], ":", color=PALETTE["orange"], label="bytes / bandwidth")
     right.plot(batches, [p.compute_time for p in preds], "--", color=PALETTE["green"], label="FLOP / peak")
     right.plot([batch], [now.time], "o", color=PALETTE["vermillion"], markersize=9, zorder=4)
     m_star = roofline.min_batch_for_compute_bound(width, width, peak, bw, b)
     if m_star is not None and m_star <= batches[-1]:
         right.axvline(m_star, color="#555555", linewidth=1)
+        to_right = m_star < np.sqrt(batches[0] * batches[-1])  # keep the label inside the axes
         right.annotate(f"compute-bound from\nbatch {m_star}", (m_star, 0.97), xycoords=("data", "axes fraction"),
-                       xytext=(-4, 0), textcoords="offset points", ha="right", va="top", fontsize=8.5)
+                       xytext=(4 if to_right else -4, 0), textcoords="offset points",
+                       ha="left" if to_right else "right", va="top", fontsize=8.5)
+    else:
+        why = ("no batch makes this layer compute-bound" if m_star is None
+               else f"compute-bound only from batch {m_star}")
+        right.text(0.03, 0.97, why, transform=right.transAxes, ha="left", va="top", fontsize=8.5)
     log_axes(right, y_unit="s")
     right.set_ylim(times.min() / 3, times.max() * 3)
     right.xaxis.set_major_formatter(mticker.FuncFormatter(lambda v, _p: f"{v:g}"))
     right.set_xlabel(f"batch (rows multiplying a {width} × {width} weight)")
     right.set_ylabel("predicted time per call (s)")
-    right.legend(fontsize=8.5, loc="lower right")
+    right.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=3)
     fig.suptitle(f"{chip.name}, {dtype}, batch {batch}: {fmt(now.time, 's')}, {now.bound}-bound, "
-                 f"{now.fraction_of_peak:.0%} of peak", fontsize=11)
+                 f"{100 * now.fraction_of_peak:.3g} % of peak", fontsize=11)
     return fig
 
 
-__all__ += ["balance_scatter", "intensity_markers", "labelled_points", "ridge_bars", "roofline_explorer",
-            "short_name", "vendor_colors"]
+__all__ += ["chip_label", "chip_map", "intensity_markers", "labelled_points", "place_labels",
+            "ridge_bars", "ridge_lines", "roofline_explorer", "short_name", "vendor_colors"]

@@ -128,12 +128,13 @@ __all__ = ["Cost", "attainable", "elementwise_intensity", "matmul_intensity", "m
 # Added for the chapter "The roofline: compute versus bandwidth" (02_roofline).
 
 
-def unfused_cost(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Cost:
+def unfused_cost(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Cost | None:
     """XLA's FLOP and byte counts for ``fn`` *before* XLA optimizes it (no fusion).
 
     Every HLO operation of the traced program is costed as if it read its operands from memory
     and wrote its result back, including broadcasts of constants. Set next to :func:`xla_cost`
-    (the compiled program), it shows what fusion saves: the FLOP stay the same, the bytes shrink.
+    (the compiled program), it shows what fusion saves: the bytes shrink, the FLOP mostly stay.
+    JAX documents cost analysis as best effort: returns ``None`` when the backend offers none.
     Taught in: "The roofline" (chapter 02).
     """
     import jax
@@ -144,7 +145,8 @@ def unfused_cost(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Cost:
     analysis = jitted.lower(*args, **kwargs).cost_analysis()
     if isinstance(analysis, (list, tuple)):  # older JAX returned one dict per device
         analysis = analysis[0]
-    analysis = analysis or {}
+    if not analysis:
+        return None
     return Cost(float(analysis.get("flops", 0.0)), float(analysis.get("bytes accessed", 0.0)),
                 float(analysis.get("transcendentals", 0.0)))
 
@@ -279,5 +281,20 @@ def ridge_table(chip_list: Any, dtypes: tuple[str, ...] = ("bf16",)) -> list[Rid
     return sorted(rows, key=lambda r: (r.ridge, r.chip.name))
 
 
-__all__ += ["Prediction", "RidgeRow", "min_batch_for_compute_bound", "predict", "ridge_table",
-            "square_matmul_crossover", "unfused_cost"]
+def generation_growth(rows: list[RidgeRow]) -> list[tuple[str, RidgeRow, RidgeRow]]:
+    """For each vendor in ``rows``: (vendor, its oldest row, its newest row), sorted by vendor.
+
+    Oldest and newest go by the chip's year; within a year the higher peak counts as newer (the
+    flagship). Vendors with chips from a single year are left out: they show no growth.
+    Taught in: "The roofline" (chapter 02), where peak and bandwidth growth are compared.
+    """
+    out = []
+    for vendor in sorted({r.chip.vendor for r in rows}):
+        mine = sorted((r for r in rows if r.chip.vendor == vendor), key=lambda r: (r.chip.year, r.peak_flops))
+        if mine[-1].chip.year > mine[0].chip.year:
+            out.append((vendor, mine[0], mine[-1]))
+    return out
+
+
+__all__ += ["Prediction", "RidgeRow", "generation_growth", "min_batch_for_compute_bound", "predict",
+            "ridge_table", "square_matmul_crossover", "unfused_cost"]
