@@ -175,15 +175,24 @@ def _spec(chip_key: str, field: str, entry: Any, sources: dict[str, Source], si_
                 entry.get("note", ""))
 
 
-def parse(data: dict) -> dict[str, Chip]:
-    """Validate a parsed spec database (the TOML as a dict) and build its :class:`Chip` records."""
+def parse_sources(table: dict) -> dict[str, Source]:
+    """Validate a ``[sources]`` table (key -> title, url, kind) and build its :class:`Source` records.
+
+    Shared by every sourced data file of the package (chips.toml, cuda_arch.toml).
+    """
     sources = {}
-    for key, s in data.get("sources", {}).items():
+    for key, s in table.items():
         if s.get("kind") not in SOURCE_KINDS:
             raise ValueError(f"sources.{key}: kind {s.get('kind')!r} not in {SOURCE_KINDS}")
         if not str(s.get("url", "")).startswith(("https://", "http://")) or not s.get("title"):
             raise ValueError(f"sources.{key}: needs a title and an http(s) url")
         sources[key] = Source(key, s["title"], s["url"], s["kind"])
+    return sources
+
+
+def parse(data: dict) -> dict[str, Chip]:
+    """Validate a parsed spec database (the TOML as a dict) and build its :class:`Chip` records."""
+    sources = parse_sources(data.get("sources", {}))
     chips = {}
     seen_kinds: dict[str, str] = {}
     for key, c in data.get("chips", {}).items():
@@ -265,4 +274,4 @@ def _normalize(text: str) -> str:
 
 
 __all__ = ["DTYPES", "FIELDS", "UNITS", "Chip", "Source", "Spec", "UnknownDeviceWarning",
-           "check_dtype", "chip_for_device_kind", "chips", "get_chip", "parse"]
+           "check_dtype", "chip_for_device_kind", "chips", "get_chip", "parse", "parse_sources"]
