@@ -31,7 +31,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from accelbook import specs
-from accelbook.specs import SOURCE_KINDS, Source
+from accelbook.specs import Source, parse_sources
 from accelbook.units import to_si
 
 if sys.version_info >= (3, 11):
@@ -117,13 +117,7 @@ def parse_arch_table(data: dict) -> dict[str, ArchLimits]:
     ``ValueError`` naming the offending entry otherwise. The table behind :func:`arch`, chapter
     "Inside a GPU SM" (and the appendix that lists sources).
     """
-    sources: dict[str, Source] = {}
-    for key, s in data.get("sources", {}).items():
-        if s.get("kind") not in SOURCE_KINDS:
-            raise ValueError(f"sources.{key}: kind {s.get('kind')!r} not in {SOURCE_KINDS}")
-        if not str(s.get("url", "")).startswith(("https://", "http://")) or not s.get("title"):
-            raise ValueError(f"sources.{key}: needs a title and an http(s) url")
-        sources[key] = Source(key, s["title"], s["url"], s["kind"])
+    sources = parse_sources(data.get("sources", {}))
     table: dict[str, ArchLimits] = {}
     for cc, entry in data.get("arch", {}).items():
         if not re.fullmatch(r"\d+\.\d+", cc):
@@ -738,3 +732,332 @@ __all__ = ["ARCH_FIELDS", "POLICIES", "ArchLimits", "Occupancy", "SchedulerRun",
            "bytes_in_flight", "compute_capabilities", "issue_rate_bound", "littles_law", "max_issued",
            "occupancy", "parse_arch_table", "simulate_scheduler", "tensor_vs_simt", "warps_needed",
            "warps_to_saturate"]
+
+
+# ------------------------------------------------------------------------------------------------
+# Added for the chapter "Inside a GPU streaming multiprocessor" (04_gpu_sm): the parts of an SM
+# and of the chip from the spec database, the memory levels, the parallelism memory needs, and
+# sweeps of the occupancy and scheduler models for its figures.
+# ------------------------------------------------------------------------------------------------
+
+_ANATOMY_FIELDS = ("compute_capability", "sm_count", "tensor_cores_per_sm", "fp32_lanes_per_sm",
+                   "register_file_per_sm", "l1_smem_per_sm", "shared_mem_per_sm",
+                   "max_threads_per_sm", "l2_cache", "memory_capacity", "memory_bandwidth")
+
+
+def _as_chip(chip: str | specs.Chip) -> specs.Chip:
+    if isinstance(chip, str):
+        return specs.get_chip(chip)
+    if not isinstance(chip, specs.Chip):
+        raise ValueError(f"chip={chip!r} must be a chip key, a chip name or an accelbook.specs.Chip")
+    return chip
+
+
+@dataclasses.dataclass(frozen=True)
+class SMAnatomy:
+    """The parts of one NVIDIA GPU, from the spec database and the architecture table.
+
+    Per SM: ``partitions`` sub-partitions (one warp scheduler each, :attr:`ArchLimits.
+    register_sub_partitions`), each with a slice of the register file and of the FP32 lanes and
+    tensor cores; one L1 data cache / shared memory of ``l1_smem_per_sm`` bytes, of which up to
+    ``shared_mem_per_sm`` can be shared memory. Per chip: ``sm_count`` SMs, one L2 cache, the
+    device memory. Bytes, counts and bytes/s. Built by :func:`sm_anatomy`. Chapter "Inside a GPU SM".
+    """
+
+    chip: specs.Chip
+    compute_capability: str
+    sm_count: int
+    partitions: int
+    warp_size: int
+    tensor_cores_per_sm: int
+    fp32_lanes_per_sm: int
+    register_file_per_sm: float
+    registers_per_sm: int
+    l1_smem_per_sm: float
+    shared_mem_per_sm: float
+    max_threads_per_sm: int
+    max_warps_per_sm: int
+    l2_cache: float
+    memory_capacity: float
+    memory_bandwidth: float
+    memory_type: str
+
+    @property
+    def tensor_cores_per_partition(self) -> int:
+        """Tensor cores in one sub-partition."""
+        return self.tensor_cores_per_sm // self.partitions
+
+    @property
+    def fp32_lanes_per_partition(self) -> int:
+        """FP32 lanes ("CUDA cores") in one sub-partition."""
+        return self.fp32_lanes_per_sm // self.partitions
+
+    @property
+    def register_file_per_partition(self) -> float:
+        """Bytes of register file in one sub-partition."""
+        return self.register_file_per_sm / self.partitions
+
+    @property
+    def max_warps_per_scheduler(self) -> int:
+        """Resident warps one warp scheduler can choose from: ``max_warps_per_sm / partitions``."""
+        return self.max_warps_per_sm // self.partitions
+
+    @property
+    def register_file_total(self) -> float:
+        """Bytes of register file on the whole chip: ``sm_count * register_file_per_sm``."""
+        return self.sm_count * self.register_file_per_sm
+
+    @property
+    def l1_smem_total(self) -> float:
+        """Bytes of L1 / shared memory on the whole chip: ``sm_count * l1_smem_per_sm``."""
+        return self.sm_count * self.l1_smem_per_sm
+
+
+def sm_anatomy(chip: str | specs.Chip) -> SMAnatomy:
+    """The parts of one NVIDIA GPU's SM and chip, for the diagrams of chapter "Inside a GPU SM".
+
+    Reads the spec-database fields ``sm_count``, ``tensor_cores_per_sm``, ``fp32_lanes_per_sm``,
+    ``register_file_per_sm``, ``l1_smem_per_sm``, ``shared_mem_per_sm``, ``max_threads_per_sm``,
+    ``l2_cache``, ``memory_capacity``, ``memory_bandwidth`` and the compute capability, whose
+    architecture table (:func:`arch`) gives the sub-partitions and the warp size. Raises
+    ``ValueError`` for a chip that is not a GPU, lacks one of these fields, or whose compute
+    capability the table does not hold (say, a B200: CC 10.0), and when the spec database and
+    the architecture table disagree (threads or shared memory per SM, register-file size).
+    """
+    chip = _as_chip(chip)
+    if chip.kind != "gpu":
+        raise ValueError(f"chip={chip.key!r} is a {chip.kind}, not a GPU")
+    missing = [f for f in _ANATOMY_FIELDS if chip.value(f) is None]
+    if missing:
+        raise ValueError(f"chip={chip.key!r} lacks {', '.join(missing)} in the spec database; "
+                         "an SM anatomy needs all of " + ", ".join(_ANATOMY_FIELDS))
+    cc = chip.value("compute_capability")
+    try:
+        a = arch(cc)
+    except KeyError:
+        raise ValueError(f"chip={chip.key!r} has compute capability {cc}, which the architecture "
+                         f"table does not hold (known: {', '.join(compute_capabilities())})") from None
+    threads = int(chip.value("max_threads_per_sm"))
+    if threads != a.max_threads_per_sm:
+        raise ValueError(f"chip={chip.key!r}: max_threads_per_sm={threads} in the spec database but "
+                         f"{a.max_threads_per_sm} for CC {cc} in the architecture table")
+    if int(chip.value("shared_mem_per_sm")) != a.shared_mem_per_sm:
+        raise ValueError(f"chip={chip.key!r}: shared_mem_per_sm differs between the spec database and "
+                         f"the architecture table for CC {cc}")
+    if int(chip.value("register_file_per_sm")) != 4 * a.registers_per_sm:
+        raise ValueError(f"chip={chip.key!r}: register_file_per_sm is not {a.registers_per_sm} "
+                         "32-bit registers")
+    tc, lanes = int(chip.value("tensor_cores_per_sm")), int(chip.value("fp32_lanes_per_sm"))
+    if tc % a.register_sub_partitions or lanes % a.register_sub_partitions:
+        raise ValueError(f"chip={chip.key!r}: {tc} tensor cores and {lanes} FP32 lanes per SM do not "
+                         f"split evenly over {a.register_sub_partitions} sub-partitions")
+    return SMAnatomy(
+        chip=chip, compute_capability=a.compute_capability, sm_count=int(chip.value("sm_count")),
+        partitions=a.register_sub_partitions, warp_size=a.warp_size, tensor_cores_per_sm=tc,
+        fp32_lanes_per_sm=lanes, register_file_per_sm=chip.value("register_file_per_sm"),
+        registers_per_sm=a.registers_per_sm, l1_smem_per_sm=chip.value("l1_smem_per_sm"),
+        shared_mem_per_sm=chip.value("shared_mem_per_sm"), max_threads_per_sm=threads,
+        max_warps_per_sm=a.max_warps_per_sm, l2_cache=chip.value("l2_cache"),
+        memory_capacity=chip.value("memory_capacity"), memory_bandwidth=chip.value("memory_bandwidth"),
+        memory_type=str(chip.value("memory_type", "device memory")))
+
+
+def anatomy_chips() -> list[specs.Chip]:
+    """The GPUs of the spec database that :func:`sm_anatomy` can describe, oldest first.
+
+    Chapter "Inside a GPU SM" (the chip selector of its SM diagram).
+    """
+    found = []
+    for chip in specs.chips("gpu"):
+        try:
+            sm_anatomy(chip)
+        except ValueError:
+            continue
+        found.append(chip)
+    return found
+
+
+@dataclasses.dataclass(frozen=True)
+class MemoryLevel:
+    """One level of a GPU's memory hierarchy, fastest first (see :func:`memory_levels`).
+
+    ``per_sm`` and ``total`` are capacities in bytes (``per_sm`` is ``None`` for levels shared by
+    the whole chip); ``bandwidth`` is in bytes/s, ``None`` where the spec database has no number;
+    ``bandwidth_kind`` says where a bandwidth comes from ('spec sheet' or 'derived: ...').
+    """
+
+    name: str
+    shared_by: str
+    per_sm: float | None
+    total: float
+    bandwidth: float | None
+    bandwidth_kind: str
+
+
+def simt_operand_bandwidth(chip: str | specs.Chip) -> float:
+    """Bytes/s of register operands the FP32 ("CUDA core") units consume at their peak.
+
+    One fused multiply-add ``d = a*b + c`` is 2 FLOP and reads three 4-byte registers, so the
+    units read ``6 * peak_flops['fp32']`` bytes/s from the register file (before any operand
+    reuse). Set against the memory bandwidth, it says how few of those operands can come from
+    device memory. Chapter "Inside a GPU SM".
+    """
+    chip = _as_chip(chip)
+    fp32 = chip.peak_flops.get("fp32")
+    if not fp32:
+        raise ValueError(f"chip={chip.key!r} has no fp32 peak in the spec database")
+    return 6.0 * fp32
+
+
+def memory_levels(chip: str | specs.Chip) -> list[MemoryLevel]:
+    """The memory levels of an NVIDIA GPU, fastest and smallest first: registers, L1 / shared
+    memory, L2, device memory (HBM or GDDR).
+
+    Capacities are the spec database's (per SM, and for the whole chip). The spec sheets give a
+    bandwidth for device memory only; the register level carries :func:`simt_operand_bandwidth`
+    (derived, not a spec), the others ``None``. Latencies are not in the database at all.
+    Chapter "Inside a GPU SM".
+    """
+    a = sm_anatomy(chip)
+    n = a.sm_count
+    return [
+        MemoryLevel("registers", "one thread", a.register_file_per_sm, n * a.register_file_per_sm,
+                    simt_operand_bandwidth(a.chip), "derived: operands the FP32 units read at peak"),
+        MemoryLevel("L1 / shared memory", "one block (shared memory); one SM (L1)", a.l1_smem_per_sm,
+                    n * a.l1_smem_per_sm, None, ""),
+        MemoryLevel("L2 cache", "all SMs", None, a.l2_cache, None, ""),
+        MemoryLevel(f"device memory ({a.memory_type})", "all SMs", None,
+                    a.memory_capacity, a.memory_bandwidth, "spec sheet"),
+    ]
+
+
+@dataclasses.dataclass(frozen=True)
+class MemoryParallelism:
+    """What Little's law asks of a whole GPU to keep its memory busy (see :func:`memory_parallelism`).
+
+    ``bytes_in_flight`` for the chip and ``bytes_per_sm`` per SM; ``warp_loads_per_sm``: warp-wide
+    loads of ``bytes_per_warp_load`` bytes each that must be outstanding per SM; ``loads_per_warp``:
+    that number shared among ``max_warps_per_sm`` resident warps (full occupancy).
+    """
+
+    chip: specs.Chip
+    latency_s: float
+    bandwidth: float
+    bytes_in_flight: float
+    sm_count: int
+    bytes_per_sm: float
+    bytes_per_warp_load: int
+    warp_loads_per_sm: float
+    max_warps_per_sm: int
+    loads_per_warp: float
+
+
+def memory_parallelism(chip: str | specs.Chip, latency_s: float, bytes_per_thread: int = 4) -> MemoryParallelism:
+    """Bytes and warp loads that must be in flight to saturate ``chip``'s memory bandwidth.
+
+    ``bytes_in_flight = latency_s * memory_bandwidth`` (:func:`bytes_in_flight`), spread over the
+    SMs; each warp-wide load moves ``warp_size * bytes_per_thread`` bytes (4: one float per thread;
+    16: a float4). ``latency_s`` is an assumption of the caller: the spec database holds no
+    latencies. Chapter "Inside a GPU SM".
+    """
+    a = sm_anatomy(chip)
+    b = _check_int("bytes_per_thread", bytes_per_thread, 1, allowed="bytes each thread loads, >= 1")
+    latency = _check_nonneg("latency_s", latency_s)
+    total = bytes_in_flight(latency, a.memory_bandwidth)
+    per_sm = total / a.sm_count
+    per_load = a.warp_size * b
+    loads = per_sm / per_load
+    return MemoryParallelism(chip=a.chip, latency_s=latency, bandwidth=a.memory_bandwidth,
+                             bytes_in_flight=total, sm_count=a.sm_count, bytes_per_sm=per_sm,
+                             bytes_per_warp_load=per_load, warp_loads_per_sm=loads,
+                             max_warps_per_sm=a.max_warps_per_sm,
+                             loads_per_warp=loads / a.max_warps_per_sm)
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class OccupancyCurve:
+    """:func:`occupancy` over a range of registers per thread, everything else fixed.
+
+    Arrays of equal length: ``registers``, ``blocks_per_sm``, ``occupancy`` (0..1); ``limiting``
+    holds the limiting resources of each point (tuples of names).
+    """
+
+    compute_capability: str
+    threads_per_block: int
+    shared_mem_per_block: int
+    registers: np.ndarray
+    blocks_per_sm: np.ndarray
+    occupancy: np.ndarray
+    limiting: tuple[tuple[str, ...], ...]
+
+    def max_registers_for(self, occupancy: float) -> int | None:
+        """Most registers per thread (of those swept) that still reach ``occupancy``; ``None`` if none do."""
+        ok = self.registers[self.occupancy >= occupancy - 1e-12]
+        return int(ok.max()) if ok.size else None
+
+
+def occupancy_vs_registers(compute_capability: str | tuple[int, int], threads_per_block: int,
+                           shared_mem_per_block: int = 0, registers=None, **kwargs: Any) -> OccupancyCurve:
+    """Sweep :func:`occupancy` over registers per thread (default: every value 1..255).
+
+    The "staircase": occupancy falls in steps, each where one more register per thread makes one
+    block fewer fit in the register file. Extra keyword arguments go to :func:`occupancy`.
+    Chapter "Inside a GPU SM".
+    """
+    regs = np.arange(1, 256) if registers is None else np.asarray(list(registers))
+    if regs.size == 0:
+        raise ValueError("registers must not be empty")
+    results = [occupancy(compute_capability, threads_per_block, int(r), shared_mem_per_block, **kwargs)
+               for r in regs]
+    return OccupancyCurve(compute_capability=results[0].compute_capability,
+                          threads_per_block=int(threads_per_block),
+                          shared_mem_per_block=int(shared_mem_per_block), registers=regs.astype(int),
+                          blocks_per_sm=np.array([o.blocks_per_sm for o in results]),
+                          occupancy=np.array([o.occupancy for o in results]),
+                          limiting=tuple(o.limiting for o in results))
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class IssueRateCurve:
+    """:func:`simulate_scheduler` over a range of warp counts, next to the Little's-law bound.
+
+    ``warps``, ``simulated`` (steady-state instructions per cycle) and ``bound``
+    (:func:`issue_rate_bound`) are arrays of equal length; ``knee`` is :func:`warps_to_saturate`.
+    """
+
+    alu_per_mem: int
+    alu_latency: int
+    mem_latency: int
+    cycles: int
+    policy: str
+    warps: np.ndarray
+    simulated: np.ndarray
+    bound: np.ndarray
+    knee: int
+
+
+def issue_rate_curve(warps, alu_per_mem: int, alu_latency: int, mem_latency: int,
+                     cycles: int | None = None, *, policy: str = "gto") -> IssueRateCurve:
+    """Issue rate of one simulated warp scheduler for each warp count in ``warps``.
+
+    Each point is the steady-state rate (second half of the run) of :func:`simulate_scheduler`.
+    ``cycles`` defaults to ten loop iterations of one warp, ``10 * (alu_per_mem * alu_latency +
+    mem_latency)``, and at least 2,000, so the start-up transient does not weigh on the rate.
+    Chapter "Inside a GPU SM" (the latency-hiding figure and explorer).
+    """
+    ws = np.asarray(list(warps))
+    if ws.size == 0:
+        raise ValueError("warps must not be empty")
+    _, a, la, lm, _ = _check_scheduler_args(1, alu_per_mem, alu_latency, mem_latency)
+    c = max(2000, 10 * (a * la + lm)) if cycles is None else _check_int("cycles", cycles, 1)
+    runs = [simulate_scheduler(int(w), a, la, lm, c, policy=policy) for w in ws]
+    return IssueRateCurve(alu_per_mem=a, alu_latency=la, mem_latency=lm, cycles=c, policy=policy,
+                          warps=ws.astype(int),
+                          simulated=np.array([r.steady_state_issue_rate for r in runs]),
+                          bound=np.array([r.bound for r in runs]),
+                          knee=warps_to_saturate(a, la, lm))
+
+
+__all__ += ["IssueRateCurve", "MemoryLevel", "MemoryParallelism", "OccupancyCurve", "SMAnatomy",
+            "anatomy_chips", "issue_rate_curve", "memory_levels", "memory_parallelism",
+            "occupancy_vs_registers", "simt_operand_bandwidth", "sm_anatomy"]

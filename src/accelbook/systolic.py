@@ -677,3 +677,152 @@ def _run_output_stationary(A: np.ndarray, B: np.ndarray, R: int, C: int, max_cyc
                   stream_start=start[f], end=end[f], macs=expected[f])
              for f, (m0, m1, n0, n1) in enumerate(plan)]
     return out, t, activity[:t].copy(), folds
+
+
+# ---------------------------------------------------------------------------------------------
+# Added for the chapter "TPUs and systolic arrays" (06_tpu_systolic): which MAC every PE does in
+# every cycle, the words that cross the array's edge (Kung's reuse argument), the utilization
+# the closed forms predict, and the MXU arithmetic behind a TPU's peak.
+
+
+def mac_schedule(run: SystolicRun) -> np.ndarray:
+    """Which multiply-accumulate every PE performs in every cycle of a :func:`simulate` run.
+
+    The model (chapter "TPUs and systolic arrays"): within a fold whose streamed operands start
+    entering the array at cycle ``s`` (``Fold.stream_start``), PE (r, c) performs its q-th MAC
+    at cycle ``s + q + r + c``: the streamed operand moves one PE per cycle, so the wavefront
+    reaches PE (r, c) ``r + c`` cycles after PE (0, 0). With ``(k0, n0, m0)`` the fold's
+    offsets (``Fold.row_span``/``col_span`` in the dimensions of :data:`MAPPINGS`), the MAC is
+    A[m, k] * B[k, n] with
+
+    * 'ws': k = k0 + r, n = n0 + c, m = q (row q of A streams; B[k, n] stays in the PE);
+    * 'is': k = k0 + r, m = m0 + c, n = q (column q of B streams; A[m, k] stays in the PE);
+    * 'os': m = m0 + r, n = n0 + c, k = q (A and B both stream; C[m, n] stays in the PE).
+
+    Returns an int64 array of shape ``(run.cycles, run.rows, run.cols, 3)`` holding (m, n, k),
+    and -1 in all three entries where a PE is idle. Its non-idle entries are exactly
+    ``run.activity`` (the tests check this, and that summing A[m, k] * B[k, n] over the schedule
+    rebuilds C), so a figure drawn from it shows what the simulator did.
+
+    >>> run = simulate([[1, 2], [3, 4]], [[5, 6], [7, 8]], 2, 2, "ws")
+    >>> mac_schedule(run)[3].tolist()   # cycle 3: (m, n, k) in each PE, -1 = idle
+    [[[1, 0, 0], [0, 1, 0]], [[0, 0, 1], [-1, -1, -1]]]
+    """
+    if not isinstance(run, SystolicRun):
+        raise ValueError(f"run={type(run).__name__} is not allowed; pass the SystolicRun "
+                         f"that simulate() returned")
+    out = np.full((run.cycles, run.rows, run.cols, 3), -1, dtype=np.int64)
+    M, N = run.C.shape
+    q_len = {"ws": M, "is": N, "os": run.macs // (M * N)}[run.dataflow]   # the streamed length
+    for f in run.folds:
+        q, r, c = np.ogrid[:q_len, :f.rows_used, :f.cols_used]
+        t = f.stream_start + q + r + c
+        a, b = f.row_span[0] + r, f.col_span[0] + c        # indices on the array's rows, columns
+        shape = t.shape
+        if run.dataflow == "ws":
+            m, n, k = q, b, a
+        elif run.dataflow == "is":
+            m, n, k = b, q, a
+        else:
+            m, n, k = a, b, q
+        mnk = np.stack([np.broadcast_to(x, shape) for x in (m, n, k)], axis=-1)
+        out[np.broadcast_to(t, shape), np.broadcast_to(r, shape), np.broadcast_to(c, shape)] = mnk
+    return out
+
+
+@dataclasses.dataclass(frozen=True)
+class EdgeTraffic:
+    """Words that cross the edge of a systolic array during one product (see :func:`edge_traffic`).
+
+    ``loaded``: stationary operand shifted in ('ws': B, 'is': A; 0 for 'os'). ``streamed``:
+    operands entering at the edges while the array computes. ``drained``: results leaving it
+    (partial sums per K-fold for 'ws'/'is', finished outputs for 'os'). ``macs = M*N*K``.
+    """
+
+    loaded: int
+    streamed: int
+    drained: int
+    macs: int
+
+    @property
+    def words(self) -> int:
+        """All words that crossed the edge."""
+        return self.loaded + self.streamed + self.drained
+
+    @property
+    def macs_per_word(self) -> float:
+        """Reuse: multiply-accumulates per word crossing the edge (a datapath that reads both
+        operands for every MAC from a register file or memory gets 1/2)."""
+        return self.macs / self.words
+
+
+def edge_traffic(M: int, N: int, K: int, rows: int, cols: int, dataflow: str) -> EdgeTraffic:
+    """Count the words crossing a ``rows x cols`` array's edge for an (M, K) @ (K, N) product.
+
+    The model (chapter "TPUs and systolic arrays"; H. T. Kung, "Why systolic architectures?",
+    1982): an operand enters the array once and is used by every PE it passes, so the traffic
+    at the edge is far smaller than the number of MACs. With folds as in :func:`cycles`
+    (``R = rows``, ``C = cols``):
+
+    * 'ws': loaded ``K*N`` (each weight once), streamed ``M*K*ceil(N/C)`` (A enters once per
+      column block), drained ``M*N*ceil(K/R)`` (one partial sum per output and K-fold);
+    * 'is': loaded ``K*M``, streamed ``K*N*ceil(M/C)``, drained ``M*N*ceil(K/R)``;
+    * 'os': loaded 0, streamed ``M*K*ceil(N/C) + K*N*ceil(M/R)``, drained ``M*N``.
+
+    For large matrices on a square ``R x R`` weight-stationary array this is about
+    ``M*N*K * (1/M + 2/R)`` words, so reuse approaches ``R/2`` MACs per word: ``R`` times a
+    datapath that fetches two operands per MAC. This counts traffic between the array and the
+    on-chip buffers that feed it, not HBM traffic (that is the roofline's business).
+
+    >>> t = edge_traffic(256, 256, 256, 128, 128, "ws")
+    >>> (t.loaded, t.streamed, t.drained, round(t.macs_per_word, 1))
+    (65536, 131072, 131072, 51.2)
+    """
+    M, N, K, R, C, df = _sizes(M, N, K, rows, cols, dataflow)
+    if df == "os":
+        streamed = M * K * _ceil_div(N, C) + K * N * _ceil_div(M, R)
+        return EdgeTraffic(0, streamed, M * N, M * N * K)
+    P, Q = (N, M) if df == "ws" else (M, N)   # P on the columns, Q streamed
+    return EdgeTraffic(K * P, Q * K * _ceil_div(P, C), Q * P * _ceil_div(K, R), M * N * K)
+
+
+def utilization(M: int, N: int, K: int, rows: int, cols: int, dataflow: str, *,
+                double_buffer: bool = False) -> float:
+    """Fraction of the array's MAC slots doing useful work: ``M*N*K / (rows*cols*cycles)``.
+
+    The model (chapter "TPUs and systolic arrays"): ``cycles`` is :func:`cycles`, or
+    :func:`cycles_double_buffered` with ``double_buffer=True``; equal to
+    ``simulate(...).utilization`` for the same shape. It is at most :func:`shape_efficiency`
+    (padding) and falls further when the streamed dimension is short next to the fill and
+    drain of each fold.
+
+    >>> round(utilization(256, 256, 256, 128, 128, "ws"), 3)
+    0.401
+    """
+    if not isinstance(double_buffer, (bool, np.bool_)):
+        raise ValueError(f"double_buffer={double_buffer!r} is not allowed; "
+                         f"it must be True or False")
+    count = (cycles_double_buffered if double_buffer else cycles)(M, N, K, rows, cols, dataflow)
+    return (int(M) * int(N) * int(K)) / (int(rows) * int(cols) * count)
+
+
+def mxu_peak(chip) -> float | None:
+    """Peak operations per second implied by a TPU's MXUs: cores x MXUs x rows x cols x 2 x clock.
+
+    The model (chapter "TPUs and systolic arrays"): every PE of every MXU does one
+    multiply-accumulate (2 operations) per clock cycle. ``chip`` is a
+    :class:`accelbook.specs.Chip`; the fields come from the spec database (tensorcores_per_chip,
+    mxus_per_tensorcore, mxu_rows, mxu_cols, clock). Returns ``None`` when any is missing (GPUs,
+    the host CPU). Comparing it with the spec sheet's peak checks the database: it agrees with the
+    bf16 peak of every TPU in it, and with TPU v1's int8 peak, to within 1 %. (Where a TPU
+    lists an int8 peak twice its bf16 peak, the MXU does two int8 MACs per PE per cycle.)
+    """
+    fields = ("tensorcores_per_chip", "mxus_per_tensorcore", "mxu_rows", "mxu_cols", "clock")
+    try:
+        values = [chip.value(f) for f in fields]
+    except AttributeError:
+        raise ValueError(f"chip={chip!r} is not allowed; pass a Chip from accelbook.specs") from None
+    if any(v is None for v in values):
+        return None
+    cores, mxus, r, c, clock = values
+    return float(cores * mxus * r * c * 2 * clock)

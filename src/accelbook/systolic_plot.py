@@ -1,0 +1,268 @@
+"""Pictures of a systolic array at work: one cycle, a few cycles, an animation, activity over time.
+
+Everything here draws a :class:`accelbook.systolic.SystolicRun` (the record of
+:func:`accelbook.systolic.simulate`) and what :func:`accelbook.systolic.mac_schedule` says each
+processing element (PE) did in each cycle. Nothing here computes a cycle count of its own: the
+pictures show the simulator's run.
+
+Taught in: "TPUs and systolic arrays" (chapter 06).
+"""
+
+from __future__ import annotations
+
+import matplotlib as mpl
+import matplotlib.animation
+import numpy as np
+from matplotlib.figure import Figure
+
+from accelbook import systolic
+from accelbook.plotting import CYCLE, PALETTE
+
+# What stays in a PE and what moves, per dataflow: (stationary symbol, its two indices from
+# (m, n, k)), and the moving operands' (symbol, indices). Indices: 0 = m, 1 = n, 2 = k.
+_STATIONARY = {"ws": ("w", (2, 1)), "is": ("a", (0, 2)), "os": ("c", (0, 1))}
+_MOVING = {"ws": [("a", (0, 2))], "is": [("b", (2, 1))], "os": [("a", (0, 2)), ("b", (2, 1))]}
+_BUSY = PALETTE["sky"]
+_GREY = "#777777"
+
+
+def _label(operand, mnk) -> str:
+    """'$a_{m,k}$' for operand ('a', (0, 2)) and a schedule entry mnk = (m, n, k)."""
+    symbol, (i, j) = operand
+    return f"${symbol}_{{{mnk[i]},{mnk[j]}}}$"
+
+
+def _check(run, t=None):
+    if not isinstance(run, systolic.SystolicRun):
+        raise ValueError(f"run={type(run).__name__} is not allowed; pass the SystolicRun that "
+                         f"accelbook.systolic.simulate() returned")
+    if t is not None and (isinstance(t, bool) or not isinstance(t, (int, np.integer))
+                          or not 0 <= t < run.cycles):
+        raise ValueError(f"t={t!r} is not allowed; t must be a cycle number in 0..{run.cycles - 1}")
+
+
+def stationary_tile(run, t: int) -> np.ndarray:
+    """What each PE holds as its stationary operand in cycle ``t``, as (row, column) indices.
+
+    For 'ws' the indices are (k, n) into B, for 'is' (m, k) into A, for 'os' (m, n) into C;
+    -1 where a PE holds nothing of the problem. The fold shown is the one whose tile the PEs'
+    visible registers hold: with single buffering the tile being shifted in from the top (one
+    row per cycle, bottom tile row first, as :func:`accelbook.systolic.simulate` loads it), then
+    the fold that computes; with double buffering the first tile while it loads, then the fold
+    that computes (later tiles shift into shadow registers, not drawn).
+    Taught in: "TPUs and systolic arrays".
+    """
+    _check(run, t)
+    out = np.full((run.rows, run.cols, 2), -1, dtype=np.int64)
+    load = _loading(run, t)
+    if load is not None:               # row i holds tile row kr-1-step+i once it has entered
+        f, step = load
+        held = {i: f.rows_used - 1 - step + i for i in range(step + 1)}
+    else:
+        key = (lambda g: g.stream_start) if run.double_buffer else (lambda g: g.load_start)
+        f = ([g for g in run.folds if key(g) <= t] or [run.folds[0]])[-1]
+        held = {i: i for i in range(f.rows_used)}
+    for i, tile_row in held.items():
+        for c in range(f.cols_used):
+            out[i, c] = _tile_entry(run, f, tile_row, c)
+    return out
+
+
+def _tile_entry(run, fold, tile_row: int, col: int) -> tuple[int, int]:
+    """Indices into the stationary matrix of one element of ``fold``'s tile: (k, n) into B for
+    'ws', (m, k) into A for 'is' (the tile is A transposed), (m, n) into C for 'os'."""
+    a, b = fold.row_span[0] + tile_row, fold.col_span[0] + col
+    return (b, a) if run.dataflow == "is" else (a, b)
+
+
+def _loading(run, t):
+    """(fold, step) while a tile is being shifted into the visible registers in cycle ``t``
+    (every fold's load with single buffering, only the first with double buffering), else None."""
+    if run.dataflow == "os":
+        return None
+    folds = run.folds[:1] if run.double_buffer else run.folds
+    started = [f for f in folds if f.load_start <= t]
+    f = started[-1] if started else None
+    return (f, t - f.load_start) if f is not None and t < f.stream_start else None
+
+
+def draw_cycle(ax, run, t: int, *, queue: int = 2, schedule: np.ndarray | None = None,
+               fontsize: float = 7.5) -> None:
+    """Draw the array in cycle ``t`` of ``run``: busy PEs shaded, their operands written in.
+
+    Each square is a PE (row 0 at the top). A busy PE shows the streamed operand it multiplies
+    this cycle in its centre ('ws': a = A[m, k]; 'is': b = B[k, n]; 'os': a and b); the small
+    grey label in its corner is its stationary operand (w = B[k, n], a = A[m, k], or the
+    accumulator c = C[m, n]). Up to ``queue`` operands waiting to enter are drawn beyond the
+    left (and, for 'os', the top) edge, skewed as the hardware feeds them; partial sums that left
+    the bottom row in the last ``queue`` cycles are drawn below it ('ws', 'is'). ``schedule`` is
+    :func:`accelbook.systolic.mac_schedule` of ``run`` (computed if not given).
+    Taught in: "TPUs and systolic arrays".
+    """
+    _check(run, t)
+    sched = systolic.mac_schedule(run) if schedule is None else schedule
+    R, C, df = run.rows, run.cols, run.dataflow
+    stat = stationary_tile(run, t)
+    st_sym, _ = _STATIONARY[df]
+    ax.clear()
+    for r in range(R):
+        for c in range(C):
+            mnk = sched[t, r, c]
+            busy = mnk[0] >= 0
+            ax.add_patch(mpl.patches.Rectangle((c - 0.45, -r - 0.45), 0.9, 0.9, lw=1,
+                                               ec="#333333", fc=_BUSY if busy else "white"))
+            if stat[r, c, 0] >= 0:
+                ax.text(c - 0.41, -r + 0.41, f"${st_sym}_{{{stat[r, c, 0]},{stat[r, c, 1]}}}$",
+                        ha="left", va="top", fontsize=fontsize * 0.8, color=_GREY)
+            if busy:
+                text = "".join(_label(op, mnk) for op in _MOVING[df])
+                ax.text(c, -r - 0.08, text, ha="center", va="center", fontsize=fontsize,
+                        color="black", fontweight="bold")
+    for d in range(1, queue + 1):
+        if t + d < run.cycles:
+            for r in range(R):                 # waiting at the left edge, d cycles away
+                if sched[t + d, r, 0, 0] >= 0:
+                    ax.text(-d, -r, _label(_MOVING[df][0], sched[t + d, r, 0]), ha="center",
+                            va="center", fontsize=fontsize, color=CYCLE[0])
+            if df == "os":
+                for c in range(C):             # B waiting above the top edge
+                    if sched[t + d, 0, c, 0] >= 0:
+                        ax.text(c, d, _label(_MOVING[df][1], sched[t + d, 0, c]), ha="center",
+                                va="center", fontsize=fontsize, color=CYCLE[1])
+        if df != "os" and t - d >= 0:
+            for c in range(C):                 # partial sums that left the bottom row d cycles ago
+                mnk = sched[t - d, R - 1, c]
+                if mnk[0] >= 0:
+                    ax.text(c, -R + 1 - d, f"$c_{{{mnk[0]},{mnk[1]}}}$", ha="center",
+                            va="center", fontsize=fontsize, color=CYCLE[2])
+    load = _loading(run, t)
+    if load is not None:                       # tile rows still waiting above the top edge
+        f, step = load
+        for d in range(1, min(queue, f.rows_used - 1 - step) + 1):
+            for c in range(f.cols_used):
+                i, j = _tile_entry(run, f, f.rows_used - 1 - step - d, c)
+                ax.text(c, d, f"${st_sym}_{{{i},{j}}}$", ha="center", va="center",
+                        fontsize=fontsize, color=_GREY)
+    ax.set_xlim(-queue - 0.6, C - 0.4)
+    ax.set_ylim(-R + 1 - (0 if df == "os" else queue) - 0.6, queue + 0.6)
+    ax.set_aspect("equal")
+    ax.axis("off")
+    if load is not None:
+        what = f"loading the tile, {load[1] + 1} of {load[0].rows_used} rows in"
+    else:
+        what = f"{int((sched[t, :, :, 0] >= 0).sum())} of {R * C} PEs busy"
+    ax.set_title(f"cycle {t}: {what}", fontsize=fontsize + 1.5)
+
+
+def snapshots(fig, run, cycles, *, ncols: int | None = None, queue: int = 2,
+              fontsize: float = 7.5):
+    """:func:`draw_cycle` panels on ``fig``, one per cycle in ``cycles``, ``ncols`` to a row (default:
+    all in one row); returns the axes that were drawn, in order.
+
+    Taught in: "TPUs and systolic arrays".
+    """
+    _check(run)
+    cycles = list(cycles)
+    if not cycles:
+        raise ValueError("cycles must name at least one cycle")
+    ncols = len(cycles) if ncols is None else ncols
+    if isinstance(ncols, bool) or not isinstance(ncols, int) or ncols < 1:
+        raise ValueError(f"ncols={ncols!r} is not allowed; it must be a positive integer")
+    sched = systolic.mac_schedule(run)
+    nrows = -(-len(cycles) // ncols)
+    axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
+    for ax in axes[len(cycles):]:
+        ax.axis("off")
+    for ax, t in zip(axes, cycles):
+        draw_cycle(ax, run, t, queue=queue, schedule=sched, fontsize=fontsize)
+    return list(axes[:len(cycles)])
+
+
+def animation_html(run, *, figsize=(4.2, 5.0), dpi: int = 80, interval_ms: int = 800,
+                   queue: int = 2, max_frames: int = 40, fontsize: float = 10.5) -> str:
+    """The whole run as a self-contained HTML/JavaScript player (matplotlib's ``to_jshtml``).
+
+    One frame per cycle, each a PNG embedded in the page, with its own slider and play buttons:
+    it works on a static web page without a Python kernel. Keep runs short (``max_frames``
+    cycles at most; a ValueError says so otherwise): each frame costs roughly 10-30 KB of page.
+    Taught in: "TPUs and systolic arrays".
+    """
+    _check(run)
+    if run.cycles > max_frames:
+        raise ValueError(f"run has {run.cycles} cycles; an animation of more than "
+                         f"max_frames={max_frames} frames makes the page heavy: use a smaller "
+                         f"problem or raise max_frames")
+    sched = systolic.mac_schedule(run)
+    fig = Figure(figsize=figsize, dpi=dpi)
+    ax = fig.add_axes((0.0, 0.0, 1.0, 0.93))
+    anim = matplotlib.animation.FuncAnimation(
+        fig, lambda t: draw_cycle(ax, run, int(t), queue=queue, schedule=sched, fontsize=fontsize),
+        frames=range(run.cycles), interval=interval_ms, blit=False, repeat=False)
+    with mpl.rc_context({"savefig.dpi": dpi, "savefig.facecolor": "white"}):
+        return anim.to_jshtml(fps=1000 / interval_ms, default_mode="once")
+
+
+def busy_timeline(ax, run, *, color=None, label=None, fraction: bool = False) -> None:
+    """Busy PEs in every cycle of ``run`` as a step line (``fraction=True``: as a fraction).
+
+    Taught in: "TPUs and systolic arrays".
+    """
+    _check(run)
+    busy = run.activity.sum(axis=(1, 2)).astype(float)
+    if fraction:
+        busy /= run.rows * run.cols
+    ax.step(np.arange(run.cycles), busy, where="mid", color=color, label=label, lw=1.6)
+
+
+def activity_figure(fig, run):
+    """The explorer's picture of one run: activity by array row over time, utilization per cycle,
+    and how busy each PE was over the whole run; the title compares the simulated cycle count
+    with the closed form (:func:`accelbook.systolic.cycles`, or
+    :func:`~accelbook.systolic.cycles_double_buffered`). Returns ``fig``.
+    Taught in: "TPUs and systolic arrays".
+    """
+    _check(run)
+    fig.clear()
+    M, N = run.C.shape
+    K = run.macs // (M * N)
+    closed = (systolic.cycles_double_buffered if run.double_buffer else systolic.cycles)(
+        M, N, K, run.rows, run.cols, run.dataflow)
+    eff = systolic.shape_efficiency(M, N, K, run.rows, run.cols, run.dataflow)
+    fig.set_layout_engine("none")      # fixed positions: a redraw must be quick (the explorer)
+    heat, line = fig.add_axes((0.07, 0.43, 0.56, 0.41)), fig.add_axes((0.07, 0.11, 0.56, 0.25))
+    pe = fig.add_axes((0.77, 0.11, 0.21, 0.70))
+    by_row = run.activity.mean(axis=2).T                  # (rows, cycles): busy fraction of a row
+    style = dict(cmap="Blues", vmin=0, vmax=1, interpolation="nearest")
+    image = heat.imshow(by_row, aspect="auto", extent=(-0.5, run.cycles - 0.5, run.rows - 0.5, -0.5),
+                        **style)
+    heat.set(ylabel="array row", xticklabels=[])
+    heat.grid(False)
+    fig.colorbar(image, cax=fig.add_axes((0.64, 0.43, 0.012, 0.41)), label="busy fraction")
+    busy_timeline(line, run, color=CYCLE[0], fraction=True)
+    line.axhline(run.utilization, color=CYCLE[1], ls="--", lw=1.2,
+                 label=f"mean = utilization {100 * run.utilization:.0f} %")
+    for f in run.folds[1:]:
+        line.axvline(f.stream_start - 0.5, color="#aaaaaa", lw=0.6, zorder=0)
+    line.set(xlim=heat.get_xlim(), ylim=(0, 1.05), xlabel="cycle", ylabel="busy PEs\n(fraction)")
+    line.legend(fontsize=8, loc="upper right")
+    pe.imshow(run.activity.mean(axis=0), **style)
+    pe.set(title="busy fraction of each PE\n(same colour scale)", xlabel="array column",
+           ylabel="array row")
+    pe.grid(False)
+    agree = "=" if closed == run.cycles else "≠"
+    fig.suptitle(f"{run.rows} × {run.cols} {systolic.DATAFLOWS[run.dataflow]}"
+                 f"{', double-buffered' if run.double_buffer else ''}; M={M}, N={N}, K={K}, "
+                 f"{len(run.folds)} folds\n{run.cycles} cycles simulated {agree} {closed} closed form; "
+                 f"utilization {100 * run.utilization:.1f} %, shape efficiency {100 * eff:.0f} %",
+                 fontsize=10.5)
+    return fig
+
+
+def standalone_figure(figsize, dpi: int | None = None) -> Figure:
+    """A :class:`matplotlib.figure.Figure` that is not registered with pyplot (so it is shown only
+    when displayed explicitly, and can be redrawn in place by the chapter's explorer)."""
+    return Figure(figsize=figsize, dpi=dpi, layout="constrained")
+
+
+__all__ = ["activity_figure", "animation_html", "busy_timeline", "draw_cycle", "snapshots",
+           "standalone_figure", "stationary_tile"]

@@ -1,0 +1,138 @@
+"""Tests for accelbook.systolic_plot: the pictures show what the simulator did."""
+
+import re
+
+import matplotlib
+import numpy as np
+import pytest
+from matplotlib.figure import Figure
+
+from accelbook import systolic, systolic_plot as sp
+
+matplotlib.use("Agg")
+
+
+def run_of(dataflow, M=6, N=4, K=4, R=4, C=4, double_buffer=False, seed=0):
+    rng = np.random.default_rng(seed)
+    return systolic.simulate(rng.integers(1, 9, (M, K)), rng.integers(1, 9, (K, N)), R, C, dataflow,
+                             double_buffer=double_buffer)
+
+
+def texts(ax):
+    return [t.get_text() for t in ax.texts]
+
+
+# ---------------------------------------------------------------------------------------------
+# stationary_tile
+
+
+def test_weights_shift_in_from_the_top_one_row_per_cycle():
+    run = run_of("ws")                      # one fold; the 4-row tile loads in cycles 0-3
+    tile0 = sp.stationary_tile(run, 0)
+    assert tile0[0, :, 0].tolist() == [3, 3, 3, 3]          # bottom tile row (k = 3) enters first
+    assert np.all(tile0[1:] == -1)
+    tile1 = sp.stationary_tile(run, 1)
+    assert tile1[:2, 0, 0].tolist() == [2, 3] and np.all(tile1[2:] == -1)
+    loaded = sp.stationary_tile(run, run.folds[0].stream_start)
+    k, n = np.indices((4, 4))
+    assert np.array_equal(loaded[..., 0], k) and np.array_equal(loaded[..., 1], n)   # B[k, n]
+
+
+def test_input_stationary_holds_a_transposed_and_output_stationary_holds_c():
+    run = run_of("is", M=3, N=5, K=4)
+    held = sp.stationary_tile(run, run.folds[0].stream_start)
+    assert held[2, 1].tolist() == [1, 2]                    # PE (r=2, c=1) holds A[m=1, k=2]
+    assert np.all(held[:, 3:] == -1)                        # only M = 3 columns used
+    run = run_of("os", M=3, N=4, K=5)
+    held = sp.stationary_tile(run, 0)
+    assert held[2, 3].tolist() == [2, 3] and np.all(held[3] == -1)
+
+
+def test_stationary_tile_follows_the_folds_and_double_buffering():
+    run = run_of("ws", M=3, N=4, K=8, R=4, C=4)             # two K-folds
+    f1 = run.folds[1]
+    assert sp.stationary_tile(run, f1.stream_start)[0, 0].tolist() == [4, 0]
+    db = run_of("ws", M=3, N=4, K=8, R=4, C=4, double_buffer=True)
+    during_next_load = db.folds[1].load_start              # fold 0 still computes: it is shown
+    assert sp.stationary_tile(db, during_next_load)[0, 0].tolist() == [0, 0]
+    assert np.all(sp.stationary_tile(db, 0)[1:] == -1)       # the first load is visible
+    fig = Figure()
+    ax = fig.add_subplot()
+    sp.draw_cycle(ax, db, 0)
+    assert "loading the tile, 1 of 4 rows in" in ax.get_title()
+    assert "$w_{2,0}$" in texts(ax)                          # the next tile row waits above
+
+
+def test_the_pictures_match_the_simulator_busy_count():
+    for dataflow in systolic.DATAFLOWS:
+        run = run_of(dataflow)
+        fig = Figure()
+        ax = fig.add_subplot()
+        for t in range(run.cycles):
+            sp.draw_cycle(ax, run, t)
+            busy = int(run.activity[t].sum())
+            shaded = sum(p.get_facecolor()[:3] != (1.0, 1.0, 1.0) for p in ax.patches)
+            assert shaded == busy
+            if busy:
+                assert f"{busy} of 16 PEs busy" in ax.get_title()
+
+
+def test_draw_cycle_writes_the_operands():
+    run = run_of("ws")
+    fig = Figure()
+    ax = fig.add_subplot()
+    sp.draw_cycle(ax, run, 4)                                # PE (0, 0) multiplies A[0, 0]
+    assert "$a_{0,0}$" in texts(ax) and "$a_{1,0}$" in texts(ax)   # A[1, 0] waits at the edge
+    sp.draw_cycle(ax, run, 0)
+    assert "loading the tile, 1 of 4 rows in" in ax.get_title()
+    sp.draw_cycle(ax, run, 9)
+    assert "$c_{0,0}$" in texts(ax)                          # C[0, 0] has left the bottom row
+    run = run_of("os")
+    sp.draw_cycle(ax, run, 0)
+    assert "$a_{0,0}$$b_{0,0}$" in texts(ax)
+
+
+def test_snapshots_and_animation():
+    run = run_of("ws")
+    fig = Figure(figsize=(10, 3))
+    axes = sp.snapshots(fig, run, [1, 5, 9])
+    assert len(axes) == 3 and axes[1].get_title().startswith("cycle 5")
+    grid = sp.snapshots(Figure(figsize=(6, 6)), run, [1, 5, 9], ncols=2)
+    assert len(grid) == 3 and len(grid[0].figure.axes) == 4     # a 2 x 2 grid, one left empty
+    html = sp.animation_html(run)
+    assert len(re.findall(r"frames\[\d+\] = ", html)) == run.cycles
+    assert len(html) < 60_000 * run.cycles                  # a light page: tens of KB a frame
+    with pytest.raises(ValueError, match="max_frames"):
+        sp.animation_html(run_of("ws", M=40))
+
+
+def test_activity_figure_states_the_closed_form():
+    for double_buffer in (False, True):
+        run = run_of("ws", M=9, N=7, K=10, R=4, C=3, double_buffer=double_buffer)
+        fig = sp.activity_figure(sp.standalone_figure((9, 4.5)), run)
+        title = fig._suptitle.get_text()
+        assert f"{run.cycles} cycles simulated = {run.cycles} closed form" in title
+        assert f"{100 * run.utilization:.1f} %" in title
+        assert len(fig.axes) == 4                            # 3 panels and a colour bar
+
+
+def test_busy_timeline_sums_the_activity():
+    run = run_of("os")
+    fig = Figure()
+    ax = fig.add_subplot()
+    sp.busy_timeline(ax, run, fraction=True)
+    y = ax.lines[0].get_ydata()
+    assert np.isclose(np.mean(y), run.utilization)
+
+
+@pytest.mark.parametrize("call", [
+    lambda run: sp.stationary_tile(run, run.cycles),
+    lambda run: sp.stationary_tile(run, -1),
+    lambda run: sp.stationary_tile("run", 0),
+    lambda run: sp.snapshots(Figure(), run, []),
+    lambda run: sp.snapshots(Figure(), run, [1], ncols=0),
+    lambda run: sp.activity_figure(Figure(), None),
+])
+def test_bad_input(call):
+    with pytest.raises(ValueError):
+        call(run_of("ws"))
