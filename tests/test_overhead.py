@@ -123,6 +123,15 @@ def test_pow2_bucket_is_the_next_power_of_two(n, minimum):
     assert b // 2 < max(n, minimum)
 
 
+@given(st.lists(st.integers(1, 10**5), min_size=1, max_size=50), st.integers(1, 64))
+def test_bucket_plan_shapes_and_padding_stay_within_the_stated_bounds(lengths, minimum):
+    plan = overhead.bucket_plan(lengths, minimum)
+    lo, hi = max(min(lengths), minimum), max(max(lengths), minimum)
+    assert plan.shapes_padded <= math.ceil(math.log2(hi)) - math.ceil(math.log2(lo)) + 1
+    for n, b in zip(plan.lengths, plan.padded):
+        assert b - n < n or n < minimum  # padding is less than half, unless the minimum pads further
+
+
 def test_bucket_plan_counts_shapes_and_waste():
     plan = overhead.bucket_plan([3, 5, 6, 9, 9, 17], minimum=4)
     assert plan.padded == (4, 8, 8, 16, 16, 32)

@@ -219,8 +219,10 @@ def break_even_calls(t_compile: float, t_slow: float, t_fast: float) -> int | No
 def pow2_bucket(length: int, minimum: int = 1) -> int:
     """The smallest power of two that is >= ``length`` and >= ``minimum``.
 
-    Padding every input to its bucket leaves at most ``1 + log2(max / minimum)`` distinct shapes,
-    so at most that many compilations. Taught in: "Overheads" (chapter 05).
+    Padding lengths from ``L_min`` to ``L_max`` to their buckets leaves at most
+    ``ceil(log2 L_max) - ceil(log2 max(L_min, minimum)) + 1`` distinct shapes, so at most that many
+    compilations. Less than half of a padded input is padding unless ``minimum`` pads it further.
+    Taught in: "Overheads" (chapter 05).
     """
     length, minimum = _count("length", length), _count("minimum", minimum)
     return 1 << (max(length, minimum) - 1).bit_length()
