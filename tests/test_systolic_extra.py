@@ -162,3 +162,33 @@ def test_mxu_peak_worked_example_and_non_tpus():
     with pytest.raises(ValueError, match="Chip"):
         mxu_peak("tpu-v1")
     assert math.isclose(mxu_peak(specs.get_chip("tpu-v5e")), 4 * 128 * 128 * 2 * 1.5e9)
+
+
+# ---------------------------------------------------------------------------------------------
+# the simulator runs all folds at once and places them on the timeline afterwards
+
+
+@pytest.mark.parametrize("dataflow", sorted(DATAFLOWS))
+@pytest.mark.parametrize("double_buffer", [False, True])
+def test_many_folds_chain_on_the_controllers_timeline(dataflow, double_buffer):
+    A, B = problem(5, 13, 11, 10)
+    run = simulate(A, B, 3, 4, dataflow, double_buffer=double_buffer)
+    np.testing.assert_allclose(run.C, A @ B, rtol=1e-12, atol=1e-12)
+    assert run.folds[0].load_start == 0 and run.folds[-1].end == run.cycles
+    for prev, f in zip(run.folds, run.folds[1:]):
+        assert f.stream_start >= prev.end               # folds never overlap
+        if dataflow == "os":
+            assert f.load_start == f.stream_start == prev.end
+        elif double_buffer:                             # loaded while the previous fold streamed
+            assert f.load_start == prev.stream_start
+            assert f.stream_start == max(prev.end, f.load_start + f.rows_used)
+        else:                                           # loaded after the previous fold's last MAC
+            assert f.load_start == prev.end and f.stream_start == prev.end + f.rows_used
+        assert run.activity[f.stream_start:f.end].sum() == f.macs
+
+
+@pytest.mark.parametrize("dataflow", sorted(DATAFLOWS))
+def test_too_many_cycles_is_refused_before_simulating(dataflow):
+    A, B = np.ones((2000, 2000)), np.ones((2000, 2000))   # millions of cycles on a 2 x 2 array
+    with pytest.raises(ValueError, match="max_cycles"):
+        simulate(A, B, 2, 2, dataflow, max_cycles=10_000)

@@ -33,7 +33,6 @@ Taught in: "TPUs and systolic arrays".
 
 from __future__ import annotations
 
-import collections
 import dataclasses
 import numbers
 
@@ -397,14 +396,35 @@ def _too_long(max_cycles: int):
                       f"larger array, or raise max_cycles (cycles() gives the count directly)")
 
 
-def _grow(log: np.ndarray) -> np.ndarray:
-    """Double a per-cycle record (one row per cycle) that has run out of rows."""
-    return np.concatenate([log, np.zeros_like(log)])
+# How the simulator is organised. Folds never share a value: every operand and partial sum is
+# tagged with its fold, a PE fires only on a matching pair, and the next fold's streamed
+# operands enter after the current fold's last MAC (the controller swaps the stationary tile
+# only then). So each fold's register-level run is the same whatever ran before it, shifted in
+# time. The simulator therefore runs all folds at once, each in its own copy of the array (a
+# leading fold axis on every register), from the cycle its streamed operands start entering;
+# each cycle still moves every value one PE on and fires every PE. The controller then places
+# the folds on the global timeline from what the runs measured (the cycle of each fold's last
+# MAC) with the rules in :func:`simulate`: a load takes ``kr`` cycles and starts when the
+# shadow registers are free (single buffering: also after the current fold's last MAC), and
+# a fold streams once its tile is loaded and the previous fold's last MAC is done.
 
 
-_StationaryBank = collections.namedtuple("_StationaryBank", [
-    "act_in", "act_from", "act_edge", "act_val", "act_tag", "act_tags_row0",
-    "ps_port_tags", "ps_in", "ps_from", "ps_val", "ps_bottom"])
+def _fold_ends(log: np.ndarray, expected: np.ndarray) -> np.ndarray:
+    """Per fold, the local cycle after its last MAC, from a (cycles, folds, R, C) activity log."""
+    done = np.cumsum(log.reshape(log.shape[0], log.shape[1], -1).sum(axis=2), axis=0)
+    if log.shape[0] == 0 or not np.array_equal(done[-1], expected):
+        raise RuntimeError("internal error: the folds did not perform their MACs")
+    return np.argmax(done == expected[None, :], axis=0) + 1
+
+
+def _place(spans, log: np.ndarray, starts, n_cycles: int, R: int, C: int) -> np.ndarray:
+    """Global activity: fold f's local cycles [0, spans[f]) of ``log`` from cycle starts[f]."""
+    if len(spans) == 1 and starts[0] == 0 and spans[0] == n_cycles:
+        return log[:n_cycles, 0].copy()
+    activity = np.zeros((n_cycles, R, C), dtype=bool)
+    for f, (s, n) in enumerate(zip(starts, spans)):
+        activity[s:s + n] = log[:n, f]
+    return activity
 
 
 def _run_stationary(X: np.ndarray, S: np.ndarray, R: int, C: int, double_buffer: bool,
@@ -416,6 +436,9 @@ def _run_stationary(X: np.ndarray, S: np.ndarray, R: int, C: int, double_buffer:
     Q, Kd = X.shape
     P = S.shape[1]
     fk, fp = _ceil_div(Kd, R), _ceil_div(P, C)
+    F = fk * fp
+    if F * Q > max_cycles:             # every fold streams Q operands through PE (0, 0)
+        raise _too_long(max_cycles)
     rows_idx = np.arange(R)
 
     # fold plan: columns of folds outer, K innermost (the K-folds of one output tile in a row)
@@ -424,164 +447,125 @@ def _run_stationary(X: np.ndarray, S: np.ndarray, R: int, C: int, double_buffer:
         for i in range(fk):
             k0, p0 = i * R, j * C
             plan.append((k0, min(Kd, k0 + R), p0, min(P, p0 + C)))
-    F = len(plan)
+    k0s = np.array([k0 for (k0, _, _, _) in plan])
+    krs = np.array([k1 - k0 for (k0, k1, _, _) in plan])
+    ncs = np.array([p1 - p0 for (_, _, p0, p1) in plan])
+    fold_ids = np.arange(F, dtype=np.float64)
+    expected = krs * ncs * Q
 
-    # per fold: the skewed feed of the left edge, step by step: (steps, 3, R) = value, fold, index
-    feeds, tiles = [], []
+    # the skewed feed of every fold's left edge, step by step: (step, fold, value/fold/index, R);
+    # row r receives X[q, k0 + r] at step q + r. After the last step the edge feeds nothing
+    # (value 0, tags -1) for as long as the run needs: C - 1 steps until the last operand has
+    # crossed the array.
+    steps = Q + int(krs.max()) - 1
+    n_run = steps + C - 1
+    q = np.arange(n_run)[:, None, None] - rows_idx[None, None, :]          # (step, 1, R)
+    ok = (q >= 0) & (q < Q) & (rows_idx[None, None, :] < krs[None, :, None])
+    kc = np.minimum(k0s[:, None] + rows_idx[None, :], Kd - 1)[None]        # (1, fold, R)
+    feed = np.empty((n_run, F, 3, R))
+    feed[:, :, 0] = np.where(ok, X[np.minimum(np.maximum(q, 0), Q - 1), kc], 0.0)
+    feed[:, :, 1] = np.where(ok, fold_ids[None, :, None], -1.0)
+    feed[:, :, 2] = np.where(ok, q, -1.0)
+
+    # Load: every fold's tile shifts into its weight registers from the top, one row per cycle,
+    # bottom row first; plane 1 is the register's valid bit. A tile of kr < R rows is preceded
+    # by R - kr empty rows, which leaves the same registers as shifting only its kr rows in.
+    tiles = np.zeros((F, 2, R, C))
     for f, (k0, k1, p0, p1) in enumerate(plan):
-        kr = k1 - k0
-        steps = Q + kr - 1
-        q = np.arange(steps)[:, None] - rows_idx[None, :]
-        ok = (q >= 0) & (q < Q) & (rows_idx[None, :] < kr)
-        qc = np.clip(q, 0, Q - 1)
-        kc = np.minimum(k0 + rows_idx, Kd - 1)[None, :]
-        feed = np.empty((steps, 3, R))
-        feed[:, 0, :] = np.where(ok, X[qc, kc], 0.0)
-        feed[:, 1, :] = np.where(ok, f, -1.0)
-        feed[:, 2, :] = np.where(ok, q, -1.0)
-        feeds.append(feed)
-        tile = np.zeros((kr, C))
-        tile[:, :p1 - p0] = S[k0:k1, p0:p1]
-        tiles.append(tile)
-    col_ok_of = [np.arange(C) < (p1 - p0) for (_, _, p0, p1) in plan]
-    expected = [(k1 - k0) * (p1 - p0) * Q for (k0, k1, p0, p1) in plan]
-    no_feed = np.zeros((3, R))
-    no_feed[1:] = -1.0
+        tiles[f, 0, :k1 - k0, :p1 - p0] = S[k0:k1, p0:p1]
+        tiles[f, 1, :k1 - k0, :p1 - p0] = 1.0
+    wsh = np.zeros((F, 2, R, C))
+    for step in range(R):
+        wsh[:, :, 1:] = wsh[:, :, :-1].copy()
+        wsh[:, :, 0] = tiles[:, :, R - 1 - step]
+    loaded = wsh[:, 1] > 0
+    w = np.where(loaded, wsh[:, 0], 0.0)                        # the stationary operand
+    wtag = np.where(loaded, fold_ids[:, None, None], -2.0)      # its fold (-2: none; never matches)
 
-    # Registers. Streamed operand and partial sums: planes (value, fold tag, stream index); an
-    # empty register has tags -1. They are double-banked: cycle t writes bank t % 2 from the
-    # other bank, so every PE reads its neighbours' values of the previous cycle. The partial
-    # sum banks have one extra row on top, the input port: the top edge feeds each column a
-    # zero sum, tagged like the operand entering that column's top PE.
-    act = [np.zeros((3, R, C)) for _ in range(2)]
-    psum = [np.zeros((3, R + 1, C)) for _ in range(2)]
+    # Registers, per fold. Streamed operand and partial sums: planes (value, fold tag, stream
+    # index); an empty register has tags -1. They are double-banked: cycle t writes bank t % 2
+    # from the other bank, so every PE reads its neighbours' values of the previous cycle. The
+    # partial sum banks have one extra row on top, the input port: the top edge feeds each
+    # column a zero sum, tagged like the operand entering that column's top PE.
+    act = [np.zeros((F, 3, R, C)) for _ in range(2)]
+    psum = [np.zeros((F, 3, R + 1, C)) for _ in range(2)]
     for bank in act + psum:
-        bank[1:] = -1.0
+        bank[:, 1:] = -1.0
     banks = []
     for d in (0, 1):
         s = 1 - d
-        banks.append(_StationaryBank(
-            act_in=act[d][:, :, 1:], act_from=act[s][:, :, :-1], act_edge=act[d][:, :, 0],
-            act_val=act[d][0], act_tag=act[d][1], act_tags_row0=act[d][1:, 0],
-            ps_port_tags=psum[s][1:, 0], ps_in=psum[d][:, 1:], ps_from=psum[s][:, :-1],
-            ps_val=psum[d][0, 1:], ps_bottom=psum[d][:, R]))
-    w = np.zeros((R, C))               # active stationary operand
-    wtag = np.full((R, C), -2.0)       # its fold tag (-2: empty; never matches an operand)
-    wsh = np.zeros((R, C))             # shadow registers the next tile shifts into
-    wsh_ok = np.zeros((R, C), dtype=bool)
-    mac = np.zeros((R, C), dtype=bool)
-    prod = np.zeros((R, C))
+        banks.append((act[d][..., 1:], act[s][..., :-1], act[d][..., 0], act[d][:, 0],
+                      act[d][:, 1], psum[s][:, 1:, 0], act[d][:, 1:, 0], psum[d][:, :, 1:],
+                      psum[s][:, :, :-1], psum[d][:, 0, 1:], psum[d][:, :, R]))
+    prod = np.zeros((F, R, C))
+    log = np.zeros((n_run, F, R, C), dtype=bool)            # activity, fold by fold
+    exits = np.zeros((n_run + R, F, 3, C))                  # what leaves the bottom edge
 
-    load_start = [0] * F
-    stream_start = [0] * F
-    end = [0] * F
-    activity = np.zeros((256, R, C), dtype=bool)
-    exits = np.zeros((256, 3, C))      # what leaves the bottom edge, cycle by cycle
-
-    next_load = 0
-    loading = None      # fold whose tile is being shifted into the shadow registers
-    step = 0
-    pending = None      # fold whose tile sits complete in the shadow registers
-    active = None       # fold whose tile is in the active registers
-    active_done = True  # its last MAC has happened (True when nothing is active)
-    tau = 0
-    steps = 0
-    active_macs = 0
-    feed = None
-    t = 0
-    while True:
-        if t >= max_cycles:
-            raise _too_long(max_cycles)
-        # controller: start shifting the next tile in when the shadow registers are free
-        # (single buffering: also wait until the current fold's last MAC is done)
-        shadow_free = loading is None and pending is None
-        if shadow_free and next_load < F and (double_buffer or active_done):
-            loading, step = next_load, 0
-            next_load += 1
-            wsh_ok[:] = False
-            load_start[loading] = t
-        if loading is not None:            # one tile row enters at the top, bottom row first
-            tile = tiles[loading]
-            kr = tile.shape[0]
-            wsh[1:] = wsh[:-1]
-            wsh[0] = tile[kr - 1 - step]
-            wsh_ok[1:] = wsh_ok[:-1]
-            wsh_ok[0] = col_ok_of[loading]
-            step += 1
-            if step == kr:
-                pending, loading = loading, None
-
-        v = banks[t & 1]
+    for t in range(n_run):
+        (act_in, act_from, act_edge, act_val, act_tag, ps_port_tags, act_tags_row0, ps_in,
+         ps_from, ps_val, ps_bottom) = banks[t & 1]
+        mac = log[t]
         # the streamed operand moves one PE to the right; the skewed feed enters at the left edge
-        np.copyto(v.act_in, v.act_from)
-        if tau < steps:
-            np.copyto(v.act_edge, feed[tau])
-            tau += 1
-        else:
-            np.copyto(v.act_edge, no_feed)
+        np.copyto(act_in, act_from)
+        np.copyto(act_edge, feed[t])
         # a PE fires when its operand and its stationary value belong to the same fold
-        np.equal(v.act_tag, wtag, out=mac)
-        np.multiply(v.act_val, w, out=prod)
+        np.equal(act_tag, wtag, out=mac)
+        np.multiply(act_val, w, out=prod)
         np.multiply(prod, mac, out=prod)
         # partial sums move one PE down (zero sums enter at the top) and pick up the products
-        np.copyto(v.ps_port_tags, v.act_tags_row0)
-        np.copyto(v.ps_in, v.ps_from)
-        np.add(v.ps_val, prod, out=v.ps_val)
-        if t == activity.shape[0]:
-            activity, exits = _grow(activity), _grow(exits)
-        activity[t] = mac
-        exits[t] = v.ps_bottom
+        np.copyto(ps_port_tags, act_tags_row0)
+        np.copyto(ps_in, ps_from)
+        np.add(ps_val, prod, out=ps_val)
+        np.copyto(exits[t], ps_bottom)
 
-        n = int(np.count_nonzero(mac))
-        if n:
-            active_macs += n
-            if active_macs == expected[active]:
-                active_done = True
-                end[active] = t + 1
-        # end of cycle: swap the shadow tile in once the current fold is done
-        if pending is not None and active_done:
-            w = np.where(wsh_ok, wsh, 0.0)
-            wtag = np.where(wsh_ok, float(pending), -2.0)
-            active, pending = pending, None
-            feed = feeds[active]
-            tau, steps, active_macs, active_done = 0, feed.shape[0], 0, False
-            stream_start[active] = t + 1
-        t += 1
-        if active_done and next_load == F and loading is None and pending is None:
-            break
-    n_cycles = t
+    # drain: no operand is left in the array; the last partial sums travel down to the bottom
+    last = psum[(n_run - 1) & 1].copy()
+    for t in range(n_run, n_run + R):
+        last[:, 1:, 0] = -1.0                  # nothing enters at the top any more
+        last[:, :, 1:] = last[:, :, :-1].copy()
+        exits[t] = last[:, :, R]
 
-    # drain: the last partial sums still travel down to the bottom edge (not counted)
-    last = psum[(t - 1) & 1].copy()
-    out_rows = [exits[:t]]
-    for _ in range(R):
-        last[1:, 0] = -1.0                     # nothing enters at the top any more
-        last[:, 1:] = last[:, :-1].copy()
-        out_rows.append(last[None, :, R].copy())
+    # the controller: place the folds on the global timeline
+    spans = _fold_ends(log, expected)          # cycles from a fold's first stream step to its end
+    load_start, stream_start, end = [0] * F, [0] * F, [0] * F
+    for f in range(F):
+        kr = int(krs[f])
+        if f == 0:
+            stream_start[f] = kr
+        elif double_buffer:                    # loaded while the previous fold streamed
+            load_start[f] = stream_start[f - 1]
+            stream_start[f] = max(end[f - 1], load_start[f] + kr)
+        else:                                  # loaded after the previous fold's last MAC
+            load_start[f] = end[f - 1]
+            stream_start[f] = load_start[f] + kr
+        end[f] = stream_start[f] + int(spans[f])
+    n_cycles = end[-1]
+    if n_cycles > max_cycles:
+        raise _too_long(max_cycles)
+    activity = _place(spans, log, stream_start, n_cycles, R, C)
 
     # accumulators below the array: add every sum that left the bottom edge of a column its
-    # fold uses into its output (sums in unused columns never met a weight and are dropped)
-    ex = np.concatenate(out_rows)              # (time, 3, C)
-    vals, ftag, qtag = ex[:, 0, :], ex[:, 1, :].astype(np.int64), ex[:, 2, :].astype(np.int64)
-    p0_of = np.array([p0 for (_, _, p0, _) in plan] + [0])
-    used_of = np.array([p1 - p0 for (_, _, p0, p1) in plan] + [0])   # index -1: no fold
-    col = np.broadcast_to(np.arange(C), vals.shape)
-    valid = (ftag >= 0) & (col < used_of[ftag])
-    Y = np.zeros((Q, P))
-    np.add.at(Y, (qtag[valid], p0_of[ftag[valid]] + col[valid]), vals[valid])
+    # fold uses into its output (sums in unused columns never met a weight and are dropped),
+    # the K-folds of an output tile in the order they ran
+    vals, ftag, qtag = exits[:, :, 0], exits[:, :, 1], exits[:, :, 2]      # (time, fold, C)
+    valid = (ftag >= 0) & (np.arange(C)[None, None, :] < ncs[None, :, None])
     n_out = int(np.count_nonzero(valid))
     if n_out != fk * Q * P:   # every (fold, stream index, used column) leaves exactly once
         raise RuntimeError(f"internal error: {n_out} partial sums left the array, "
                            f"expected {fk * Q * P}")
+    _, fi, ci = np.nonzero(valid)
+    sums = np.zeros((F, Q, C))
+    sums[fi, qtag[valid].astype(np.int64), ci] = vals[valid]
+    sums = sums.reshape(fp, fk, Q, C)
+    acc = np.zeros((fp, Q, C))
+    for i in range(fk):
+        acc += sums[:, i]
+    Y = acc.transpose(1, 0, 2).reshape(Q, fp * C)[:, :P].copy()
 
     folds = [Fold(index=f, row_span=(k0, k1), col_span=(p0, p1), load_start=load_start[f],
-                  stream_start=stream_start[f], end=end[f], macs=expected[f])
+                  stream_start=stream_start[f], end=end[f], macs=int(expected[f]))
              for f, (k0, k1, p0, p1) in enumerate(plan)]
-    return Y, n_cycles, activity[:n_cycles].copy(), folds
-
-
-_OutputBank = collections.namedtuple("_OutputBank", [
-    "a_in", "a_from", "a_edge", "a_val", "a_tag", "b_in", "b_from", "b_edge", "b_val", "b_tag"])
+    return Y, n_cycles, activity, folds
 
 
 def _run_output_stationary(A: np.ndarray, B: np.ndarray, R: int, C: int, max_cycles: int):
@@ -589,94 +573,88 @@ def _run_output_stationary(A: np.ndarray, B: np.ndarray, R: int, C: int, max_cyc
     M, K = A.shape
     N = B.shape[1]
     fm, fn = _ceil_div(M, R), _ceil_div(N, C)
+    F = fm * fn
+    if F * K > max_cycles:             # every fold streams K operands through PE (0, 0)
+        raise _too_long(max_cycles)
     plan = []
     for i in range(fm):
         for j in range(fn):
             m0, n0 = i * R, j * C
             plan.append((m0, min(M, m0 + R), n0, min(N, n0 + C)))
-    F = len(plan)
+    expected = np.array([(m1 - m0) * (n1 - n0) * K for (m0, m1, n0, n1) in plan])
+    total = int(expected.sum())
     steps = K + max(R, C) - 1
+    n_max = steps + max(R, C) - 1      # by then every operand has crossed the array
 
-    def skewed(src, lanes, used, f, empty):
-        """Feed of one edge: lane l receives src[l, s - l] at step s, as (value, tag) planes."""
-        kk = np.arange(steps)[:, None] - np.arange(lanes)[None, :]
-        ok = (kk >= 0) & (kk < K) & (np.arange(lanes)[None, :] < used)
-        kc = np.clip(kk, 0, K - 1)
-        lc = np.minimum(np.arange(lanes), src.shape[0] - 1)[None, :]
-        out = np.empty((steps, 2, lanes))
-        out[:, 0, :] = np.where(ok, src[lc, kc], 0.0)
-        out[:, 1, :] = np.where(ok, f * K + kk, empty)
+    def skewed(src, starts, used, lanes, empty):
+        """Feeds of one edge for all folds: lane l of fold f receives src[starts[f] + l, s - l]
+        at step s, as (value, tag) planes: (step, fold, 2, lanes); empty once the feed is over."""
+        kk = np.arange(n_max)[:, None, None] - np.arange(lanes)[None, None, :]
+        ok = (kk >= 0) & (kk < K) & (np.arange(lanes)[None, None, :] < used[None, :, None])
+        lc = np.minimum(starts[:, None] + np.arange(lanes)[None, :], src.shape[0] - 1)[None]
+        out = np.empty((n_max, len(starts), 2, lanes))
+        out[:, :, 0] = np.where(ok, src[lc, np.minimum(np.maximum(kk, 0), K - 1)], 0.0)
+        out[:, :, 1] = np.where(ok, np.arange(len(starts))[None, :, None] * K + kk, empty)
         return out
 
     # tags: fold * K + k; an empty A register holds -1 and an empty B register -2, so two empty
     # registers never look like a matching pair
-    feeds = [(skewed(A[m0:m1, :], R, m1 - m0, f, -1.0), skewed(B[:, n0:n1].T, C, n1 - n0, f, -2.0))
-             for f, (m0, m1, n0, n1) in enumerate(plan)]
-    expected = [(m1 - m0) * (n1 - n0) * K for (m0, m1, n0, n1) in plan]
-    no_a = np.array([[0.0] * R, [-1.0] * R])
-    no_b = np.array([[0.0] * C, [-2.0] * C])
+    fa = skewed(A, np.array([m0 for (m0, _, _, _) in plan]),
+                np.array([m1 - m0 for (m0, m1, _, _) in plan]), R, -1.0)
+    fb = skewed(B.T, np.array([n0 for (_, _, n0, _) in plan]),
+                np.array([n1 - n0 for (_, _, n0, n1) in plan]), C, -2.0)
 
-    a = [np.zeros((2, R, C)) for _ in range(2)]    # A registers (double-banked), move right
-    b = [np.zeros((2, R, C)) for _ in range(2)]    # B registers (double-banked), move down
+    a = [np.zeros((F, 2, R, C)) for _ in range(2)]    # A registers (double-banked), move right
+    b = [np.zeros((F, 2, R, C)) for _ in range(2)]    # B registers (double-banked), move down
     for d in (0, 1):
-        a[d][1] = -1.0
-        b[d][1] = -2.0
-    banks = [_OutputBank(a_in=a[d][:, :, 1:], a_from=a[1 - d][:, :, :-1], a_edge=a[d][:, :, 0],
-                         a_val=a[d][0], a_tag=a[d][1],
-                         b_in=b[d][:, 1:], b_from=b[1 - d][:, :-1], b_edge=b[d][:, 0],
-                         b_val=b[d][0], b_tag=b[d][1]) for d in (0, 1)]
-    acc = np.zeros((R, C))             # the stationary outputs
-    mac = np.zeros((R, C), dtype=bool)
-    prod = np.zeros((R, C))
-    out = np.zeros((M, N))
-    start = [0] * F
-    end = [0] * F
-    activity = np.zeros((256, R, C), dtype=bool)
-
-    nxt, active, tau, active_macs = 0, None, 0, 0
-    fa = fb = None
-    t = 0
-    while True:
-        if t >= max_cycles:
-            raise _too_long(max_cycles)
-        if active is None:
-            if nxt == F:
-                break
-            active, tau, active_macs = nxt, 0, 0
-            nxt += 1
-            start[active] = t
-            fa, fb = feeds[active]
-        v = banks[t & 1]
+        a[d][:, 1] = -1.0
+        b[d][:, 1] = -2.0
+    banks = [(a[d][..., 1:], a[1 - d][..., :-1], a[d][..., 0], a[d][:, 0], a[d][:, 1],
+              b[d][:, :, 1:], b[1 - d][:, :, :-1], b[d][:, :, 0], b[d][:, 0], b[d][:, 1])
+             for d in (0, 1)]
+    acc = np.zeros((F, R, C))             # the stationary outputs
+    prod = np.zeros((F, R, C))
+    log = np.zeros((n_max, F, R, C), dtype=bool)
+    done = 0
+    n_run = 0
+    for t in range(n_max):
+        a_in, a_from, a_edge, a_val, a_tag, b_in, b_from, b_edge, b_val, b_tag = banks[t & 1]
+        mac = log[t]
         # A moves one PE right, B one PE down; the skewed feeds enter at the left and top edges
-        np.copyto(v.a_in, v.a_from)
-        np.copyto(v.b_in, v.b_from)
-        if tau < steps:
-            np.copyto(v.a_edge, fa[tau])
-            np.copyto(v.b_edge, fb[tau])
-            tau += 1
-        else:
-            np.copyto(v.a_edge, no_a)
-            np.copyto(v.b_edge, no_b)
-        np.equal(v.a_tag, v.b_tag, out=mac)        # A[m, k] meets B[k, n] of the same fold
-        np.multiply(v.a_val, v.b_val, out=prod)
+        np.copyto(a_in, a_from)
+        np.copyto(b_in, b_from)
+        np.copyto(a_edge, fa[t])
+        np.copyto(b_edge, fb[t])
+        np.equal(a_tag, b_tag, out=mac)        # A[m, k] meets B[k, n] of the same fold
+        np.multiply(a_val, b_val, out=prod)
         np.multiply(prod, mac, out=prod)
         acc += prod
-        if t == activity.shape[0]:
-            activity = _grow(activity)
-        activity[t] = mac
-        active_macs += int(np.count_nonzero(mac))
-        t += 1
-        if active_macs == expected[active]:   # last MAC done: copy the outputs out, next fold
-            m0, m1, n0, n1 = plan[active]
-            out[m0:m1, n0:n1] = acc[:m1 - m0, :n1 - n0]
-            acc[:] = 0.0
-            end[active] = t
-            active = None
+        n_run = t + 1
+        done += int(np.count_nonzero(mac))
+        if done == total:                      # every fold's last MAC is done
+            break
 
+    # the controller: each fold starts in the cycle after the previous fold's last MAC
+    if F == 1 and done == total:               # the run ended with the fold's last MAC
+        spans = [n_run]
+    else:
+        spans = _fold_ends(log[:n_run], expected)
+    start, end = [0] * F, [0] * F
+    for f in range(F):
+        start[f] = end[f - 1] if f else 0
+        end[f] = start[f] + int(spans[f])
+    n_cycles = end[-1]
+    if n_cycles > max_cycles:
+        raise _too_long(max_cycles)
+    activity = _place(spans, log, start, n_cycles, R, C)
+
+    out = np.zeros((M, N))
+    for f, (m0, m1, n0, n1) in enumerate(plan):   # copy the finished outputs out
+        out[m0:m1, n0:n1] = acc[f, :m1 - m0, :n1 - n0]
     folds = [Fold(index=f, row_span=(m0, m1), col_span=(n0, n1), load_start=start[f],
-                  stream_start=start[f], end=end[f], macs=expected[f])
+                  stream_start=start[f], end=end[f], macs=int(expected[f]))
              for f, (m0, m1, n0, n1) in enumerate(plan)]
-    return out, t, activity[:t].copy(), folds
+    return out, n_cycles, activity, folds
 
 
 # ---------------------------------------------------------------------------------------------
