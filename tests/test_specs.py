@@ -198,3 +198,9 @@ def test_parse_rejects_malformed_databases(mutate, match):
     mutate(data)
     with pytest.raises(ValueError, match=match):
         specs.parse(data)
+
+
+def test_itemsize_of_every_dtype_and_rejects_unknown():
+    assert [specs.itemsize(d) for d in specs.DTYPES] == [8, 4, 4, 2, 2, 1, 1]
+    with pytest.raises(ValueError, match="dtype='fp4'"):
+        specs.itemsize("fp4")

@@ -13,6 +13,7 @@ import dataclasses
 import functools
 
 from accelbook import specs
+from accelbook.checks import positive_int
 from accelbook.specs import Chip, check_dtype
 
 
@@ -50,8 +51,7 @@ def describe(backend: str, device_kind: str, device_count: int = 1) -> DeviceInf
     backend = {"cuda": "gpu", "rocm": "gpu"}.get(backend, backend)
     if backend not in _BACKENDS:
         raise ValueError(f"backend={backend!r} is not known; allowed: {', '.join(_BACKENDS)}")
-    if isinstance(device_count, bool) or not isinstance(device_count, int) or device_count < 1:
-        raise ValueError(f"device_count={device_count!r} must be a positive integer")
+    positive_int("device_count", device_count)
     return DeviceInfo(backend, device_kind, device_count, specs.chip_for_device_kind(device_kind))
 
 

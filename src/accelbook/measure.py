@@ -19,7 +19,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from accelbook.specs import check_dtype
+from accelbook.checks import positive_int
+from accelbook.specs import check_dtype, itemsize
 
 _JAX_DTYPES = {"fp64": "float64", "fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}
 """dtypes the probes can run (tf32 is a precision mode of fp32 matmuls, not a storage dtype)."""
@@ -124,7 +125,7 @@ class MatmulResult:
     @property
     def bytes(self) -> float:
         """Minimum HBM traffic: read A and B once, write C once."""
-        return float(_itemsize(self.dtype) * (self.m * self.k + self.k * self.n + self.m * self.n))
+        return float(itemsize(self.dtype) * (self.m * self.k + self.k * self.n + self.m * self.n))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -144,16 +145,6 @@ class BandwidthResult:
     @property
     def bytes_per_s(self) -> float:
         return self.bytes / self.timing.median
-
-
-def _itemsize(dtype: str) -> int:
-    return {"fp64": 8, "fp32": 4, "tf32": 4, "bf16": 2, "fp16": 2, "fp8": 1, "int8": 1}[dtype]
-
-
-def _check_size(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
-        raise ValueError(f"{name}={value!r} must be a positive integer")
-    return int(value)
 
 
 def _device_labels() -> tuple[str, str]:
@@ -179,9 +170,9 @@ def matmul(n: int, dtype: str = "fp32", *, m: int | None = None, k: int | None =
     import jax
     import jax.numpy as jnp
 
-    n = _check_size("n", n)
-    m = n if m is None else _check_size("m", m)
-    k = n if k is None else _check_size("k", k)
+    n = positive_int("n", n)
+    m = n if m is None else positive_int("m", m)
+    k = n if k is None else positive_int("k", k)
     check_dtype(dtype)
     if dtype not in _JAX_DTYPES:
         raise ValueError(f"dtype={dtype!r} cannot be run by the matmul probe; allowed: "
@@ -238,7 +229,7 @@ def triad(elements: int, *, scalar: float = 3.0, **timing: Any) -> BandwidthResu
     import jax
     import jax.numpy as jnp
 
-    elements = _check_size("elements", elements)
+    elements = positive_int("elements", elements)
     rng = np.random.default_rng(1)
     b_host = rng.standard_normal(elements, dtype=np.float32)
     c_host = rng.standard_normal(elements, dtype=np.float32)
@@ -365,7 +356,7 @@ def matmul_sweep(sizes: Any, cases: Any = ("fp32",), *, rounds: int = 1,
     ordered by case, then by n. Extra keyword arguments go to :func:`time_call`.
     Taught in: "The same matmul on every device".
     """
-    sizes = [_check_size("sizes[...]", n) for n in sizes]
+    sizes = [positive_int("sizes[...]", n) for n in sizes]
     cases = list(dict.fromkeys((c, "default") if isinstance(c, str) else tuple(c) for c in cases))
     if not sizes or not cases:
         raise ValueError(f"sizes={sizes!r} and cases={cases!r} must not be empty")
@@ -405,7 +396,7 @@ def nearby_sizes(n: int) -> list[int]:
 
     Sorted, without duplicates. Taught in: "The same matmul on every device" (odd shapes).
     """
-    n = _check_size("n", n)
+    n = positive_int("n", n)
     if n < 4:
         raise ValueError(f"n={n} must be >= 4")
     digits = 10 ** (len(str(n)) - 1)
@@ -476,8 +467,8 @@ def padding_efficiency(m: int, n: int, k: int, tile: int) -> float:
     edge fills only part of it: n = T + 1 costs as much as n = 2T. Taught in: "The same matmul on
     every device" (odd shapes).
     """
-    dims = [_check_size(name, v) for name, v in (("m", m), ("n", n), ("k", k))]
-    t = _check_size("tile", tile)
+    dims = [positive_int(name, v) for name, v in (("m", m), ("n", n), ("k", k))]
+    t = positive_int("tile", tile)
     padded = [-(-d // t) * t for d in dims]
     return float(np.prod(np.array(dims, float) / np.array(padded, float)))
 
@@ -549,7 +540,7 @@ def loop_time(fn: Callable[..., Any], *args: Any, calls: int = 32, repeats: int 
     import jax
 
     _check_callable(fn)
-    calls, repeats = _check_size("calls", calls), _check_size("repeats", repeats)
+    calls, repeats = positive_int("calls", calls), positive_int("repeats", repeats)
     for _ in range(warmup):
         jax.block_until_ready(fn(*args))
     returned, finished, blocking = [], [], []
@@ -588,7 +579,7 @@ def dispatch_timeline(fn: Callable[..., Any], *args: Any, calls: int = 16) -> Ti
     import jax
 
     _check_callable(fn)
-    calls = _check_size("calls", calls)
+    calls = positive_int("calls", calls)
     outs, returned, ready = [], [], []
     t0 = time.perf_counter()
     for _ in range(calls):
@@ -614,7 +605,7 @@ def sync_loop_time(step: Callable[..., Any], carry: Any, *args: Any, steps: int 
     import jax
 
     _check_callable(step)
-    steps, repeats = _check_size("steps", steps), _check_size("repeats", repeats)
+    steps, repeats = positive_int("steps", steps), positive_int("repeats", repeats)
     if not (isinstance(host_seconds, (int, float)) and 0 <= host_seconds < 1):
         raise ValueError(f"host_seconds={host_seconds!r} must be in [0, 1) seconds")
     samples = []
@@ -707,7 +698,7 @@ def transfer(nbytes: int, samples: int = 5) -> TransferResult:
     """
     import jax
 
-    nbytes, samples = _check_size("nbytes", nbytes), _check_size("samples", samples)
+    nbytes, samples = positive_int("nbytes", nbytes), positive_int("samples", samples)
     host = np.random.default_rng(2).standard_normal(max(1, nbytes // 4), dtype=np.float32)
     jax.block_until_ready(jax.device_put(host))  # warm-up
     to_device, arrays = [], []

@@ -20,7 +20,7 @@ import matplotlib.ticker as mticker
 import numpy as np
 from matplotlib.backends.backend_agg import RendererAgg
 
-from accelbook import roofline
+from accelbook import roofline, specs
 from accelbook.units import fmt
 
 # Okabe & Ito (2008), "Color Universal Design": distinguishable with every common colour-vision
@@ -317,7 +317,6 @@ def roofline_explorer(fig, chip, dtype: str, batch: int, width: int = 4096,
     :mod:`accelbook.roofline` and the spec database. Taught in: "The roofline" (chapter 02),
     in its explorable figure.
     """
-    from accelbook.measure import _itemsize
 
     fig.clear()
     left, right = fig.subplots(1, 2)
@@ -328,7 +327,7 @@ def roofline_explorer(fig, chip, dtype: str, batch: int, width: int = 4096,
         fig.text(0.5, 0.5, f"{chip.name} has no {dtype} peak in the spec database (it has: {have}).",
                  ha="center", va="center", fontsize=11)
         return fig
-    peak, bw, b = chip.peak_flops[dtype], chip.memory_bandwidth, _itemsize(dtype)
+    peak, bw, b = chip.peak_flops[dtype], chip.memory_bandwidth, specs.itemsize(dtype)
     batches = sorted(set(batches) | {batch})
     preds = [roofline.predict(2.0 * m * width * width, b * (m * width + width * width + m * width), peak, bw)
              for m in batches]

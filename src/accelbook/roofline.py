@@ -20,6 +20,8 @@ from typing import Any, Callable
 
 import numpy as np
 
+from accelbook.checks import positive_int
+
 
 def _positive(name: str, value: Any) -> np.ndarray:
     arr = np.asarray(value, dtype=float)
@@ -63,8 +65,7 @@ def matmul_intensity(m: int, n: int, k: int, bytes_per_element: float = 4) -> fl
     ``n · 2 / (3 · bytes_per_element)``: it grows with n, which is why big matmuls are compute-bound.
     """
     for name, v in (("m", m), ("n", n), ("k", k)):
-        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v <= 0:
-            raise ValueError(f"{name}={v!r} must be a positive integer")
+        positive_int(name, v)
     b = float(_positive("bytes_per_element", bytes_per_element))
     return 2.0 * m * n * k / (b * (m * k + k * n + m * n))
 
@@ -223,8 +224,7 @@ def min_batch_for_compute_bound(d_in: int, d_out: int, peak_flops: float, bandwi
     Taught in: "The roofline" (chapter 02); used again where batching is taught.
     """
     for name, v in (("d_in", d_in), ("d_out", d_out)):
-        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v <= 0:
-            raise ValueError(f"{name}={v!r} must be a positive integer")
+        positive_int(name, v)
     b = float(_positive("bytes_per_element", bytes_per_element))
     br = b * ridge_point(peak_flops, bandwidth)
     denominator = 2.0 * d_in * d_out - br * (d_in + d_out)

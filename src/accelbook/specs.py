@@ -150,6 +150,15 @@ class Chip:
         return f"Chip({self.key!r}, {self.name!r})"
 
 
+ITEMSIZE = {"fp64": 8, "fp32": 4, "tf32": 4, "bf16": 2, "fp16": 2, "fp8": 1, "int8": 1}
+"""Bytes per element of each dtype (tf32 is stored as fp32)."""
+
+
+def itemsize(dtype: str) -> int:
+    """Bytes per element of ``dtype`` (one of :data:`DTYPES`)."""
+    return ITEMSIZE[check_dtype(dtype)]
+
+
 def check_dtype(dtype: str) -> str:
     """Return ``dtype`` if it is one of :data:`DTYPES`, else raise ``ValueError`` naming them."""
     if dtype not in DTYPES:
@@ -274,4 +283,4 @@ def _normalize(text: str) -> str:
 
 
 __all__ = ["DTYPES", "FIELDS", "UNITS", "Chip", "Source", "Spec", "UnknownDeviceWarning",
-           "check_dtype", "chip_for_device_kind", "chips", "get_chip", "parse", "parse_sources"]
+           "check_dtype", "chip_for_device_kind", "itemsize", "chips", "get_chip", "parse", "parse_sources"]

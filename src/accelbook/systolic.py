@@ -34,9 +34,10 @@ Taught in: "TPUs and systolic arrays".
 from __future__ import annotations
 
 import dataclasses
-import numbers
 
 import numpy as np
+
+from accelbook.checks import positive_int
 
 DATAFLOWS: dict[str, str] = {
     "ws": "weight-stationary",
@@ -115,14 +116,6 @@ class SystolicRun:
 # validation
 
 
-def _positive_int(name: str, value) -> int:
-    is_int = isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
-    if not is_int or value < 1:
-        raise ValueError(f"{name}={value!r} is not allowed; "
-                         f"{name} must be a positive integer (>= 1)")
-    return int(value)
-
-
 def _check_dataflow(dataflow) -> str:
     if not isinstance(dataflow, str) or dataflow not in DATAFLOWS:
         allowed = ", ".join(f"{k!r} ({v})" for k, v in DATAFLOWS.items())
@@ -153,8 +146,8 @@ def _ceil_div(a: int, b: int) -> int:
 
 
 def _sizes(M, N, K, rows, cols, dataflow):
-    return (_positive_int("M", M), _positive_int("N", N), _positive_int("K", K),
-            _positive_int("rows", rows), _positive_int("cols", cols), _check_dataflow(dataflow))
+    return (positive_int("M", M), positive_int("N", N), positive_int("K", K),
+            positive_int("rows", rows), positive_int("cols", cols), _check_dataflow(dataflow))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -357,13 +350,13 @@ def simulate(A, B, rows: int, cols: int, dataflow: str, *, double_buffer: bool =
     >>> run.C.tolist(), run.cycles
     ([[19.0, 22.0], [43.0, 50.0]], 4)
     """
-    R = _positive_int("rows", rows)
-    C = _positive_int("cols", cols)
+    R = positive_int("rows", rows)
+    C = positive_int("cols", cols)
     df = _check_dataflow(dataflow)
     if not isinstance(double_buffer, (bool, np.bool_)):
         raise ValueError(f"double_buffer={double_buffer!r} is not allowed; "
                          f"it must be True or False")
-    max_cycles = _positive_int("max_cycles", max_cycles)
+    max_cycles = positive_int("max_cycles", max_cycles)
     A = _check_matrix("A", A)
     B = _check_matrix("B", B)
     M, K = A.shape
