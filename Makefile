@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: book test clean venv bench
+.PHONY: book test clean venv bench vendor browser
 
 # The virtual environment, rebuilt whenever the pins or the package metadata change.
 $(STAMP): requirements.txt pyproject.toml
@@ -17,13 +17,30 @@ $(STAMP): requirements.txt pyproject.toml
 
 venv: $(STAMP)
 
+# MathJax and the widget manager, fetched from the npm registry so the site serves them itself
+# (book/_ext/vendor.json). Without npm the book still builds and loads them from CDNs.
+vendor: $(STAMP)
+	$(BIN)/python book/_ext/vendor.py
+
+# Debian's chromium, which the browser tests drive through Playwright (no browser download).
+BROWSER_STAMP := $(VENV)/.browser
+$(BROWSER_STAMP): $(STAMP)
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "Installing Debian's chromium for the browser tests"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
+	@command -v chromium >/dev/null 2>&1 || { echo "chromium could not be installed: the browser tests need it"; exit 1; }
+	touch $(BROWSER_STAMP)
+
+browser: $(BROWSER_STAMP)
+
 # Execute every chapter on this machine (cached between builds) and write the HTML book.
-book: $(STAMP)
+book: $(STAMP) vendor
 	$(BIN)/jupyter-book build -W -n --keep-going book/
 	@echo "The book is in book/_build/html/index.html"
 
 # The whole test suite: library, notebooks, and a clean -W -n build of the book.
-test: $(STAMP)
+test: $(STAMP) vendor $(BROWSER_STAMP)
 	$(BIN)/python -m pytest
 
 # Timing scripts: they print ratios measured side by side; never part of pass/fail.
@@ -32,4 +49,4 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/book_build_time.py
 
 clean:
-	rm -rf book/_build
+	rm -rf book/_build book/_vendor

@@ -6,25 +6,14 @@ notebook executed on this machine.
 """
 
 import html
-import os
-import pathlib
 import re
-import subprocess
-import sys
 
 import pytest
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
-
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory):
-    out = tmp_path_factory.mktemp("book")
-    jb = pathlib.Path(sys.executable).with_name("jupyter-book")
-    env = dict(os.environ, PYTHONWARNINGS="ignore::DeprecationWarning")
-    proc = subprocess.run([str(jb), "build", "-W", "-n", "--keep-going", "--path-output", str(out),
-                           str(ROOT / "book")], capture_output=True, text=True, env=env, timeout=1800)
-    return proc, out / "_build" / "html"
+def built(built_book):
+    return built_book
 
 
 def test_clean_build_succeeds_with_zero_warnings(built):

@@ -108,3 +108,21 @@ def test_every_glue_reference_is_glued_by_the_same_notebook(path):
             used |= {m.split(":")[0] for m in re.findall(r"\{glue(?::\w+)?\}`([^`]+)`", _source(c))}
     missing = {u for u in used if not any(p.match(u) for p in patterns)}
     assert not missing, f"{path.name}: referenced but never glued: {missing}"
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.name)
+def test_interactive_figures_go_through_accelbook_explore(path):
+    """A bare ipywidget is dead on the website (no kernel); explore.show works in both places."""
+    code = "\n".join(_source(c) for c in _cells(path) if c["cell_type"] == "code")
+    assert "explore.show(" in code, f"{path.name}: no explorable figure"
+    assert not re.search(r"^\s*(import ipywidgets|from ipywidgets)", code, re.M), \
+        f"{path.name}: uses ipywidgets directly; declare the figure with accelbook.explore"
+    assert "display_id" not in code and "interactive(" not in code
+
+
+def test_explorable_names_are_unique_across_the_book():
+    names = []
+    for path in CHAPTERS:
+        for cell in _cells(path):
+            names += re.findall(r"\bname=[\"']([a-z0-9-]+)[\"']", _source(cell)) if "explore." in _source(cell) else []
+    assert names and len(names) == len(set(names)), names

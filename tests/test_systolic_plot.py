@@ -102,6 +102,8 @@ def test_snapshots_and_animation():
     html = sp.animation_html(run)
     assert len(re.findall(r"frames\[\d+\] = ", html)) == run.cycles
     assert len(html) < 60_000 * run.cycles                  # a light page: tens of KB a frame
+    assert "http" not in html and 'class="fa' not in html   # nothing fetched from a CDN
+    assert html.count('<span aria-hidden="true">') == 9      # matplotlib's nine player buttons
     with pytest.raises(ValueError, match="max_frames"):
         sp.animation_html(run_of("ws", M=40))
 
@@ -114,6 +116,27 @@ def test_activity_figure_states_the_closed_form():
         assert f"{run.cycles} cycles simulated = {run.cycles} closed form" in title
         assert f"{100 * run.utilization:.1f} %" in title
         assert len(fig.axes) == 4                            # 3 panels and a colour bar
+
+
+def test_activity_figure_ticks_whole_rows_and_leaves_room_for_the_legend():
+    run = run_of("is", M=20, N=17, K=16, R=16, C=16)
+    fig = sp.activity_figure(sp.standalone_figure((10, 4.6)), run)
+    heat, line, pe = fig.axes[:3]
+    for axis in (heat.yaxis, pe.xaxis, pe.yaxis):
+        ticks = axis.get_majorticklocs()
+        assert len(ticks) >= 2 and np.allclose(ticks, np.round(ticks))
+    assert line.get_ylim()[1] > 1.2                       # the legend sits above a full array
+
+
+def test_activity_caption_names_the_mapping_the_folds_and_the_padding():
+    run = run_of("ws", M=5, N=4, K=3, R=2, C=2)
+    assert sp.activity_caption(run) == ("M = 5 streams through the array; K maps onto its rows and N "
+                                         "onto its columns, in 4 folds. Padded to whole tiles of 2 × 2: "
+                                         "K = 3 → 4.")
+    exact = sp.activity_caption(run_of("is", M=4, N=3, K=2, R=2, C=2))
+    assert exact.startswith("N = 3 streams") and "nothing is padded" in exact and "2 folds" in exact
+    one = sp.activity_caption(run_of("os", M=2, N=2, K=5, R=2, C=2, double_buffer=True))
+    assert "in 1 fold." in one and "double buffering changes nothing" in one
 
 
 def test_busy_timeline_sums_the_activity():
@@ -132,7 +155,13 @@ def test_busy_timeline_sums_the_activity():
     lambda run: sp.snapshots(Figure(), run, []),
     lambda run: sp.snapshots(Figure(), run, [1], ncols=0),
     lambda run: sp.activity_figure(Figure(), None),
+    lambda run: sp.activity_caption(None),
 ])
 def test_bad_input(call):
     with pytest.raises(ValueError):
         call(run_of("ws"))
+
+
+def test_self_contained_player_refuses_a_template_it_does_not_know():
+    with pytest.raises(ValueError, match="to_jshtml template changed"):
+        sp.self_contained_player("<div>no stylesheet here</div>")

@@ -10,8 +10,11 @@ Taught in: "TPUs and systolic arrays" (chapter 06).
 
 from __future__ import annotations
 
+import re
+
 import matplotlib as mpl
 import matplotlib.animation
+import matplotlib.ticker
 import numpy as np
 from matplotlib.figure import Figure
 
@@ -199,7 +202,32 @@ def animation_html(run, *, figsize=(4.2, 5.0), dpi: int = 80, interval_ms: int =
         fig, lambda t: draw_cycle(ax, run, int(t), queue=queue, schedule=sched, fontsize=fontsize),
         frames=range(run.cycles), interval=interval_ms, blit=False, repeat=False)
     with mpl.rc_context({"savefig.dpi": dpi, "savefig.facecolor": "white"}):
-        return anim.to_jshtml(fps=1000 / interval_ms, default_mode="once")
+        return self_contained_player(anim.to_jshtml(fps=1000 / interval_ms, default_mode="once"))
+
+
+# to_jshtml's buttons use Font Awesome 4 icons loaded from a CDN; a page of the book must not fetch
+# anything from elsewhere, so the icons become Unicode symbols with the same meaning.
+_PLAYER_ICONS = {
+    "fa fa-minus": "\u2212", "fa fa-fast-backward": "\u21e4", "fa fa-step-backward": "\u25c2",
+    "fa fa-play fa-flip-horizontal": "\u25c0", "fa fa-pause": "\u275a\u275a", "fa fa-play": "\u25b6",
+    "fa fa-step-forward": "\u25b8", "fa fa-fast-forward": "\u21e5", "fa fa-plus": "+",
+}
+
+
+def self_contained_player(html: str) -> str:
+    """``html`` from ``FuncAnimation.to_jshtml`` without its external Font Awesome stylesheet.
+
+    Taught in: "TPUs and systolic arrays" (its animation works offline).
+    """
+    out, n = re.subn(r'<link rel="stylesheet"\s+href="https?://[^"]*font-awesome[^"]*">', "", html)
+    if n != 1:
+        raise ValueError("the player HTML has no Font Awesome stylesheet link to remove: "
+                         "matplotlib's to_jshtml template changed")
+    for cls, symbol in _PLAYER_ICONS.items():
+        out = out.replace(f'<i class="{cls}"></i>', f'<span aria-hidden="true">{symbol}</span>')
+    if '<i class="fa' in out:
+        raise ValueError("the player HTML uses a Font Awesome icon without a replacement symbol")
+    return out
 
 
 def busy_timeline(ax, run, *, color=None, label=None, fraction: bool = False) -> None:
@@ -243,11 +271,15 @@ def activity_figure(fig, run):
                  label=f"mean = utilization {100 * run.utilization:.0f} %")
     for f in run.folds[1:]:
         line.axvline(f.stream_start - 0.5, color="#aaaaaa", lw=0.6, zorder=0)
-    line.set(xlim=heat.get_xlim(), ylim=(0, 1.05), xlabel="cycle", ylabel="busy PEs\n(fraction)")
+    # headroom above a fully busy array, so that the legend never covers the curve
+    line.set(xlim=heat.get_xlim(), ylim=(0, 1.35), yticks=(0, 0.5, 1), xlabel="cycle",
+             ylabel="busy PEs\n(fraction)")
     line.legend(fontsize=8, loc="upper right")
     pe.imshow(run.activity.mean(axis=0), **style)
     pe.set(title="busy fraction of each PE\n(same colour scale)", xlabel="array column",
            ylabel="array row")
+    for axis in (heat.yaxis, pe.xaxis, pe.yaxis):     # array rows and columns are whole numbers
+        axis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
     pe.grid(False)
     agree = "=" if closed == run.cycles else "≠"
     fig.suptitle(f"{run.rows} × {run.cols} {systolic.DATAFLOWS[run.dataflow]}"
@@ -258,11 +290,38 @@ def activity_figure(fig, run):
     return fig
 
 
+def activity_caption(run) -> str:
+    """One or two sentences (Markdown) to go under :func:`activity_figure`: which dimension streams,
+    which map onto the array's rows and columns, in how many folds, and what padding to whole
+    tiles costs (:func:`accelbook.systolic.padded_shape`). For ``(5, 3) @ (3, 4)`` on a 2 × 2
+    weight-stationary array: "M = 5 streams through the array; K maps onto its rows and N onto its
+    columns, in 4 folds. Padded to whole tiles of 2 × 2: K = 3 → 4."
+    Taught in: "TPUs and systolic arrays".
+    """
+    _check(run)
+    M, N = run.C.shape
+    dims = {"M": M, "N": N, "K": run.macs // (M * N)}
+    on_rows, on_cols, streamed = systolic.MAPPINGS[run.dataflow]
+    padded = dict(zip("MNK", systolic.padded_shape(dims["M"], dims["N"], dims["K"], run.rows, run.cols,
+                                                   run.dataflow)))
+    folds = len(run.folds)
+    text = (f"{streamed} = {dims[streamed]} streams through the array; {on_rows} maps onto its rows and "
+            f"{on_cols} onto its columns, in {folds} fold{'' if folds == 1 else 's'}. ")
+    grown = [f"{d} = {dims[d]} → {padded[d]}" for d in (on_rows, on_cols) if padded[d] != dims[d]]
+    if grown:
+        text += f"Padded to whole tiles of {run.rows} × {run.cols}: {', '.join(grown)}."
+    else:
+        text += f"{on_rows} and {on_cols} fill whole tiles of {run.rows} × {run.cols}: nothing is padded."
+    if run.dataflow == "os" and run.double_buffer:
+        text += " Output-stationary has no stationary tile to load, so double buffering changes nothing."
+    return text
+
+
 def standalone_figure(figsize, dpi: int | None = None) -> Figure:
     """A :class:`matplotlib.figure.Figure` that is not registered with pyplot (so it is shown only
-    when displayed explicitly, and can be redrawn in place by the chapter's explorer)."""
+    when displayed explicitly: the chapter's explorable draws on one for every setting)."""
     return Figure(figsize=figsize, dpi=dpi, layout="constrained")
 
 
-__all__ = ["activity_figure", "animation_html", "busy_timeline", "draw_cycle", "snapshots",
-           "standalone_figure", "stationary_tile"]
+__all__ = ["activity_caption", "activity_figure", "animation_html", "busy_timeline", "draw_cycle",
+           "snapshots", "standalone_figure", "stationary_tile"]
