@@ -47,6 +47,7 @@ test: $(STAMP) vendor $(BROWSER_STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/matmul_vs_numpy.py
 	$(BIN)/python benchmarks/book_build_time.py
+	$(BIN)/python benchmarks/explore_update.py
 
 clean:
 	rm -rf book/_build book/_vendor

@@ -30,6 +30,7 @@ def built_book(tmp_path_factory):
     jb = pathlib.Path(sys.executable).with_name("jupyter-book")
     env = dict(os.environ, PYTHONWARNINGS="ignore::DeprecationWarning")
     env.pop("ACCELBOOK_EXPLORE", None)  # the book's own extension sets it for the build
+    env["ACCELBOOK_EXPLORE_CHECK"] = "1"  # and every explorable is also drawn at its live ranges' ends
     proc = subprocess.run([str(jb), "build", "-W", "-n", "--keep-going", "--path-output", str(out),
                            str(ROOT / "book")], capture_output=True, text=True, env=env, timeout=3000)
     return proc, out / "_build" / "html"

@@ -241,12 +241,6 @@ def test_show_picks_the_mode(monkeypatch):
         make().show("web")
 
 
-def test_forked_workers_draw_the_same_frames_as_one_process():
-    one = make(workers=1).render_static()
-    two = make(workers=2).render_static()
-    assert one.html == two.html
-
-
 def test_png_is_cropped_to_the_drawing_like_the_inline_backend():
     fig = Figure(figsize=(4, 4))
     fig.patches.append(__import__("matplotlib").patches.Rectangle((0.25, 0.25), 0.5, 0.5, transform=fig.transFigure,
@@ -270,3 +264,27 @@ def test_a_parameter_with_one_static_value_is_shown_not_offered():
     st = explore.Explorable(line_plot, params, name="fixed").render_static()
     assert 'data-param="0"' not in st.html and 'data-param="1"' in st.html
     assert "a = 1</span>" in st.html and payload(st.html)["sizes"] == [1, 3]
+
+
+def test_check_extremes_draws_the_ends_of_every_live_range():
+    seen = []
+
+    def draw(a, b, flip):
+        seen.append((a, b, flip))
+        return line_plot(a, b, flip)
+
+    params = [explore.choice("a", [1, 2, 3]), explore.slider("b", [1, 2, 4, 8], value=2, static=[2]),
+              explore.toggle("flip")]
+    assert explore.Explorable(draw, params, name="ends").check_extremes() == 4
+    assert seen == [(3, 2, False), (1, 1, False), (1, 8, False), (1, 2, True)]
+
+
+def test_check_extremes_names_the_value_that_fails():
+    def draw(n):
+        if n > 100:
+            raise ZeroDivisionError("too big")
+        return line_plot(1, 1)[0]
+
+    ex = explore.Explorable(draw, [explore.slider("n", [1, 10, 1000], value=10, static=[10])], name="ends")
+    with pytest.raises(RuntimeError, match="cannot draw n=1000, a value its live control offers: too big"):
+        ex.check_extremes()

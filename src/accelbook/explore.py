@@ -35,16 +35,15 @@ import html
 import io
 import itertools
 import json
-import multiprocessing as mp
 import os
 import re
-import sys
 import time
 from dataclasses import dataclass, field
 from numbers import Real
 from typing import Any, Callable, Sequence
 
 MODE_ENV = "ACCELBOOK_EXPLORE"
+CHECK_ENV = "ACCELBOOK_EXPLORE_CHECK"  # "1": static builds also draw every live range's ends
 MODES = ("live", "static")
 KINDS = ("dropdown", "slider", "toggle")
 _NAME = re.compile(r"^[a-z][a-z0-9-]*$")
@@ -179,7 +178,7 @@ class Explorable:
 
     def __init__(self, draw: Callable[..., Any], params: Sequence[Param], *, name: str,
                  description: str = "Interactive figure", dpi: int = 96, colors: int = 128,
-                 max_frames: int = 160, max_bytes: int = 1_500_000, workers: int = 1):
+                 max_frames: int = 160, max_bytes: int = 1_500_000):
         if not callable(draw):
             raise TypeError(f"draw must be callable, got {type(draw).__name__}")
         if not isinstance(name, str) or not _NAME.match(name):
@@ -195,10 +194,7 @@ class Explorable:
                                ("max_frames", max_frames, 1, 10_000), ("max_bytes", max_bytes, 1, 50_000_000)):
             if not isinstance(v, int) or isinstance(v, bool) or not lo <= v <= hi:
                 raise ValueError(f"{arg}={v!r} must be an integer from {lo} to {hi}")
-        if not isinstance(workers, int) or isinstance(workers, bool) or not 1 <= workers <= 64:
-            raise ValueError(f"workers={workers!r} must be an integer from 1 to 64")
         self.draw, self.params, self.name, self.description = draw, params, name, description
-        self.workers = workers
         self.dpi, self.colors, self.max_frames, self.max_bytes = dpi, colors, max_frames, max_bytes
 
     # -- the model of the controls -------------------------------------------------------------
@@ -289,28 +285,9 @@ class Explorable:
         return data, (_markdown_html(caption) if caption is not None else ""), time.perf_counter() - t0
 
     def _render_all(self) -> list[tuple[bytes, str, float]]:
-        """Every frame of the grid, in order.
-
-        With ``workers > 1`` (Linux only) forked processes draw the frames; they are identical to a
-        sequential run. The default is one process: a kernel that has started JAX runs threads, and
-        forking a multithreaded process can deadlock, so chapters draw sequentially."""
-        grid = self.grid()
-        workers = min(self.workers, len(grid))
-        if workers < 2 or "fork" not in mp.get_all_start_methods() or sys.platform != "linux":
-            return [self._render(v) for v in grid]
-        global _RENDERING
-        _RENDERING = self
-        try:
-            chunks = [list(range(i, len(grid), workers)) for i in range(workers)]
-            with mp.get_context("fork").Pool(workers) as pool:
-                parts = pool.map(_render_chunk, chunks)
-        finally:
-            _RENDERING = None
-        out = [None] * len(grid)
-        for chunk, part in zip(chunks, parts):
-            for i, r in zip(chunk, part):
-                out[i] = r
-        return out
+        """Every frame of the grid, in order, drawn in this process. (Not in forked workers: a
+        kernel that has started JAX runs threads, and forking a multithreaded process can deadlock.)"""
+        return [self._render(v) for v in self.grid()]
 
     def _html(self, frames, index, captions, cindex) -> str:
         from PIL import Image
@@ -411,6 +388,27 @@ class Explorable:
             c.observe(redraw, names="value")
         return controls
 
+    def check_extremes(self) -> int:
+        """Draw each parameter at the ends of its *live* range (the others at their start).
+
+        The website only shows the static grid; this catches a value a live reader can pick that
+        the drawing function cannot handle. Returns the number of figures drawn. The test suite's
+        book build runs it for every explorable (``ACCELBOOK_EXPLORE_CHECK=1``).
+        """
+        drawn = 0
+        for p in self.params:
+            for v in dict.fromkeys((p.values[0], p.values[-1])):
+                if v == p.value:
+                    continue
+                try:
+                    fig, _ = self.figure(**{p.name: v})
+                except Exception as err:
+                    raise RuntimeError(f"explorable {self.name!r} cannot draw {p.name}={v!r}, a value its "
+                                       f"live control offers: {err}") from err
+                _release(fig)
+                drawn += 1
+        return drawn
+
     def show(self, mode_: str | None = None):
         """Display the explorable live or static (default: :func:`mode`)."""
         m = mode() if mode_ is None else mode_
@@ -421,20 +419,14 @@ class Explorable:
         else:
             from IPython.display import HTML, display
 
+            if os.environ.get(CHECK_ENV) == "1":
+                self.check_extremes()
             display(HTML(self.render_static().html))
 
 
 def show(draw: Callable[..., Any], *params: Param, name: str, **options) -> None:
     """Declare an explorable and display it (live in a kernel, static in the built book)."""
     Explorable(draw, params, name=name, **options).show()
-
-
-_RENDERING: Explorable | None = None  # the explorable whose frames forked workers draw
-
-
-def _render_chunk(indices: list[int]) -> list[tuple[bytes, str, float]]:
-    grid = _RENDERING.grid()
-    return [_RENDERING._render(grid[i]) for i in indices]
 
 
 def _markdown_html(text: str) -> str:
