@@ -32,7 +32,7 @@ ALLOWED_CONSOLE = {
     "Identifier 'THEBE_JS_URL' has already been declared":
         "sphinx-thebe 0.3.1 writes its config script twice; the second copy fails, the first works "
         "(and the book does not use live code through thebe)",
-    "[PST]: Invalid theme mode":
+    "invalid theme mode":
         "pydata-sphinx-theme logs this once on a fresh browser profile, before a theme is stored",
     "favicon.ico":
         "the browser asks for /favicon.ico; the book has no favicon (a 404 inside the book)",
