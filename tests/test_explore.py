@@ -180,7 +180,7 @@ def test_static_html_starts_at_the_starting_values(static):
 
 def test_static_html_reports_its_weight(static):
     assert static.bytes == len(static.html.encode())
-    assert len(static.draw_seconds) == static.frames and static.seconds > 0
+    assert len(static.draw_seconds) == static.frames and min(static.draw_seconds) > 0
 
 
 def test_too_many_frames_is_refused_before_drawing():
@@ -231,7 +231,7 @@ def test_show_picks_the_mode(monkeypatch):
     called = []
     monkeypatch.setattr(explore.Explorable, "show_live", lambda self: called.append(("live", self.name)))
     monkeypatch.setattr(explore.Explorable, "render_static",
-                        lambda self: called.append(("static", self.name)) or explore.Static("", 1, 1, 0, 0.0))
+                        lambda self: called.append(("static", self.name)) or explore.Static("", 1, 1, 0))
     monkeypatch.setenv(explore.MODE_ENV, "static")
     explore.show(lambda a: line_plot(a, 1), explore.choice("a", [1, 2]), name="one")
     monkeypatch.setenv(explore.MODE_ENV, "live")

@@ -30,7 +30,6 @@ Taught in: every chapter's "Explore it" section.
 from __future__ import annotations
 
 import base64
-import hashlib
 import html
 import io
 import itertools
@@ -166,11 +165,7 @@ class Static:
     frames: int           # combinations of static values
     unique_frames: int    # distinct images stored
     bytes: int            # size of ``html`` (UTF-8)
-    seconds: float        # time to draw and encode every frame
     draw_seconds: list = field(default_factory=list)  # per frame: draw + PNG encode
-
-    def _repr_html_(self) -> str:
-        return self.html
 
 
 class Explorable:
@@ -240,11 +235,7 @@ class Explorable:
 
         buf = io.BytesIO()
         fig.savefig(buf, format="png", dpi=self.dpi, bbox_inches="tight", pad_inches=0.08, facecolor="white")
-        img = Image.open(io.BytesIO(buf.getvalue())).convert("RGB")
-        out = io.BytesIO()
-        img.quantize(colors=self.colors, method=Image.Quantize.MAXCOVERAGE,
-                     dither=Image.Dither.NONE).save(out, format="PNG", optimize=True)
-        return out.getvalue()
+        return _palette_png(Image.open(io.BytesIO(buf.getvalue())), self.colors)
 
     def render_static(self) -> Static:
         """Draw every frame of the static grid and build the kernel-free HTML."""
@@ -255,27 +246,19 @@ class Explorable:
             sizes = ", ".join(f"{p.name}: {len(p.static)}" for p in self.params)
             raise ValueError(f"explorable {self.name!r}: its static grid has {n} frames ({sizes}); "
                              f"max_frames={self.max_frames}. Offer fewer values with static=...")
-        t_all = time.perf_counter()
-        frames, index, captions, cindex, per_frame = [], [], [], [], []
-        seen, seen_cap = {}, {}
-        for data, cap, seconds in self._render_all():
+        frames, captions, index, cindex, per_frame = {}, {}, [], [], []  # dicts: distinct items, in order
+        for values in self.grid():
+            data, cap, seconds = self._render(values)
+            index.append(frames.setdefault(data, len(frames)))
+            cindex.append(captions.setdefault(cap, len(captions)))
             per_frame.append(seconds)
-            key = hashlib.sha256(data).hexdigest()
-            if key not in seen:
-                seen[key] = len(frames)
-                frames.append(data)
-            index.append(seen[key])
-            if cap not in seen_cap:
-                seen_cap[cap] = len(captions)
-                captions.append(cap)
-            cindex.append(seen_cap[cap])
-        frames = _pad_to_common_size(frames, self.colors)
-        page = self._html(frames, index, captions, cindex)
+        frames = _pad_to_common_size(list(frames), self.colors)
+        page = self._html(frames, index, list(captions), cindex)
         size = len(page.encode())
         if size > self.max_bytes:
             raise ValueError(f"explorable {self.name!r} weighs {size / 1e6:.2f} MB with {len(frames)} distinct "
                              f"frames; max_bytes={self.max_bytes}. Offer fewer static values, or lower dpi.")
-        return Static(page, n, len(frames), size, time.perf_counter() - t_all, per_frame)
+        return Static(page, n, len(frames), size, per_frame)
 
     def _render(self, values: dict) -> tuple[bytes, str, float]:
         t0 = time.perf_counter()
@@ -283,11 +266,6 @@ class Explorable:
         data = self.png(fig)
         _release(fig)
         return data, (_markdown_html(caption) if caption is not None else ""), time.perf_counter() - t0
-
-    def _render_all(self) -> list[tuple[bytes, str, float]]:
-        """Every frame of the grid, in order, drawn in this process. (Not in forked workers: a
-        kernel that has started JAX runs threads, and forking a multithreaded process can deadlock.)"""
-        return [self._render(v) for v in self.grid()]
 
     def _html(self, frames, index, captions, cindex) -> str:
         from PIL import Image
@@ -448,11 +426,19 @@ def _pad_to_common_size(frames: list[bytes], colors: int) -> list[bytes]:
             continue
         canvas = Image.new("RGB", (w, h), "white")
         canvas.paste(img.convert("RGB"), (0, 0))
-        buf = io.BytesIO()
-        canvas.quantize(colors=colors, method=Image.Quantize.MAXCOVERAGE,
-                        dither=Image.Dither.NONE).save(buf, format="PNG", optimize=True)
-        out.append(buf.getvalue())
+        out.append(_palette_png(canvas, colors))
     return out
+
+
+def _palette_png(img, colors: int) -> bytes:
+    """``img`` as a PNG of at most ``colors`` colours. MAXCOVERAGE keeps black black and light tints
+    distinct from white, which the faster octree method does not."""
+    from PIL import Image
+
+    out = io.BytesIO()
+    img.convert("RGB").quantize(colors=colors, method=Image.Quantize.MAXCOVERAGE,
+                                dither=Image.Dither.NONE).save(out, format="PNG", optimize=True)
+    return out.getvalue()
 
 
 # Switches frames in the browser; ES5, no library. @UID@ is the explorable's element id.
