@@ -1,4 +1,5 @@
-"""accelbook.explore: parameters, the static grid, the kernel-free HTML and the live widgets."""
+"""accelbook.explore: parameters, views drawn once and updated, the static grid, the kernel-free HTML
+and the live widgets."""
 
 import base64
 import io
@@ -14,20 +15,43 @@ from PIL import Image
 from accelbook import explore
 
 
+class LineView(explore.View):
+    """A tiny figure whose pixels depend on a and b (and flip), with a Markdown caption. The line
+    and the title are dynamic; the axes are drawn once."""
+
+    instances = 0
+
+    def __init__(self):
+        LineView.instances += 1
+        self.figure = Figure(figsize=(2.0, 1.5), layout="constrained")
+        self.ax = self.figure.add_subplot()
+        self.ax.set(ylim=(0, 40), xlabel="x", ylabel="y")
+        (self.line,) = self.ax.plot([0, 1], [0, 0], color="tab:red")
+        self.title = self.ax.set_title(" ")
+        self.dynamic = [self.line, self.title]
+        self.updates = []
+
+    def update(self, a, b, flip=False):
+        self.updates.append((a, b, flip))
+        self.line.set_ydata([0, a * b] if not flip else [a * b, 0])
+        self.title.set_text(f"a={a} b={b}")
+        return f"**product** {a * b}"
+
+
 def line_plot(a, b, flip=False):
-    """A tiny figure whose pixels depend on a and b (and flip), with a Markdown caption."""
-    fig = Figure(figsize=(2.0, 1.5))
+    """The same picture drawn from scratch by a plain function (for explore.Redraw)."""
+    fig = Figure(figsize=(2.0, 1.5), layout="constrained")
     ax = fig.add_subplot()
+    ax.set(ylim=(0, 40), xlabel="x", ylabel="y")
     ax.plot([0, 1], [0, a * b] if not flip else [a * b, 0], color="tab:red")
-    ax.set_ylim(0, 40)
     ax.set_title(f"a={a} b={b}")
     return fig, f"**product** {a * b}"
 
 
-def make(**kw):
+def make(view=LineView, **kw):
     params = [explore.choice("a", [1, 2, 3]), explore.slider("b", [1, 2, 4, 8], value=2),
               explore.toggle("flip")]
-    return explore.Explorable(line_plot, params, name="demo", **kw)
+    return explore.Explorable(view, params, name="demo", **kw)
 
 
 def payload(html):
@@ -91,25 +115,27 @@ def test_bad_parameters_name_what_is_wrong(call, match):
 ])
 def test_bad_explorable_options_name_the_argument(kw, match):
     with pytest.raises(ValueError, match=match):
-        explore.Explorable(line_plot, [explore.choice("a", [1])], **{"name": "ok", **kw})
+        explore.Explorable(LineView, [explore.choice("a", [1])], **{"name": "ok", **kw})
 
 
 def test_duplicate_parameter_names_are_refused():
     with pytest.raises(ValueError, match="distinct"):
-        explore.Explorable(line_plot, [explore.choice("a", [1]), explore.choice("a", [2])], name="x")
+        explore.Explorable(LineView, [explore.choice("a", [1]), explore.choice("a", [2])], name="x")
 
 
-def test_draw_must_return_a_figure():
-    ex = explore.Explorable(lambda a: "not a figure", [explore.choice("a", [1])], name="x")
+def test_the_factory_must_make_a_view():
+    ex = explore.Explorable(lambda: "not a view", [explore.choice("a", [1])], name="x")
+    with pytest.raises(TypeError, match="explore.View"):
+        ex.frame()
     with pytest.raises(TypeError, match="Figure"):
-        ex.figure()
+        explore.Explorable(lambda: explore.Redraw(lambda a: "no figure"), [explore.choice("a", [1])], name="y").frame()
 
 
-def test_figure_rejects_values_outside_the_parameter():
+def test_values_outside_the_parameter_are_refused():
     with pytest.raises(ValueError, match="b=3"):
-        make().figure(b=3)
+        make().frame(b=3)
     with pytest.raises(ValueError, match="unknown"):
-        make().figure(c=1)
+        make().frame(c=1)
 
 
 # -- the grid --------------------------------------------------------------------------------------
@@ -128,27 +154,116 @@ def test_grid_uses_only_static_values():
         ex.index({"a": 2, "b": 1})
 
 
+# -- drawn once, updated ------------------------------------------------------------------------------
+def test_one_view_serves_every_frame_and_the_axes_are_drawn_once():
+    LineView.instances = 0
+    ex = make()
+    for values in ex.grid():
+        ex.frame(**values)
+    assert LineView.instances == 1
+    assert ex._renderer.full_draws == 1  # every other frame was blitted over the cached axes
+
+
+@pytest.mark.parametrize("values", [dict(a=1, b=2), dict(a=3, b=8, flip=True), dict(a=2, b=1)])
+def test_an_updated_frame_equals_a_full_redraw_and_the_plain_function(values):
+    ex = make()
+    for v in ex.grid():  # go through every other setting first
+        ex.frame(**v)
+    got, caption = ex.frame(**values)
+    want, want_caption = ex.reference(**values)
+    assert caption == want_caption == f"**product** {values['a'] * values['b']}"
+    assert explore.difference(got, want) <= explore.TOLERANCE["fraction"]
+    plain, _ = explore.Explorable(lambda: explore.Redraw(line_plot), ex.params, name="plain").frame(**values)
+    assert explore.difference(got, plain) <= explore.TOLERANCE["fraction"]
+    # and the frames of two different settings do differ
+    other, _ = ex.frame(a=3 if values["a"] != 3 else 1, b=values["b"])
+    assert explore.difference(got, other) > explore.TOLERANCE["fraction"]
+
+
+class ForgetfulView(LineView):
+    """Moves the y limit with b but does not say so (no background key): stale axes."""
+
+    def update(self, a, b, flip=False):
+        self.ax.set_ylim(0, 5 * b)
+        return super().update(a, b, flip)
+
+
+class HonestView(ForgetfulView):
+    def background(self, a, b, flip=False):
+        return b
+
+
+def test_check_catches_an_update_that_leaves_the_background_stale():
+    with pytest.raises(RuntimeError, match="differs from a full redraw"):
+        make(ForgetfulView).check()
+    assert make(HonestView).check() >= 5
+
+
+def test_a_new_background_key_redraws_and_a_known_one_is_reused():
+    ex = make(HonestView)
+    for b in (2, 4, 2, 4, 8):
+        ex.frame(b=b)
+    assert ex._renderer.full_draws == 3  # b = 2, 4, 8
+
+
+def test_check_settings_are_the_start_the_live_ends_and_some_of_the_grid():
+    params = [explore.choice("a", [1, 2, 3]), explore.slider("b", [1, 2, 4, 8], value=2, static=[2]),
+              explore.toggle("flip")]
+    ex = explore.Explorable(LineView, params, name="ends")
+    settings = ex.check_settings()
+    assert settings[:5] == [dict(a=1, b=2, flip=False), dict(a=3, b=2, flip=False), dict(a=1, b=1, flip=False),
+                            dict(a=1, b=8, flip=False), dict(a=1, b=2, flip=True)]
+    assert len(settings) == len({repr(sorted(s.items())) for s in settings})  # no setting twice
+    assert ex.check() == len(settings)
+
+
+def test_check_names_the_value_that_fails():
+    class Fragile(LineView):
+        def update(self, n):
+            if n > 100:
+                raise ZeroDivisionError("too big")
+            return super().update(1, 1)
+
+    ex = explore.Explorable(Fragile, [explore.slider("n", [1, 10, 1000], value=10, static=[10])], name="ends")
+    with pytest.raises(RuntimeError, match=r"cannot draw \{'n': 1000\}: too big"):
+        ex.check()
+
+
+def test_check_refuses_a_drawing_that_leaves_the_figure():
+    class Overflowing(LineView):
+        def update(self, a):
+            self.title.set_text("a title far too long for a two-inch figure " * a)
+            return None
+
+    with pytest.raises(RuntimeError, match="leaves the figure"):
+        explore.Explorable(Overflowing, [explore.choice("a", [1, 3])], name="wide").check()
+
+
 # -- static rendering ------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def static():
     return make().render_static()
 
 
-def test_every_frame_is_the_figure_draw_makes_for_its_values(static):
+def test_every_frame_is_the_frame_for_its_values(static):
     ex, data = make(), payload(static.html)
     assert data["sizes"] == [3, 4, 2] and static.frames == 24
     for values in ex.grid():
         k = ex.index(values)
-        stored = base64.b64decode(data["frames"][data["index"][k]])
-        fig, caption = ex.figure(**values)
-        np.testing.assert_array_equal(pixels(stored), pixels(ex.png(fig)))
+        stored = pixels(base64.b64decode(data["frames"][data["index"][k]]))
+        want = pixels(ex.png(ex.frame(**values)[0]))
+        np.testing.assert_array_equal(stored[: want.shape[0], : want.shape[1]], want)
         assert "<strong>product</strong> " + str(values["a"] * values["b"]) in data["captions"][data["cindex"][k]]
 
 
 def test_identical_frames_are_stored_once():
-    # draw ignores c, so the grid has 3 x 2 combinations but only 3 distinct images
+    # the view ignores c, so the grid has 3 x 2 combinations but only 3 distinct images
+    class IgnoresC(LineView):
+        def update(self, a, c):
+            super().update(a, 1)
+
     params = [explore.choice("a", [1, 2, 3]), explore.choice("c", ["x", "y"])]
-    st = explore.Explorable(lambda a, c: line_plot(a, 1)[0], params, name="dedupe").render_static()
+    st = explore.Explorable(IgnoresC, params, name="dedupe").render_static()
     data = payload(st.html)
     assert st.frames == 6 and st.unique_frames == 3 == len(data["frames"])
     assert data["index"] == [0, 0, 1, 1, 2, 2]
@@ -160,7 +275,8 @@ def test_frames_share_one_size_so_the_page_does_not_jump():
         fig = Figure(figsize=(width, 1.5))
         fig.add_subplot().plot([0, 1])
         return fig
-    st = explore.Explorable(draw, [explore.choice("width", [2.0, 3.0])], name="sizes").render_static()
+    st = explore.Explorable(lambda: explore.Redraw(draw), [explore.choice("width", [2.0, 3.0])],
+                            name="sizes").render_static()
     sizes = {Image.open(io.BytesIO(base64.b64decode(f))).size for f in payload(st.html)["frames"]}
     assert len(sizes) == 1
 
@@ -178,18 +294,19 @@ def test_static_html_starts_at_the_starting_values(static):
     assert "http" not in html  # nothing to fetch
 
 
-def test_static_html_reports_its_weight(static):
+def test_static_html_reports_its_weight_and_cost(static):
     assert static.bytes == len(static.html.encode())
     assert len(static.draw_seconds) == static.frames and min(static.draw_seconds) > 0
+    assert static.full_draws == 1
 
 
 def test_too_many_frames_is_refused_before_drawing():
-    calls = []
+    LineView.instances = 0
     params = [explore.slider("a", list(range(1, 21))), explore.slider("b", list(range(1, 21)))]
-    ex = explore.Explorable(lambda a, b: calls.append(1), params, name="big", max_frames=100)
+    ex = explore.Explorable(LineView, params, name="big", max_frames=100)
     with pytest.raises(ValueError, match=r"400 frames \(a: 20, b: 20\); max_frames=100"):
         ex.render_static()
-    assert calls == []
+    assert LineView.instances == 0
 
 
 def test_too_heavy_is_refused():
@@ -201,30 +318,69 @@ def test_markdown_caption_becomes_html():
     assert explore._markdown_html("| a |\n|---|\n| 1 |").count("<td>1</td>") == 1
 
 
+def test_png_is_cropped_to_the_drawing_like_the_inline_backend():
+    rgb = np.full((200, 200, 3), 255, np.uint8)
+    rgb[50:150, 60:160] = 0  # a 100 x 100 px black square
+    img = pixels(explore.Explorable(LineView, [explore.choice("a", [1])], name="c", dpi=50).png(rgb))
+    # plus a margin of 0.08 inch = 4 px at 50 dpi on each side
+    assert img.shape[:2] == (108, 108)
+    assert (img[4:-4, 4:-4] < 10).all() and (img[:4] > 245).all() and (img[:, :4] > 245).all()
+
+
+def test_a_parameter_with_one_static_value_is_shown_not_offered():
+    params = [explore.choice("a", [1, 2, 3], static=[1]), explore.slider("b", [1, 2, 4], value=2)]
+    st = explore.Explorable(LineView, params, name="fixed").render_static()
+    assert 'data-param="0"' not in st.html and 'data-param="1"' in st.html
+    assert "a = 1</span>" in st.html and payload(st.html)["sizes"] == [1, 3]
+
+
+def test_export_writes_svg_and_png_of_the_starting_figure(tmp_path):
+    paths = make().export(tmp_path / "demo")
+    assert [p.name for p in paths] == ["demo.svg", "demo.png"]
+    assert "a=1 b=2" in paths[0].read_text()  # the title of the starting values, as SVG text
+    assert Image.open(paths[1]).size[0] > 100
+
+
 # -- live widgets ------------------------------------------------------------------------------------
 def test_widgets_offer_every_value_not_only_the_static_ones():
     params = [explore.slider("n", [1, 2, 4, 8], static=[1, 8]), explore.choice("c", [("X", "x"), ("Y", "y")]),
               explore.toggle("t", value=True)]
-    ex = explore.Explorable(line_plot, params, name="w")
+    ex = explore.Explorable(LineView, params, name="w")
     n, c, t = ex.widgets()
     assert [v for _, v in n.options] == [1, 2, 4, 8] and n.value == 1
     assert c.options == (("X", "x"), ("Y", "y")) and t.value is True
 
 
-def test_live_controls_redraw_with_the_new_values():
-    seen = []
+def test_live_controls_update_the_one_view():
+    LineView.instances = 0
+    ex = make()
+    state = ex.show_live()
+    assert explore.live()[-1] is state and state.name == "demo"
+    view = ex._renderer.view
+    first = state.png
+    state.controls[1].value = 8
+    state.controls[0].value = 3
+    state.controls[2].value = True
+    assert LineView.instances == 1
+    assert view.updates[-4:] == [(1, 2, False), (1, 8, False), (3, 8, False), (3, 8, True)]
+    assert state.caption == "**product** 24" and state.error is None and state.png != first
+    assert len(state.seconds) == 4
+    want = pixels(ex.png(ex.reference(a=3, b=8, flip=True)[0], colors=None))
+    assert explore.difference(pixels(state.png), want) <= explore.TOLERANCE["fraction"]
 
-    def draw(a, b, flip):
-        seen.append((a, b, flip))
-        return line_plot(a, b, flip)
 
-    params = [explore.choice("a", [1, 2, 3]), explore.slider("b", [1, 2, 4, 8], value=2), explore.toggle("flip")]
-    controls = explore.Explorable(draw, params, name="live").show_live()
-    assert seen == [(1, 2, False)]
-    controls[1].value = 8
-    controls[0].value = 3
-    controls[2].value = True
-    assert seen == [(1, 2, False), (1, 8, False), (3, 8, False), (3, 8, True)]
+def test_a_failing_update_is_shown_not_swallowed():
+    class Fragile(LineView):
+        def update(self, a, b, flip=False):
+            if a == 3:
+                raise ValueError("three is too many")
+            return super().update(a, b, flip)
+
+    state = make(Fragile).show_live()
+    state.controls[0].value = 3
+    assert state.error == "ValueError: three is too many"
+    state.controls[0].value = 2
+    assert state.error is None and state.caption == "**product** 4"
 
 
 def test_show_picks_the_mode(monkeypatch):
@@ -233,58 +389,16 @@ def test_show_picks_the_mode(monkeypatch):
     monkeypatch.setattr(explore.Explorable, "render_static",
                         lambda self: called.append(("static", self.name)) or explore.Static("", 1, 1, 0))
     monkeypatch.setenv(explore.MODE_ENV, "static")
-    explore.show(lambda a: line_plot(a, 1), explore.choice("a", [1, 2]), name="one")
+    explore.show(LineView, explore.choice("a", [1, 2]), name="one")
     monkeypatch.setenv(explore.MODE_ENV, "live")
-    explore.show(lambda a: line_plot(a, 1), explore.choice("a", [1, 2]), name="two")
+    explore.show(LineView, explore.choice("a", [1, 2]), name="two")
     assert called == [("static", "one"), ("live", "two")]
     with pytest.raises(ValueError, match="mode_="):
         make().show("web")
 
 
-def test_png_is_cropped_to_the_drawing_like_the_inline_backend():
-    fig = Figure(figsize=(4, 4))
-    fig.patches.append(__import__("matplotlib").patches.Rectangle((0.25, 0.25), 0.5, 0.5, transform=fig.transFigure,
-                                                                   color="black"))
-    img = pixels(explore.Explorable(line_plot, [explore.choice("a", [1])], name="c", dpi=50).png(fig))
-    # a 2 x 2 inch black square at 50 dpi (100 px, +1 for an anti-aliased edge), plus a margin of
-    # 0.08 inch = 4 px each side
-    assert 108 <= img.shape[0] <= 109 and 108 <= img.shape[1] <= 109
-    assert (img[5:-5, 5:-5] < 10).all() and (img[:3] > 245).all() and (img[:, :3] > 245).all()
-
-
-def test_png_keeps_labels_that_stick_out_of_the_figure():
-    fig = Figure(figsize=(2, 2))
-    fig.add_axes([0, 0, 1, 1]).set_ylabel("a label left of the figure", fontsize=12)
-    img = pixels(explore.Explorable(line_plot, [explore.choice("a", [1])], name="c", dpi=50).png(fig))
-    assert img.shape[1] > 100 + 8  # wider than the 2-inch figure: the label was kept
-
-
-def test_a_parameter_with_one_static_value_is_shown_not_offered():
-    params = [explore.choice("a", [1, 2, 3], static=[1]), explore.slider("b", [1, 2, 4], value=2)]
-    st = explore.Explorable(line_plot, params, name="fixed").render_static()
-    assert 'data-param="0"' not in st.html and 'data-param="1"' in st.html
-    assert "a = 1</span>" in st.html and payload(st.html)["sizes"] == [1, 3]
-
-
-def test_check_extremes_draws_the_ends_of_every_live_range():
-    seen = []
-
-    def draw(a, b, flip):
-        seen.append((a, b, flip))
-        return line_plot(a, b, flip)
-
-    params = [explore.choice("a", [1, 2, 3]), explore.slider("b", [1, 2, 4, 8], value=2, static=[2]),
-              explore.toggle("flip")]
-    assert explore.Explorable(draw, params, name="ends").check_extremes() == 4
-    assert seen == [(3, 2, False), (1, 1, False), (1, 8, False), (1, 2, True)]
-
-
-def test_check_extremes_names_the_value_that_fails():
-    def draw(n):
-        if n > 100:
-            raise ZeroDivisionError("too big")
-        return line_plot(1, 1)[0]
-
-    ex = explore.Explorable(draw, [explore.slider("n", [1, 10, 1000], value=10, static=[10])], name="ends")
-    with pytest.raises(RuntimeError, match="cannot draw n=1000, a value its live control offers: too big"):
-        ex.check_extremes()
+def test_show_exports_the_figure_when_asked(monkeypatch, tmp_path):
+    monkeypatch.setenv(explore.FIGURES_ENV, str(tmp_path))
+    monkeypatch.setattr(explore.Explorable, "show_live", lambda self: None)
+    explore.show(LineView, explore.choice("a", [1, 2]), explore.choice("b", [1]), name="exported")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["exported.png", "exported.svg"]

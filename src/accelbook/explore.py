@@ -1,21 +1,23 @@
 """Explorable figures: declare a figure and its controls once, drive it anywhere.
 
-A chapter declares an explorable with a drawing function and its parameters::
+A chapter declares an explorable with a view and its parameters::
 
-    explore.show(draw, explore.choice("chip", [("H100", "h100-sxm"), ...]),
+    explore.show(RooflineView, explore.choice("chip", [("H100", "h100-sxm"), ...]),
                  explore.slider("batch", [1, 2, 4, ..., 16384], value=64),
                  name="roofline-batch")
 
-``draw(**values)`` returns a Matplotlib figure, or a ``(figure, caption)`` pair whose caption is
-Markdown. What the reader gets depends on where the notebook runs:
+A :class:`View` builds its figure once and, in ``update(**values)``, changes only what the values
+change (artists' data, texts, limits), returning a Markdown caption or None. Artists listed in
+``view.dynamic`` are drawn over a cached picture of the rest (blitting), so most updates cost a few
+milliseconds instead of a full draw. What the reader gets depends on where the notebook runs:
 
-- **live** (Jupyter, Colab; the default): ipywidgets controls; every change calls ``draw`` again
-  and replaces the figure in place.
+- **live** (Jupyter, Colab; the default): ipywidgets controls; every change updates the view and
+  replaces the picture in place. :func:`live` lists what this kernel shows (the tests drive it).
 - **static** (the built book; the book's Sphinx extension sets ``ACCELBOOK_EXPLORE=static``): the
-  figure is drawn ahead of time for every combination of the parameters' *static* values. The page
-  holds those frames as compressed PNGs (identical frames stored once) and a few lines of inline
-  JavaScript that switch between them, so the controls work with no kernel, no network and no
-  JavaScript library.
+  figure is drawn ahead of time for every combination of the parameters' *static* values by
+  updating the same view. The page holds those frames as compressed PNGs (identical frames stored
+  once) and a few lines of inline JavaScript that switch between them, so the controls work with no
+  kernel, no network and no JavaScript library.
 
 Why frames and not a chart drawn in the browser: the figure on the website is the very figure a
 reader gets in Colab, drawn by the same Python code; no second drawing in a chart grammar to keep in
@@ -37,12 +39,16 @@ import json
 import os
 import re
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from numbers import Real
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Hashable, Sequence
+
+import numpy as np
 
 MODE_ENV = "ACCELBOOK_EXPLORE"
-CHECK_ENV = "ACCELBOOK_EXPLORE_CHECK"  # "1": static builds also draw every live range's ends
+CHECK_ENV = "ACCELBOOK_EXPLORE_CHECK"  # "1": static builds also run Explorable.check()
+FIGURES_ENV = "ACCELBOOK_FIGURES_DIR"  # a folder: each explorable also writes its figure there
 MODES = ("live", "static")
 KINDS = ("dropdown", "slider", "toggle")
 _NAME = re.compile(r"^[a-z][a-z0-9-]*$")
@@ -137,6 +143,165 @@ def toggle(name: str, *, value: bool = False, label: str | None = None) -> Param
         raise ValueError(f"{name}: value={value!r} must be True or False")
     return _param(name, "toggle", [False, True], ["off", "on"], value, label, None)
 
+# ---------------------------------------------------------------------------------------------
+# Views: a figure drawn once and updated
+# ---------------------------------------------------------------------------------------------
+class View:
+    """An explorable's figure, built once and then updated for each setting of its controls.
+
+    Subclass it: build ``self.figure`` (a :class:`matplotlib.figure.Figure`, not a pyplot figure)
+    and every artist in ``__init__``; in :meth:`update` set what depends on the values (artists'
+    data, texts, visibility) and return the Markdown caption, or None.
+
+    Two optional attributes make updates cost a fraction of a draw:
+
+    - ``dynamic``: the artists that :meth:`update` changes. They are drawn over a cached picture
+      of everything else (blitting), so they must sit on top of the static artists. They take no
+      part in the layout (the figure is laid out once, at the starting values).
+    - :meth:`background`: a key of the values that change anything *outside* ``dynamic`` (say an
+      axis limit). The picture of the static artists is cached per key; a new key redraws it.
+
+    A view that sets neither is still drawn once per update without being rebuilt. The book's
+    build checks every explorable: each frame it makes by updating must equal, pixel for pixel
+    within :data:`TOLERANCE`, the same settings drawn from scratch by a fresh view.
+    """
+
+    figure: Any = None
+    dynamic: Sequence = ()
+
+    def update(self, **values) -> str | None:
+        raise NotImplementedError("a View subclass must define update(**values)")
+
+    def background(self, **values) -> Hashable:
+        return None
+
+
+class Redraw(View):
+    """Adapter for a plain drawing function ``draw(**values) -> Figure or (Figure, caption)``:
+    every update builds a new figure. Convenient for tests and sketches; a chapter's explorable
+    should be a :class:`View` that updates its artists."""
+
+    def __init__(self, draw: Callable[..., Any]):
+        if not callable(draw):
+            raise TypeError(f"draw must be callable, got {type(draw).__name__}")
+        self._draw = draw
+
+    def update(self, **values):
+        fig, caption = _split(self._draw(**values))
+        _release(fig)
+        self.figure = fig
+        return caption
+
+
+# A frame made by updating passes the check when at most this fraction of its pixels differs from
+# a fresh view's full drawing by more than this many levels (of 255) in some channel.
+TOLERANCE = {"levels": 48, "fraction": 0.002}
+
+
+def _agg(fig):
+    """``fig``'s Agg canvas (attached if the figure has none)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    if not isinstance(fig, Figure):
+        raise TypeError(f"a View's figure must be a matplotlib Figure, got {type(fig).__name__}")
+    if not isinstance(fig.canvas, FigureCanvasAgg):
+        FigureCanvasAgg(fig)
+    return fig.canvas
+
+
+class Renderer:
+    """Turns a view and a sequence of settings into RGB frames, redrawing as little as it can.
+
+    The figure is laid out once, at ``start`` (the explorable's starting values), and the layout is
+    then frozen, so every frame shares it. ``blit=False`` draws every frame in full: the reference
+    that :meth:`Explorable.check` compares against."""
+
+    def __init__(self, make: Callable[[], View], dpi: int, start: dict, *, blit: bool = True, cache: int = 32,
+                 layout_from: "Renderer | None" = None):
+        view = make()
+        if not isinstance(view, View):
+            raise TypeError(f"the explorable's view factory must return an explore.View, got "
+                            f"{type(view).__name__} (wrap a plain drawing function in explore.Redraw)")
+        self.view, self.dpi, self.start, self.blit, self.size = view, dpi, start, blit, cache
+        self.fig, self.backgrounds, self.full_draws = None, OrderedDict(), 0
+        self._layout_from = layout_from
+        self._update(start)
+
+    def _update(self, values: dict):
+        caption = self.view.update(**values)
+        if caption is not None and not isinstance(caption, str):
+            raise TypeError(f"the caption returned by update must be a Markdown string; got {type(caption).__name__}")
+        for a in self.view.dynamic:
+            a.set_in_layout(False)
+            a.set_animated(self.blit)
+        fig = self.view.figure
+        if fig is not self.fig:  # a new figure (the first, or a view that rebuilds): lay it out once
+            _agg(fig)
+            fig.set_dpi(self.dpi)
+            engine, other = fig.get_layout_engine(), self._layout_from
+            if other is not None and len(other.fig.axes) == len(fig.axes):  # the same layout, no engine run
+                for mine, theirs in zip(fig.axes, other.fig.axes):
+                    mine.set_position(theirs.get_position(original=True), which="original")
+                    mine.set_position(theirs.get_position(original=False), which="active")
+            elif engine is not None:
+                engine.execute(fig)
+            fig.set_layout_engine("none")
+            self.fig = fig
+            self.backgrounds.clear()
+        return caption
+
+    def frame(self, values: dict) -> tuple[np.ndarray, str | None]:
+        """Update the view to ``values``; return the whole canvas as an (H, W, 3) array and the caption."""
+        caption = self._update(values)
+        fig, canvas = self.fig, self.fig.canvas
+        key = self.view.background(**values) if self.blit else object()
+        if key in self.backgrounds:
+            canvas.restore_region(self.backgrounds[key])
+            self.backgrounds.move_to_end(key)
+        else:
+            canvas.draw()
+            self.full_draws += 1
+            if self.blit:
+                self.backgrounds[key] = canvas.copy_from_bbox(fig.bbox)
+                while len(self.backgrounds) > self.size:
+                    self.backgrounds.popitem(last=False)
+        if self.blit:
+            for a in self.view.dynamic:
+                if a.get_visible():
+                    fig.draw_artist(a)
+        return np.asarray(canvas.buffer_rgba())[..., :3].copy(), caption
+
+
+def _crop(rgb: np.ndarray, pad: int) -> np.ndarray:
+    """The drawing without its white margin, plus ``pad`` white pixels (like ``bbox_inches="tight"``)."""
+    ink = rgb.min(axis=2) < 255
+    rows, cols = np.flatnonzero(ink.any(axis=1)), np.flatnonzero(ink.any(axis=0))
+    if rows.size == 0:
+        return rgb
+    r0, r1 = max(rows[0] - pad, 0), min(rows[-1] + 1 + pad, rgb.shape[0])
+    c0, c1 = max(cols[0] - pad, 0), min(cols[-1] + 1 + pad, rgb.shape[1])
+    return rgb[r0:r1, c0:c1]
+
+
+def difference(a: np.ndarray, b: np.ndarray) -> float:
+    """Fraction of pixels where two RGB frames differ by more than ``TOLERANCE["levels"]``."""
+    if a.shape != b.shape:
+        return 1.0
+    return float((np.abs(a.astype(np.int16) - b.astype(np.int16)).max(axis=2) > TOLERANCE["levels"]).mean())
+
+
+def _encode(rgb: np.ndarray, colors: int | None) -> bytes:
+    """PNG bytes: a ``colors``-colour palette image (the site), or RGB at low compression (live)."""
+    from PIL import Image
+
+    img = Image.fromarray(rgb)
+    if colors is None:
+        out = io.BytesIO()
+        img.save(out, format="PNG", compress_level=1)
+        return out.getvalue()
+    return _palette_png(img, colors)
+
 
 def _split(result) -> tuple[Any, str | None]:
     from matplotlib.figure import Figure
@@ -165,17 +330,42 @@ class Static:
     frames: int           # combinations of static values
     unique_frames: int    # distinct images stored
     bytes: int            # size of ``html`` (UTF-8)
-    draw_seconds: list = field(default_factory=list)  # per frame: draw + PNG encode
+    draw_seconds: list = field(default_factory=list)  # per frame: update + draw + PNG encode
+    full_draws: int = 0   # frames for which the whole figure was drawn (the rest were blitted)
+
+
+@dataclass
+class Live:
+    """An explorable shown live in this kernel: its controls and what it shows now."""
+
+    explorable: "Explorable"
+    controls: list
+    png: bytes = b""
+    caption: str = ""
+    error: str | None = None
+    seconds: list = field(default_factory=list)  # per update: update + draw + encode
+
+    @property
+    def name(self) -> str:
+        return self.explorable.name
+
+
+_LIVE: list[Live] = []
+
+
+def live() -> list[Live]:
+    """The live explorables displayed so far in this kernel, in display order."""
+    return list(_LIVE)
 
 
 class Explorable:
-    """A figure ``draw(**values)`` and the parameters that drive it. See the module docstring."""
+    """A figure (a :class:`View`) and the parameters that drive it. See the module docstring."""
 
-    def __init__(self, draw: Callable[..., Any], params: Sequence[Param], *, name: str,
+    def __init__(self, make: Callable[[], View], params: Sequence[Param], *, name: str,
                  description: str = "Interactive figure", dpi: int = 96, colors: int = 128,
                  max_frames: int = 160, max_bytes: int = 1_500_000):
-        if not callable(draw):
-            raise TypeError(f"draw must be callable, got {type(draw).__name__}")
+        if not callable(make):
+            raise TypeError(f"make must be a View class or a function returning a View, got {type(make).__name__}")
         if not isinstance(name, str) or not _NAME.match(name):
             raise ValueError(f"name={name!r} must be lower-case letters, digits and hyphens, starting "
                              "with a letter (it becomes the HTML id)")
@@ -189,8 +379,9 @@ class Explorable:
                                ("max_frames", max_frames, 1, 10_000), ("max_bytes", max_bytes, 1, 50_000_000)):
             if not isinstance(v, int) or isinstance(v, bool) or not lo <= v <= hi:
                 raise ValueError(f"{arg}={v!r} must be an integer from {lo} to {hi}")
-        self.draw, self.params, self.name, self.description = draw, params, name, description
+        self.make, self.params, self.name, self.description = make, params, name, description
         self.dpi, self.colors, self.max_frames, self.max_bytes = dpi, colors, max_frames, max_bytes
+        self._renderer: Renderer | None = None
 
     # -- the model of the controls -------------------------------------------------------------
     @property
@@ -212,8 +403,8 @@ class Explorable:
             k = k * len(sv) + sv.index(values[p.name])
         return k
 
-    def figure(self, **values):
-        """Call ``draw`` with ``values`` (defaults: the starting values); return (figure, caption)."""
+    def values(self, **values) -> dict:
+        """``values`` completed with the starting values, each checked against its parameter."""
         unknown = set(values) - {p.name for p in self.params}
         if unknown:
             raise ValueError(f"unknown parameter(s) {sorted(unknown)}; allowed: {[p.name for p in self.params]}")
@@ -221,22 +412,45 @@ class Explorable:
         for p in self.params:
             if kwargs[p.name] not in p.values:
                 raise ValueError(f"{p.name}={kwargs[p.name]!r} is not one of {p.values!r}")
-        return _split(self.draw(**kwargs))
+        return kwargs
 
     def alt(self, values: dict) -> str:
         parts = [f"{p.label} = {p.labels[p.values.index(values[p.name])]}" for p in self.params]
         return f"{self.description}: " + ", ".join(parts)
 
+    # -- drawing ----------------------------------------------------------------------------------
+    def renderer(self, *, blit: bool = True) -> Renderer:
+        """A new renderer whose view is laid out at the starting values (as every frame is)."""
+        return Renderer(self.make, self.dpi, self.start, blit=blit)
+
+    def frame(self, **values) -> tuple[np.ndarray, str | None]:
+        """The canvas (RGB array) and caption for ``values``, updating this explorable's one view."""
+        values = self.values(**values)
+        if self._renderer is None:
+            self._renderer = self.renderer()
+        return self._renderer.frame(values)
+
+    def reference(self, **values) -> tuple[np.ndarray, str | None]:
+        """The same, drawn from scratch by a fresh view updated straight to ``values``, with nothing
+        cached and every artist drawn in z-order (the layout is copied, not recomputed): what
+        :meth:`frame` must equal."""
+        values = self.values(**values)
+        if self._renderer is None:
+            self._renderer = self.renderer()
+        return Renderer(self.make, self.dpi, values, blit=False, layout_from=self._renderer).frame(values)
+
+    def png(self, rgb: np.ndarray, *, colors: int | None = -1) -> bytes:
+        """A frame as PNG, cropped to its drawing: a palette of ``self.colors`` colours by default,
+        RGB at low compression with ``colors=None`` (the live path)."""
+        return _encode(_crop(rgb, round(0.08 * self.dpi)), self.colors if colors == -1 else colors)
+
+    def start_figure(self):
+        """A fresh view's figure at the starting values, every artist drawn normally (for export)."""
+        r = self.renderer(blit=False)
+        r.frame(self.start)
+        return r.view.figure
+
     # -- static -----------------------------------------------------------------------------------
-    def png(self, fig) -> bytes:
-        """Encode ``fig`` as a palette PNG (``colors`` colours), cropped like the inline backend
-        (``bbox_inches="tight"``: labels that stick out of the figure are kept)."""
-        from PIL import Image
-
-        buf = io.BytesIO()
-        fig.savefig(buf, format="png", dpi=self.dpi, bbox_inches="tight", pad_inches=0.08, facecolor="white")
-        return _palette_png(Image.open(io.BytesIO(buf.getvalue())), self.colors)
-
     def render_static(self) -> Static:
         """Draw every frame of the static grid and build the kernel-free HTML."""
         n = 1
@@ -248,24 +462,19 @@ class Explorable:
                              f"max_frames={self.max_frames}. Offer fewer values with static=...")
         frames, captions, index, cindex, per_frame = {}, {}, [], [], []  # dicts: distinct items, in order
         for values in self.grid():
-            data, cap, seconds = self._render(values)
+            t0 = time.perf_counter()
+            rgb, cap = self.frame(**values)
+            data = self.png(rgb)
+            per_frame.append(time.perf_counter() - t0)
             index.append(frames.setdefault(data, len(frames)))
-            cindex.append(captions.setdefault(cap, len(captions)))
-            per_frame.append(seconds)
+            cindex.append(captions.setdefault(_markdown_html(cap) if cap is not None else "", len(captions)))
         frames = _pad_to_common_size(list(frames), self.colors)
         page = self._html(frames, index, list(captions), cindex)
         size = len(page.encode())
         if size > self.max_bytes:
             raise ValueError(f"explorable {self.name!r} weighs {size / 1e6:.2f} MB with {len(frames)} distinct "
                              f"frames; max_bytes={self.max_bytes}. Offer fewer static values, or lower dpi.")
-        return Static(page, n, len(frames), size, per_frame)
-
-    def _render(self, values: dict) -> tuple[bytes, str, float]:
-        t0 = time.perf_counter()
-        fig, caption = self.figure(**values)
-        data = self.png(fig)
-        _release(fig)
-        return data, (_markdown_html(caption) if caption is not None else ""), time.perf_counter() - t0
+        return Static(page, n, len(frames), size, per_frame, self._renderer.full_draws)
 
     def _html(self, frames, index, captions, cindex) -> str:
         from PIL import Image
@@ -338,73 +547,134 @@ class Explorable:
                                       description=p.label, style=style))
         return out
 
-    def show_live(self) -> list:
-        """Display the controls and the figure; each change redraws. Returns the widgets."""
+    def show_live(self) -> Live:
+        """Display the controls and the figure; each change updates the one figure. Returns the
+        :class:`Live` record (also listed by :func:`live`)."""
         import ipywidgets as w
-        from IPython.display import DisplayHandle, Markdown, display
+        from IPython.display import DisplayHandle, Image, Markdown
 
-        controls = self.widgets()
-        display(w.HBox(controls, layout=w.Layout(flex_flow="row wrap")))
-        fig, caption = self.figure()
+        state = Live(self, self.widgets())
         fig_handle, cap_handle = DisplayHandle(), DisplayHandle()
-        fig_handle.display(fig)
-        _release(fig)
-        cap_handle.display(Markdown(caption or ""))
 
-        def redraw(_change=None):
-            values = {p.name: c.value for p, c in zip(self.params, controls)}
+        def render(values: dict):
+            t0 = time.perf_counter()
+            rgb, caption = self.frame(**values)
+            state.png, state.caption = self.png(rgb, colors=None), caption or ""
+            state.seconds.append(time.perf_counter() - t0)
+
+        from IPython.display import display
+
+        display(w.HBox(state.controls, layout=w.Layout(flex_flow="row wrap")))
+        render(self.start)
+        fig_handle.display(Image(data=state.png, format="png"))
+        cap_handle.display(Markdown(state.caption))
+
+        def changed(_change=None):
+            values = {p.name: c.value for p, c in zip(self.params, state.controls)}
             try:
-                fig, caption = self.figure(**values)
+                render(values)
             except Exception as err:  # show the reader what went wrong instead of failing silently
+                state.error = f"{type(err).__name__}: {err}"
                 cap_handle.update(Markdown(f"**Could not draw this combination:** `{err}`"))
                 return
-            fig_handle.update(fig)
-            _release(fig)
-            cap_handle.update(Markdown(caption or ""))
+            state.error = None
+            fig_handle.update(Image(data=state.png, format="png"))
+            cap_handle.update(Markdown(state.caption))
 
-        for c in controls:
-            c.observe(redraw, names="value")
-        return controls
+        for c in state.controls:
+            c.observe(changed, names="value")
+        _LIVE.append(state)
+        return state
 
-    def check_extremes(self) -> int:
-        """Draw each parameter at the ends of its *live* range (the others at their start).
-
-        The website only shows the static grid; this catches a value a live reader can pick that
-        the drawing function cannot handle. Returns the number of figures drawn. The test suite's
-        book build runs it for every explorable (``ACCELBOOK_EXPLORE_CHECK=1``).
-        """
-        drawn = 0
+    # -- checks -----------------------------------------------------------------------------------
+    def check_settings(self) -> list[dict]:
+        """The settings the build checks: each parameter at the ends of its *live* range (the
+        others at their start), then up to four frames of the static grid spread across it."""
+        out = [self.start]
         for p in self.params:
             for v in dict.fromkeys((p.values[0], p.values[-1])):
-                if v == p.value:
-                    continue
-                try:
-                    fig, _ = self.figure(**{p.name: v})
-                except Exception as err:
-                    raise RuntimeError(f"explorable {self.name!r} cannot draw {p.name}={v!r}, a value its "
-                                       f"live control offers: {err}") from err
-                _release(fig)
-                drawn += 1
-        return drawn
+                if v != p.value:
+                    out.append({**self.start, p.name: v})
+        grid = self.grid()
+        out += [grid[i] for i in sorted({round(k * (len(grid) - 1) / 3) for k in range(4)})]
+        return list({repr(sorted(v.items())): v for v in out}.values())
+
+    def check(self) -> int:
+        """Draw every :meth:`check_settings` setting by updating one view, and each again from
+        scratch with a fresh view; they must agree within :data:`TOLERANCE`, and no drawing may
+        leave the canvas. Catches a live value the drawing cannot handle and an update that
+        forgets something. Returns the number of settings checked. The test suite's book build
+        runs it for every explorable (``ACCELBOOK_EXPLORE_CHECK=1``)."""
+        settings = self.check_settings()
+        for values in settings:
+            try:
+                got, cap = self.frame(**values)
+                want, want_cap = self.reference(**values)
+            except Exception as err:
+                raise RuntimeError(f"explorable {self.name!r} cannot draw {values!r}: {err}") from err
+            diff = difference(got, want)
+            if diff > TOLERANCE["fraction"] or cap != want_cap:
+                raise RuntimeError(
+                    f"explorable {self.name!r} at {values!r}: the updated figure differs from a full "
+                    f"redraw in {100 * diff:.2f} % of its pixels (allowed {100 * TOLERANCE['fraction']:.2f} %)"
+                    + ("" if cap == want_cap else "; the captions differ too")
+                    + ". The view's update misses something, or a dynamic artist is not on top.")
+            self._check_inside(values, dynamic_only=values is not settings[0])
+        return len(settings)
+
+    def _check_inside(self, values: dict, dynamic_only: bool) -> None:
+        """Raise if anything drawn (only the dynamic artists, after the first setting) leaves the figure."""
+        from matplotlib.transforms import Bbox
+
+        fig = self._renderer.fig
+        renderer = fig.canvas.get_renderer()
+        if dynamic_only:
+            boxes = [a.get_window_extent(renderer) for a in self._renderer.view.dynamic if a.get_visible()]
+            boxes = [b for b in boxes if b.width > 0 or b.height > 0]
+            if not boxes:
+                return
+            box = Bbox.union(boxes).transformed(fig.dpi_scale_trans.inverted())
+        else:
+            box = fig.get_tightbbox(renderer)
+        w, h = fig.get_size_inches()
+        if box.x0 < -0.01 or box.y0 < -0.01 or box.x1 > w + 0.01 or box.y1 > h + 0.01:
+            raise RuntimeError(f"explorable {self.name!r} at {values!r}: the drawing leaves the figure "
+                               f"(extent {box.x0:.2f}..{box.x1:.2f} × {box.y0:.2f}..{box.y1:.2f} in, "
+                               f"figure {w:.2f} × {h:.2f} in): it would be cut off")
+
+    def export(self, stem) -> list:
+        """Write the figure at its starting values as ``stem.svg`` and ``stem.png``; return the paths."""
+        import pathlib
+
+        fig, paths = self.start_figure(), []
+        for ext in ("svg", "png"):
+            path = pathlib.Path(f"{stem}.{ext}")
+            fig.savefig(path, format=ext, dpi=self.dpi, bbox_inches="tight", pad_inches=0.08, facecolor="white")
+            paths.append(path)
+        return paths
 
     def show(self, mode_: str | None = None):
         """Display the explorable live or static (default: :func:`mode`)."""
         m = mode() if mode_ is None else mode_
         if m not in MODES:
             raise ValueError(f"mode_={m!r}: allowed values are {MODES}")
+        target = os.environ.get(FIGURES_ENV)
+        if target:
+            self.export(os.path.join(target, self.name))
         if m == "live":
-            self.show_live()
-        else:
-            from IPython.display import HTML, display
+            return self.show_live()
+        from IPython.display import HTML, display
 
-            if os.environ.get(CHECK_ENV) == "1":
-                self.check_extremes()
-            display(HTML(self.render_static().html))
+        if os.environ.get(CHECK_ENV) == "1":
+            self.check()
+        display(HTML(self.render_static().html))
 
 
-def show(draw: Callable[..., Any], *params: Param, name: str, **options) -> None:
-    """Declare an explorable and display it (live in a kernel, static in the built book)."""
-    Explorable(draw, params, name=name, **options).show()
+def show(make: Callable[[], View], *params: Param, name: str, **options) -> None:
+    """Declare an explorable and display it (live in a kernel, static in the built book).
+
+    ``make`` is a :class:`View` subclass or a function returning a View."""
+    Explorable(make, params, name=name, **options).show()
 
 
 def _markdown_html(text: str) -> str:
