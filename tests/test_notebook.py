@@ -2,7 +2,7 @@
 
 import pytest
 
-from accelbook import device, notebook, specs
+from accelbook import device, measure, notebook, specs
 
 
 def test_markdown_table_shape_and_escaping():
@@ -40,7 +40,7 @@ def test_source_table_lists_each_cited_document_once():
 
 def test_device_summary_says_where_ceilings_come_from():
     gpu = device.describe("gpu", "NVIDIA L4")
-    md = notebook.device_summary(gpu, device.ceilings("bf16", gpu))
+    md = notebook.device_summary(gpu, measure.ceilings("bf16", gpu))
     assert "NVIDIA L4" in md and "spec sheet" in md and "ridge point" in md
     cpu = device.describe("cpu", "cpu")
     assert "measured" in notebook.device_summary(cpu)

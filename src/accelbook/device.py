@@ -1,8 +1,8 @@
-"""What is running this notebook: backend, device kind, device count, its spec sheet and ceilings.
+"""What is running this notebook: backend, device kind, device count and its spec sheet.
 
-On a GPU or TPU the ceilings (peak FLOP/s, memory bandwidth) come from the chip's cited spec
-sheet in the database. On a CPU, or on a device the database does not know, no spec sheet
-applies: the ceilings are measured with :mod:`accelbook.measure` and labelled as measured.
+Detection only: it reads what JAX reports (importing JAX inside :func:`current`) and finds the chip
+in the spec database; it imports no measurement. The device's ceilings, from the spec sheet or
+measured when there is none, are :func:`accelbook.measure.ceilings`.
 
 Taught in: "Introduction" (what is this machine?) and every chapter's measurement section.
 """
@@ -14,7 +14,8 @@ import functools
 
 from accelbook import specs
 from accelbook.checks import positive_int
-from accelbook.specs import Chip, check_dtype
+from accelbook.models.matmul import peak_dtype
+from accelbook.specs import Chip
 
 
 @dataclasses.dataclass(frozen=True)
@@ -65,88 +66,15 @@ def current() -> DeviceInfo:
 
 
 def matmul_peak_dtype(info: DeviceInfo, dtype: str, precision: str = "default") -> str | None:
-    """Which spec-sheet peak a JAX matmul of ``dtype`` inputs runs at.
+    """Which spec-sheet peak a JAX matmul of ``dtype`` inputs runs at on the device ``info``.
 
     JAX's documented precision rules (``jax.lax.Precision``): with 'default' precision, float32
     matmuls use TensorFloat-32 on NVIDIA GPUs that have it (Ampere and newer) and one bfloat16
     pass on TPUs. 'highest' asks for true fp32: the GPU's fp32 (SIMT) peak; a TPU emulates it
-    with several bf16 passes and has no spec-sheet peak for it (returns None).
+    with several bf16 passes and has no spec-sheet peak for it (returns None). The rule is
+    :func:`accelbook.models.matmul.peak_dtype`, applied to the device's chip.
     """
-    check_dtype(dtype)
-    if precision not in ("default", "high", "highest"):
-        raise ValueError(f"precision={precision!r} is not allowed; allowed: default, high, highest")
-    chip = info.chip
-    if dtype != "fp32" or chip is None:
-        return dtype
-    if chip.kind == "tpu":
-        return "bf16" if precision == "default" else None
-    if chip.kind == "gpu" and precision != "highest" and "tf32" in chip.peak_flops:
-        return "tf32"
-    return "fp32"
+    return peak_dtype(info.chip, dtype, precision)
 
 
-@dataclasses.dataclass(frozen=True)
-class Ceilings:
-    """The two roofline ceilings of one device for one dtype."""
-
-    peak_flops: float  # FLOP/s
-    memory_bandwidth: float  # bytes/s
-    dtype: str
-    source: str  # 'spec sheet' or 'measured'
-    label: str  # e.g. 'NVIDIA L4 (spec sheet, tf32)' or 'this CPU (measured, fp32)'
-
-    @property
-    def ridge_point(self) -> float:
-        """FLOP per byte where the two ceilings meet."""
-        return self.peak_flops / self.memory_bandwidth
-
-
-def ceilings(dtype: str = "fp32", info: DeviceInfo | None = None, precision: str = "default") -> Ceilings:
-    """Peak FLOP/s and memory bandwidth for matmuls of ``dtype`` on ``info`` (default: this device).
-
-    From the spec sheet when the database has the chip; otherwise measured on this device with
-    :func:`measured_peak` (the best of a few large matmuls at ``precision``) and
-    :func:`measured_bandwidth` (a STREAM triad). An unknown GPU is measured at its real default
-    precision, so an Ampere-or-newer GPU missing from the database reports its TF32 rate.
-    """
-    info = current() if info is None else info
-    check_dtype(dtype)
-    peak_dtype = matmul_peak_dtype(info, dtype, precision)
-    if info.has_spec_sheet and peak_dtype in info.chip.peak_flops:
-        return Ceilings(info.chip.peak_flops[peak_dtype], info.chip.memory_bandwidth, peak_dtype,
-                        "spec sheet", f"{info.chip.name} (spec sheet, {peak_dtype})")
-    if info != current():
-        raise ValueError(f"no spec-sheet {dtype} ceilings for {info.device_kind!r}, and only the "
-                         "device running this process can be measured")
-    peak = measured_peak(dtype, precision)
-    return Ceilings(peak, measured_bandwidth(), dtype, "measured",
-                    f"{info.label} (measured, {dtype}{'' if precision == 'default' else ', ' + precision})")
-
-
-@functools.lru_cache(maxsize=None)
-def measured_peak(dtype: str = "fp32", precision: str = "default") -> float:
-    """This device's matmul ceiling in FLOP/s for ``dtype`` inputs, measured once per process.
-
-    The best median rate of square matmuls at the two largest default sizes for the backend.
-    """
-    from accelbook import measure
-
-    sizes = measure.default_matmul_sizes(current().backend)[-2:]
-    return max(measure.matmul(n, dtype, precision=precision).flop_per_s for n in sizes)
-
-
-@functools.lru_cache(maxsize=1)
-def measured_bandwidth() -> float:
-    """This device's memory bandwidth in bytes/s: a STREAM-style triad far larger than the caches.
-
-    Measured once per process (bandwidth does not depend on the dtype of a later matmul).
-    """
-    from accelbook import measure
-
-    info = current()
-    memory = info.chip.memory_bytes if info.chip is not None else None
-    return measure.triad(measure.default_triad_elements(info.backend, memory)).bytes_per_s
-
-
-__all__ = ["Ceilings", "DeviceInfo", "ceilings", "current", "describe", "matmul_peak_dtype",
-           "measured_bandwidth", "measured_peak"]
+__all__ = ["DeviceInfo", "current", "describe", "matmul_peak_dtype"]

@@ -128,7 +128,7 @@ def device_summary(info, ceilings=None) -> str:
     """Markdown describing the device running the notebook, and where its ceilings come from.
 
     ``info`` is a :class:`accelbook.device.DeviceInfo`; ``ceilings`` an optional
-    :class:`accelbook.device.Ceilings` to report next to it.
+    :class:`accelbook.measure.Ceilings` to report next to it.
     """
     rows = [("backend", info.backend), ("device kind (from JAX)", f"`{info.device_kind}`"),
             ("devices", info.device_count)]

@@ -263,7 +263,7 @@ def chip_for_device_kind(kind: str) -> Chip | None:
 
     Matching ignores case and repeated spaces. Returns the chip record, or ``None`` with an
     :class:`UnknownDeviceWarning` when the kind is not in the database; callers then fall back to
-    measured ceilings (:func:`accelbook.device.ceilings`). ``'cpu'`` maps to the host-CPU record,
+    measured ceilings (:func:`accelbook.measure.ceilings`). ``'cpu'`` maps to the host-CPU record,
     which has no spec-sheet numbers: its ceilings are always measured.
     """
     if not isinstance(kind, str):

@@ -1,4 +1,4 @@
-"""Tests for the additions to accelbook.systolic made for the chapter "TPUs and systolic arrays":
+"""Tests for the additions to accelbook.models.systolic made for the chapter "TPUs and systolic arrays":
 mac_schedule (against the simulator's activity and product), edge_traffic (against hand counts
 and the simulator's folds), utilization (against simulate) and mxu_peak (against the spec sheets)."""
 
@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, strategies as st
 
 from accelbook import specs
-from accelbook.systolic import (DATAFLOWS, EdgeTraffic, cycles, edge_traffic, mac_schedule,
-                                mxu_peak, simulate, utilization)
+from accelbook.models.systolic import (DATAFLOWS, EdgeTraffic, cycles, edge_traffic, mac_schedule,
+                                       mxu_peak, simulate, utilization)
 
 
 def problem(seed, M, N, K):

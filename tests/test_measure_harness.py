@@ -1,4 +1,7 @@
-"""The timing harness and the probes: counted calls, honest statistics, checked results."""
+"""The timing harness and the probes: counted calls, honest statistics, checked results; the first
+call (compilation) and what timing without waiting reports."""
+
+import time
 
 import numpy as np
 import pytest
@@ -98,3 +101,28 @@ def test_default_sizes_depend_on_the_backend():
     assert measure.default_triad_elements("gpu", memory_bytes=1e9) == int(1e9 // 64)
     with pytest.raises(ValueError, match="backend='npu'"):
         measure.default_matmul_sizes("npu")
+
+
+def test_first_call_time_includes_compilation():
+    import jax
+    import jax.numpy as jnp
+
+    x = jnp.ones((64, 64))
+    f = jax.jit(lambda a: jnp.tanh(a @ a) + 1.0)
+    first = measure.first_call_time(f, x)
+    steady = measure.time_call(f, x, min_repeats=5, min_time=0)
+    assert first > steady.median  # the first call traced and compiled
+
+
+def test_first_call_time_waits_for_the_work():
+    assert measure.first_call_time(lambda: time.sleep(0.01)) >= 0.01
+
+
+def test_dispatch_time_counts_calls_and_rejects_bad_repeats():
+    calls = []
+    t = measure.dispatch_time(lambda: calls.append(1), repeats=7)
+    assert t.n == 7 and len(calls) == 7
+    with pytest.raises(ValueError, match="repeats=0"):
+        measure.dispatch_time(lambda: None, repeats=0)
+    with pytest.raises(TypeError):
+        measure.first_call_time(3)

@@ -1,7 +1,7 @@
 """Pictures of a systolic array at work: one cycle, a few cycles, an animation, activity over time.
 
-Everything here draws a :class:`accelbook.systolic.SystolicRun` (the record of
-:func:`accelbook.systolic.simulate`) and what :func:`accelbook.systolic.mac_schedule` says each
+Everything here draws a :class:`accelbook.models.systolic.SystolicRun` (the record of
+:func:`accelbook.models.systolic.simulate`) and what :func:`accelbook.models.systolic.mac_schedule` says each
 processing element (PE) did in each cycle. Nothing here computes a cycle count of its own: the
 pictures show the simulator's run.
 
@@ -18,8 +18,8 @@ import matplotlib.ticker
 import numpy as np
 from matplotlib.figure import Figure
 
-from accelbook import systolic
-from accelbook.plotting import CYCLE, PALETTE
+from accelbook.models import systolic
+from accelbook.plots.style import CYCLE, PALETTE
 
 # What stays in a PE and what moves, per dataflow: (stationary symbol, its two indices from
 # (m, n, k)), and the moving operands' (symbol, indices). Indices: 0 = m, 1 = n, 2 = k.
@@ -38,7 +38,7 @@ def _label(operand, mnk) -> str:
 def _check(run, t=None):
     if not isinstance(run, systolic.SystolicRun):
         raise ValueError(f"run={type(run).__name__} is not allowed; pass the SystolicRun that "
-                         f"accelbook.systolic.simulate() returned")
+                         f"accelbook.models.systolic.simulate() returned")
     if t is not None and (isinstance(t, bool) or not isinstance(t, (int, np.integer))
                           or not 0 <= t < run.cycles):
         raise ValueError(f"t={t!r} is not allowed; t must be a cycle number in 0..{run.cycles - 1}")
@@ -50,7 +50,7 @@ def stationary_tile(run, t: int) -> np.ndarray:
     For 'ws' the indices are (k, n) into B, for 'is' (m, k) into A, for 'os' (m, n) into C;
     -1 where a PE holds nothing of the problem. The fold shown is the one whose tile the PEs'
     visible registers hold: with single buffering the tile being shifted in from the top (one
-    row per cycle, bottom tile row first, as :func:`accelbook.systolic.simulate` loads it), then
+    row per cycle, bottom tile row first, as :func:`accelbook.models.systolic.simulate` loads it), then
     the fold that computes; with double buffering the first tile while it loads, then the fold
     that computes (later tiles shift into shadow registers, not drawn).
     Taught in: "TPUs and systolic arrays".
@@ -99,7 +99,7 @@ def draw_cycle(ax, run, t: int, *, queue: int = 2, schedule: np.ndarray | None =
     accumulator c = C[m, n]). Up to ``queue`` operands waiting to enter are drawn beyond the
     left (and, for 'os', the top) edge, skewed as the hardware feeds them; partial sums that left
     the bottom row in the last ``queue`` cycles are drawn below it ('ws', 'is'). ``schedule`` is
-    :func:`accelbook.systolic.mac_schedule` of ``run`` (computed if not given).
+    :func:`accelbook.models.systolic.mac_schedule` of ``run`` (computed if not given).
     Taught in: "TPUs and systolic arrays".
     """
     _check(run, t)
@@ -245,8 +245,8 @@ def busy_timeline(ax, run, *, color=None, label=None, fraction: bool = False) ->
 def activity_figure(fig, run):
     """The explorer's picture of one run: activity by array row over time, utilization per cycle,
     and how busy each PE was over the whole run; the title compares the simulated cycle count
-    with the closed form (:func:`accelbook.systolic.cycles`, or
-    :func:`~accelbook.systolic.cycles_double_buffered`). Returns ``fig``.
+    with the closed form (:func:`accelbook.models.systolic.cycles`, or
+    :func:`~accelbook.models.systolic.cycles_double_buffered`). Returns ``fig``.
     Taught in: "TPUs and systolic arrays".
     """
     _check(run)
@@ -293,7 +293,7 @@ def activity_figure(fig, run):
 def activity_caption(run) -> str:
     """One or two sentences (Markdown) to go under :func:`activity_figure`: which dimension streams,
     which map onto the array's rows and columns, in how many folds, and what padding to whole
-    tiles costs (:func:`accelbook.systolic.padded_shape`). For ``(5, 3) @ (3, 4)`` on a 2 × 2
+    tiles costs (:func:`accelbook.models.systolic.padded_shape`). For ``(5, 3) @ (3, 4)`` on a 2 × 2
     weight-stationary array: "M = 5 streams through the array; K maps onto its rows and N onto its
     columns, in 4 folds. Padded to whole tiles of 2 × 2: K = 3 → 4."
     Taught in: "TPUs and systolic arrays".
@@ -317,11 +317,5 @@ def activity_caption(run) -> str:
     return text
 
 
-def standalone_figure(figsize, dpi: int | None = None) -> Figure:
-    """A :class:`matplotlib.figure.Figure` that is not registered with pyplot (so it is shown only
-    when displayed explicitly: the chapter's explorable draws on one for every setting)."""
-    return Figure(figsize=figsize, dpi=dpi, layout="constrained")
-
-
 __all__ = ["activity_caption", "activity_figure", "animation_html", "busy_timeline", "draw_cycle",
-           "snapshots", "standalone_figure", "stationary_tile"]
+           "snapshots", "stationary_tile"]

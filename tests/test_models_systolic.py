@@ -1,4 +1,4 @@
-"""Tests for accelbook.systolic: the register-level simulator against NumPy, its cycle counts
+"""Tests for accelbook.models.systolic: the register-level simulator against NumPy, its cycle counts
 against the closed forms, hand-traced examples and SCALE-Sim, and shape efficiency."""
 
 import dataclasses
@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from hypothesis import given, strategies as st
 
-from accelbook.systolic import (DATAFLOWS, MAPPINGS, SystolicRun, cycles, cycles_double_buffered,
-                                padded_shape, shape_efficiency, simulate)
+from accelbook.models.systolic import (DATAFLOWS, MAPPINGS, SystolicRun, cycles, cycles_double_buffered,
+                                       padded_shape, shape_efficiency, simulate)
 
 A2 = np.array([[1.0, 2.0], [3.0, 4.0]])
 B2 = np.array([[5.0, 6.0], [7.0, 8.0]])

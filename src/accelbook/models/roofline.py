@@ -9,14 +9,14 @@ bandwidth ``W`` (bytes/s) it cannot run faster than
 The ridge point ``I* = P / W`` separates bandwidth-bound (I < I*) from compute-bound kernels.
 Reference: Williams, Waterman and Patterson, "Roofline", CACM 2009.
 
-The model functions are pure NumPy. :func:`xla_cost` asks XLA for the FLOP and byte counts of a
-jitted JAX function (it imports JAX when called). Taught in: "The roofline".
+Pure NumPy. What XLA says a JAX program's ``F`` and ``Q`` are lives in
+:mod:`accelbook.measure.roofline`. Taught in: "The roofline" (chapter 02).
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -84,72 +84,6 @@ def elementwise_intensity(flops_per_element: float, inputs: int = 2, outputs: in
     if inputs + outputs == 0:
         raise ValueError("inputs + outputs must be at least 1")
     return flops_per_element / (float(_positive("bytes_per_element", bytes_per_element)) * (inputs + outputs))
-
-
-@dataclasses.dataclass(frozen=True)
-class Cost:
-    """XLA's static cost of one compiled program (per device for sharded programs)."""
-
-    flops: float
-    bytes_accessed: float
-    transcendentals: float
-
-    @property
-    def intensity(self) -> float:
-        """FLOP per byte accessed; transcendental operations are not counted as FLOP."""
-        if self.bytes_accessed <= 0:
-            raise ValueError("the program accesses no memory: intensity is undefined")
-        return self.flops / self.bytes_accessed
-
-
-def xla_cost(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Cost:
-    """FLOP and byte counts XLA assigns to ``jax.jit(fn)(*args, **kwargs)`` after compilation.
-
-    ``bytes accessed`` counts each operand read and each result written by the compiled program
-    (after fusion), so it is the traffic a roofline needs. Operations without a 'flops' entry
-    (pure data movement, transcendentals) count 0 FLOP.
-    """
-    import jax
-
-    if not callable(fn):
-        raise TypeError(f"fn must be callable, got {type(fn).__name__}")
-    jitted = fn if hasattr(fn, "lower") else jax.jit(fn)
-    analysis = jitted.lower(*args, **kwargs).compile().cost_analysis()
-    if isinstance(analysis, (list, tuple)):  # older JAX returned one dict per device
-        analysis = analysis[0]
-    return Cost(float(analysis.get("flops", 0.0)), float(analysis.get("bytes accessed", 0.0)),
-                float(analysis.get("transcendentals", 0.0)))
-
-
-__all__ = ["Cost", "attainable", "elementwise_intensity", "matmul_intensity", "min_time",
-           "ridge_point", "xla_cost"]
-
-
-# ---------------------------------------------------------------------------------------------
-# Added for the chapter "The roofline: compute versus bandwidth" (02_roofline).
-
-
-def unfused_cost(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Cost | None:
-    """XLA's FLOP and byte counts for ``fn`` *before* XLA optimizes it (no fusion).
-
-    Every HLO operation of the traced program is costed as if it read its operands from memory
-    and wrote its result back, including broadcasts of constants. Set next to :func:`xla_cost`
-    (the compiled program), it shows what fusion saves: the bytes shrink, the FLOP mostly stay.
-    JAX documents cost analysis as best effort: returns ``None`` when the backend offers none.
-    Taught in: "The roofline" (chapter 02).
-    """
-    import jax
-
-    if not callable(fn):
-        raise TypeError(f"fn must be callable, got {type(fn).__name__}")
-    jitted = fn if hasattr(fn, "lower") else jax.jit(fn)
-    analysis = jitted.lower(*args, **kwargs).cost_analysis()
-    if isinstance(analysis, (list, tuple)):  # older JAX returned one dict per device
-        analysis = analysis[0]
-    if not analysis:
-        return None
-    return Cost(float(analysis.get("flops", 0.0)), float(analysis.get("bytes accessed", 0.0)),
-                float(analysis.get("transcendentals", 0.0)))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -296,5 +230,6 @@ def generation_growth(rows: list[RidgeRow]) -> list[tuple[str, RidgeRow, RidgeRo
     return out
 
 
-__all__ += ["Prediction", "RidgeRow", "generation_growth", "min_batch_for_compute_bound", "predict",
-            "ridge_table", "square_matmul_crossover", "unfused_cost"]
+__all__ = ["Prediction", "RidgeRow", "attainable", "elementwise_intensity", "generation_growth",
+           "matmul_intensity", "min_batch_for_compute_bound", "min_time", "predict", "ridge_point",
+           "ridge_table", "square_matmul_crossover"]

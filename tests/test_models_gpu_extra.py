@@ -1,4 +1,4 @@
-"""Tests of the accelbook.gpu additions for the chapter "Inside a GPU streaming multiprocessor":
+"""Tests of the accelbook.models.gpu additions for the chapter "Inside a GPU streaming multiprocessor":
 SM anatomy from the spec database, memory levels, memory parallelism (Little's law in bytes), and
 the occupancy and scheduler sweeps behind its figures."""
 
@@ -7,7 +7,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from accelbook import gpu, specs
+from accelbook import specs
+from accelbook.models import gpu
 
 KiB = 1024
 

@@ -1,4 +1,4 @@
-"""accelbook.overhead: the three-regime model, fusion bytes, compilation and buckets (chapter 05)."""
+"""accelbook.models.overhead: the three-regime model, fusion bytes, compilation and buckets (chapter 05)."""
 
 import math
 
@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from accelbook import overhead, roofline
+from accelbook.models import overhead, roofline
 
 P, W, T0 = 989.5e12, 3.35e12, 10e-6  # H100-like ceilings and a 10 µs overhead
 

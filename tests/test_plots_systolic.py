@@ -1,4 +1,4 @@
-"""Tests for accelbook.systolic_plot: the pictures show what the simulator did."""
+"""Tests for accelbook.plots.systolic: the pictures show what the simulator did."""
 
 import re
 
@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 from matplotlib.figure import Figure
 
-from accelbook import systolic, systolic_plot as sp
+from accelbook.models import systolic
+from accelbook.plots import style, systolic as sp
 
 matplotlib.use("Agg")
 
@@ -111,7 +112,7 @@ def test_snapshots_and_animation():
 def test_activity_figure_states_the_closed_form():
     for double_buffer in (False, True):
         run = run_of("ws", M=9, N=7, K=10, R=4, C=3, double_buffer=double_buffer)
-        fig = sp.activity_figure(sp.standalone_figure((9, 4.5)), run)
+        fig = sp.activity_figure(style.standalone_figure((9, 4.5)), run)
         title = fig._suptitle.get_text()
         assert f"{run.cycles} cycles simulated = {run.cycles} closed form" in title
         assert f"{100 * run.utilization:.1f} %" in title
@@ -120,7 +121,7 @@ def test_activity_figure_states_the_closed_form():
 
 def test_activity_figure_ticks_whole_rows_and_leaves_room_for_the_legend():
     run = run_of("is", M=20, N=17, K=16, R=16, C=16)
-    fig = sp.activity_figure(sp.standalone_figure((10, 4.6)), run)
+    fig = sp.activity_figure(style.standalone_figure((10, 4.6)), run)
     heat, line, pe = fig.axes[:3]
     for axis in (heat.yaxis, pe.xaxis, pe.yaxis):
         ticks = axis.get_majorticklocs()

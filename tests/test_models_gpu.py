@@ -1,4 +1,4 @@
-"""Tests of accelbook.gpu: occupancy, Little's law, the warp-scheduler simulation, tensor vs SIMT.
+"""Tests of accelbook.models.gpu: occupancy, Little's law, the warp-scheduler simulation, tensor vs SIMT.
 
 Occupancy expectations are NVIDIA's rules (cuda_occupancy.h, the CUDA Occupancy Calculator)
 worked by hand in the comments, with the per-architecture constants of data/cuda_arch.toml; two
@@ -22,7 +22,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from accelbook import gpu, specs
+from accelbook import specs
+from accelbook.models import gpu
 
 if sys.version_info >= (3, 11):
     import tomllib

@@ -1,0 +1,192 @@
+"""One house style for every figure, and the figure helpers the chapters share.
+
+Style: the Okabe–Ito colour-blind-safe palette; units in every axis label; log axes where values
+span decades; an opaque light background with dark text, so a figure stays legible when the page
+around it switches to the dark theme. Shared helpers: tick labels with metric prefixes, labels
+placed beside crowded points, short chip names, one colour per vendor, figures not registered with
+pyplot. A topic's own figures live in its module of :mod:`accelbook.plots`.
+
+Taught in: every chapter.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from typing import Iterable
+
+import matplotlib as mpl
+import matplotlib.ticker as mticker
+from matplotlib.backends.backend_agg import RendererAgg
+from matplotlib.figure import Figure
+
+from accelbook.units import fmt
+
+
+PALETTE = {
+    "blue": "#0072B2", "orange": "#E69F00", "green": "#009E73", "vermillion": "#D55E00",
+    "purple": "#CC79A7", "sky": "#56B4E9", "yellow": "#F0E442", "black": "#000000",
+}
+
+
+CYCLE = [PALETTE[c] for c in ("blue", "orange", "green", "vermillion", "purple", "sky", "yellow")]
+
+
+MARKERS = ["o", "s", "^", "D", "v", "P", "X"]
+
+RC = {
+    "figure.figsize": (7.0, 4.2),
+    "figure.dpi": 110,
+    "savefig.dpi": 150,
+    "figure.facecolor": "white",
+    "axes.facecolor": "white",
+    "savefig.facecolor": "white",
+    "axes.edgecolor": "#333333",
+    "axes.labelcolor": "#111111",
+    "text.color": "#111111",
+    "xtick.color": "#333333",
+    "ytick.color": "#333333",
+    "axes.grid": True,
+    "grid.color": "#dddddd",
+    "grid.linewidth": 0.6,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.prop_cycle": mpl.cycler(color=CYCLE),
+    "font.size": 10.5,
+    "axes.titlesize": 11.5,
+    "legend.frameon": False,
+    "lines.linewidth": 2.0,
+    "lines.markersize": 6,
+}
+
+
+def use_style() -> None:
+    """Apply the house style to every later figure (call once at the top of a chapter)."""
+    mpl.rcParams.update(RC)
+
+
+@contextlib.contextmanager
+def style():
+    """The house style for the figures made inside a ``with`` block."""
+    with mpl.rc_context(RC):
+        yield
+
+
+def si_formatter(unit: str) -> mticker.FuncFormatter:
+    """Tick labels with metric prefixes: 1e12 with unit 'FLOP/s' reads '1 TFLOP/s'."""
+    return mticker.FuncFormatter(lambda v, _pos: fmt(v, unit, digits=3) if v > 0 else "0")
+
+
+def log_axes(ax, x_unit: str | None = None, y_unit: str | None = None) -> None:
+    """Log-scale both axes; label ticks with metric prefixes in the given units."""
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    if x_unit:
+        ax.xaxis.set_major_formatter(si_formatter(x_unit))
+    if y_unit:
+        ax.yaxis.set_major_formatter(si_formatter(y_unit))
+
+
+def place_labels(ax, points: Iterable[tuple[str, float, float]], *, fontsize: float = 8,
+                 bold: Iterable[str] = (), offsets: dict[str, tuple[float, float]] | None = None,
+                 marker_radius: float = 5.0) -> None:
+    """Write each (label, x, y) beside its point where it hides no other label or point.
+
+    Each label goes to the first of six places (right, upper right, lower right, left, upper left,
+    lower left of its point) where it overlaps no label placed before it and no other point; if
+    none is free, to the place with the least overlap (labels count ten times more than points).
+    ``offsets`` maps a label to a fixed text offset in points instead; labels in ``bold`` are set
+    in bold and kept clear of a marker twice as large. ``marker_radius`` (points) is the size of
+    the markers to keep clear of. Set the axis
+    limits before calling: placement is computed for the limits at that moment.
+    Taught in: "Introduction" and "The roofline" (their scatter charts).
+    """
+    offsets = offsets or {}
+    bold = set(bold)
+    points = list(points)
+    fig = ax.figure
+    # Text extents need a renderer; a bare Figure (no pyplot canvas) has none, so measure with Agg.
+    renderer = RendererAgg(*fig.canvas.get_width_height(), fig.dpi)
+    centres = ax.transData.transform([(x, y) for _l, x, y in points])
+    radii = [(2 if label in bold else 1) * marker_radius for label, _x, _y in points]  # points
+    markers = [mpl.transforms.Bbox.from_extents(x - r * fig.dpi / 72, y - r * fig.dpi / 72,
+                                                x + r * fig.dpi / 72, y + r * fig.dpi / 72)
+               for (x, y), r in zip(centres, radii)]
+
+    def places(r):
+        d = r + 1
+        return [((d, 0), "left", "center"), ((d, 2), "left", "bottom"), ((d, -2), "left", "top"),
+                ((-d, 0), "right", "center"), ((-d, 2), "right", "bottom"), ((-d, -2), "right", "top")]
+
+    def area(a, b):
+        w = min(a.x1, b.x1) - max(a.x0, b.x0)
+        h = min(a.y1, b.y1) - max(a.y0, b.y0)
+        return max(w, 0.0) * max(h, 0.0)
+
+    taken: list = []
+    for k, (label, x, y) in enumerate(points):
+        choices = [(offsets[label], "left", "bottom")] if label in offsets else places(radii[k])
+        others = markers[:k] + markers[k + 1:]
+        best = None
+        for xy, ha, va in choices:
+            text = ax.annotate(label, (x, y), xytext=xy, textcoords="offset points", ha=ha, va=va,
+                               fontsize=fontsize, color="#111111", zorder=5,
+                               fontweight="bold" if label in bold else "normal")
+            box = text.get_window_extent(renderer)
+            cost = 10 * sum(area(box, t) for t in taken) + sum(area(box, m) for m in others)
+            if best is None or cost < best[0]:
+                if best is not None:
+                    best[1].remove()
+                best = (cost, text, box)
+            else:
+                text.remove()
+            if cost == 0:
+                break
+        if best is not None:
+            taken.append(best[2])
+
+
+def labelled_points(ax, points: Iterable[tuple[str, float, float]],
+                    offsets: dict[str, tuple[float, float]] | None = None) -> None:
+    """Measured points (label, intensity FLOP/byte, achieved FLOP/s) as black open circles,
+    each labelled beside it by :func:`place_labels` (no legend entry).
+
+    Taught in: "The roofline" (chapter 02).
+    """
+    points = list(points)
+    for _label, intensity, achieved in points:
+        ax.plot([intensity], [achieved], linestyle="none", marker="o", color="black",
+                markerfacecolor="white", markeredgewidth=1.5, zorder=4)
+    ax.autoscale_view()
+    place_labels(ax, points, offsets=offsets)
+
+
+def chip_label(chip) -> str:
+    """A short label for charts: 'NVIDIA A100 SXM4 40GB' -> 'A100 40GB', 'Google TPU v6e
+    (Trillium)' -> 'TPU v6e' (no vendor, form factor or nickname)."""
+    return re.sub(r"\s*\(.*\)|\s*SXM\d?", "", short_name(chip.name))
+
+
+def vendor_colors(vendors: Iterable[str]) -> dict[str, str]:
+    """One :data:`CYCLE` colour per vendor name, assigned in sorted order (stable across figures)."""
+    return {v: CYCLE[i % len(CYCLE)] for i, v in enumerate(sorted(set(vendors)))}
+
+
+def short_name(name: str) -> str:
+    """A chip name without its vendor prefix: 'NVIDIA H100 SXM' -> 'H100 SXM'."""
+    for prefix in ("NVIDIA ", "AMD Instinct ", "AMD ", "Google Cloud ", "Google "):
+        if name.startswith(prefix):
+            return name[len(prefix):]
+    return name
+
+
+def standalone_figure(figsize, dpi: int | None = None) -> Figure:
+    """A :class:`matplotlib.figure.Figure` that is not registered with pyplot (so it is shown only
+    when displayed explicitly: an explorable draws on one for every setting). Taught in: "TPUs and
+    systolic arrays" (chapter 06), whose explorable draws on one."""
+    return Figure(figsize=figsize, dpi=dpi, layout="constrained")
+
+
+__all__ = ["CYCLE", "MARKERS", "PALETTE", "RC", "chip_label", "labelled_points", "log_axes",
+           "place_labels", "short_name", "si_formatter", "standalone_figure", "style", "use_style",
+           "vendor_colors"]

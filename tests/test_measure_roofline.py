@@ -1,0 +1,48 @@
+"""XLA's cost analysis (accelbook.measure.roofline) against hand counts of FLOP and bytes."""
+
+import jax
+import jax.numpy as jnp
+import pytest
+
+from accelbook import measure, models
+
+
+@pytest.mark.parametrize("m, k, n", [(64, 32, 16), (128, 128, 128), (7, 300, 5)])
+def test_xla_cost_of_a_matmul_equals_the_hand_count(m, k, n):
+    a, b = jnp.ones((m, k), jnp.float32), jnp.ones((k, n), jnp.float32)
+    cost = measure.roofline.xla_cost(lambda x, y: x @ y, a, b)
+    assert cost.flops == 2 * m * n * k
+    assert cost.bytes_accessed == 4 * (m * k + k * n + m * n)
+    assert cost.intensity == pytest.approx(models.roofline.matmul_intensity(m, n, k, 4))
+
+
+def test_xla_cost_of_elementwise_add_and_of_a_prejitted_function():
+    x = jnp.ones((1000,), jnp.float32)
+    cost = measure.roofline.xla_cost(jax.jit(lambda a, b: a + b), x, x)
+    assert cost.flops == 1000 and cost.bytes_accessed == 12 * 1000
+    assert cost.intensity == pytest.approx(models.roofline.elementwise_intensity(1, 2, 1, 4))
+
+
+def test_xla_cost_counts_transcendentals_separately():
+    x = jnp.ones((512,), jnp.float32)
+    cost = measure.roofline.xla_cost(jnp.exp, x)
+    assert cost.transcendentals == 512
+
+
+def test_cost_intensity_needs_memory_traffic():
+    with pytest.raises(ValueError, match="no memory"):
+        measure.roofline.Cost(1.0, 0.0, 0.0).intensity
+
+
+def test_unfused_cost_counts_more_bytes_than_the_fused_program():
+    import jax.numpy as jnp
+
+    x = jnp.ones(1 << 16, jnp.float32)
+    f = lambda a: jnp.exp(a * 2 + 1)  # noqa: E731
+    fused, unfused = measure.roofline.xla_cost(f, x), measure.roofline.unfused_cost(f, x)
+    assert unfused is not None
+    assert fused.bytes_accessed == pytest.approx(2 * 4 * x.size, rel=0.01)  # read x, write the result
+    assert unfused.bytes_accessed > 2 * fused.bytes_accessed
+    assert unfused.flops == fused.flops == 2 * x.size
+    with pytest.raises(TypeError):
+        measure.roofline.unfused_cost(3)

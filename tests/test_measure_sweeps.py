@@ -1,0 +1,51 @@
+"""Chapter 03's probes (accelbook.measure.sweeps): matmul sweeps over sizes and dtypes, nearby sizes."""
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from accelbook import measure
+
+
+def test_sweep_dtypes_by_backend():
+    assert measure.sweeps.sweep_dtypes("cpu") == ["fp32", "bf16"]
+    assert measure.sweeps.sweep_dtypes("tpu") == ["fp32", "bf16"]
+    assert "fp16" in measure.sweeps.sweep_dtypes("gpu")
+    with pytest.raises(ValueError, match="backend='metal'"):
+        measure.sweeps.sweep_dtypes("metal")
+
+
+def test_matmul_sweep_returns_one_checked_record_per_pair_with_all_rounds():
+    rs = measure.sweeps.matmul_sweep([32, 48], ["fp32", "bf16", ("fp32", "highest")], rounds=2, warmup=0,
+                                     min_repeats=2, max_repeats=2, min_time=0)
+    assert [(r.dtype, r.precision, r.n) for r in rs] == [
+        ("fp32", "default", 32), ("fp32", "default", 48), ("bf16", "default", 32),
+        ("bf16", "default", 48), ("fp32", "highest", 32), ("fp32", "highest", 48)]
+    assert all(r.timing.n == 4 for r in rs)  # 2 rounds x 2 samples
+    assert all(r.flops == 2 * r.n**3 for r in rs)
+    assert max(r.rel_error for r in rs if r.dtype == "fp32") < 1e-5
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"sizes": [], "cases": ["fp32"]}, "must not be empty"),
+    ({"sizes": [8], "cases": []}, "must not be empty"),
+    ({"sizes": [0], "cases": ["fp32"]}, "sizes"),
+    ({"sizes": [8], "cases": [("fp32", "default", 1)]}, "pair"),
+    ({"sizes": [8], "cases": ["fp32"], "rounds": 0}, "rounds=0")])
+def test_matmul_sweep_rejects_bad_arguments(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        measure.sweeps.matmul_sweep(**kwargs)
+
+
+def test_nearby_sizes_around_powers_of_two():
+    assert measure.sweeps.nearby_sizes(1024) == [1000, 1021, 1023, 1024, 1025]
+    assert measure.sweeps.nearby_sizes(4096) == [4000, 4093, 4095, 4096, 4097]
+    with pytest.raises(ValueError, match="n=3"):
+        measure.sweeps.nearby_sizes(3)
+
+
+@given(st.integers(4, 20000))
+def test_nearby_sizes_are_sorted_unique_and_hold_n(n):
+    s = measure.sweeps.nearby_sizes(n)
+    assert s == sorted(set(s)) and {n - 1, n, n + 1} <= set(s)
+    assert any(measure.sweeps._is_prime(p) and p < n - 1 for p in s)

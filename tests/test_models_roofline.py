@@ -1,0 +1,176 @@
+"""The roofline model against its closed forms, and the chapter 02 additions: predictions, the
+smallest compute-bound batch, the square-matmul crossover and the ridge-point table."""
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, strategies as st
+
+from accelbook import models, specs
+
+P, W = 989.5e12, 3.35e12  # a made-up chip with H100-like ceilings
+pos = st.floats(min_value=1e-3, max_value=1e6, allow_nan=False, allow_infinity=False)
+
+
+@given(i=pos, p=pos, w=pos)
+def test_attainable_is_the_lower_of_the_two_roofs(i, p, w):
+    a = models.roofline.attainable(i, p * 1e9, w * 1e9)
+    assert a <= p * 1e9 * (1 + 1e-12) and a <= w * 1e9 * i * (1 + 1e-12)
+    assert a == pytest.approx(min(p, w * i) * 1e9)
+
+
+@given(p=pos, w=pos)
+def test_ridge_point_is_where_the_roofs_meet(p, w):
+    ridge = models.roofline.ridge_point(p, w)
+    assert ridge == pytest.approx(p / w)
+    assert models.roofline.attainable(ridge, p, w) == pytest.approx(p)
+    assert models.roofline.attainable(ridge / 2, p, w) == pytest.approx(p / 2)
+
+
+def test_attainable_is_vectorised_and_monotone():
+    i = np.geomspace(0.01, 1e4, 200)
+    a = models.roofline.attainable(i, 1e12, 1e11)
+    assert a.shape == i.shape and np.all(np.diff(a) >= 0) and a.max() == 1e12
+
+
+@pytest.mark.parametrize("bad", [0, -1, float("nan"), float("inf"), [1, -1]])
+def test_attainable_rejects_non_positive_input(bad):
+    with pytest.raises(ValueError, match="intensity="):
+        models.roofline.attainable(bad, 1e12, 1e11)
+    with pytest.raises(ValueError, match="peak_flops="):
+        models.roofline.attainable(1.0, bad, 1e11)
+
+
+def test_min_time_is_the_slower_of_compute_and_memory():
+    assert models.roofline.min_time(1e12, 1e9, 1e12, 1e11) == pytest.approx(1.0)  # compute-bound
+    assert models.roofline.min_time(1e9, 1e12, 1e12, 1e11) == pytest.approx(10.0)  # memory-bound
+    with pytest.raises(ValueError, match="flops=-1"):
+        models.roofline.min_time(-1, 1, 1, 1)
+    with pytest.raises(ValueError, match="both be 0"):
+        models.roofline.min_time(0, 0, 1, 1)
+
+
+@given(n=st.integers(1, 10**5), b=st.sampled_from([1, 2, 4, 8]))
+def test_square_matmul_intensity_closed_form(n, b):
+    assert models.roofline.matmul_intensity(n, n, n, b) == pytest.approx(2 * n / (3 * b))
+
+
+def test_matmul_intensity_rejects_bad_shapes():
+    for bad in (0, -3, 2.5, True):
+        with pytest.raises(ValueError, match="must be a positive integer"):
+            models.roofline.matmul_intensity(bad, 4, 4)
+
+
+def test_elementwise_intensity():
+    assert models.roofline.elementwise_intensity(1, 2, 1, 4) == pytest.approx(1 / 12)
+    with pytest.raises(ValueError, match="inputs"):
+        models.roofline.elementwise_intensity(1, 0, 0)
+
+
+def test_predict_picks_the_larger_of_the_two_times():
+    bw_bound = models.roofline.predict(1e9, 1e9, P, W)
+    assert bw_bound.bound == "bandwidth"
+    assert bw_bound.time == pytest.approx(1e9 / W)
+    assert bw_bound.attainable == pytest.approx(W * 1.0)  # intensity 1 FLOP/byte
+    cb = models.roofline.predict(1e15, 1e9, P, W)
+    assert cb.bound == "compute" and cb.time == pytest.approx(1e15 / P)
+    assert cb.fraction_of_peak == pytest.approx(1.0)
+
+
+@given(st.floats(1e3, 1e18), st.floats(1e3, 1e15), st.floats(1e9, 1e16), st.floats(1e8, 1e14))
+def test_predict_agrees_with_min_time_and_attainable(flops, q, peak, bw):
+    p = models.roofline.predict(flops, q, peak, bw)
+    assert p.time == pytest.approx(models.roofline.min_time(flops, q, peak, bw))
+    assert p.attainable == pytest.approx(models.roofline.attainable(flops / q, peak, bw), rel=1e-9)
+    assert p.intensity == pytest.approx(flops / q)
+    assert p.bound == ("compute" if flops / peak >= q / bw else "bandwidth")
+
+
+def test_predict_of_a_kernel_that_moves_no_bytes():
+    p = models.roofline.predict(1e9, 0, P, W)
+    assert p.intensity == math.inf and p.bound == "compute"
+
+
+@pytest.mark.parametrize("args", [(-1, 1, P, W), (1, -1, P, W), (0, 0, P, W), (1, 1, 0, W), (1, 1, P, -W)])
+def test_predict_rejects_bad_input(args):
+    with pytest.raises(ValueError):
+        models.roofline.predict(*args)
+
+
+@given(st.integers(1, 20000), st.integers(1, 20000), st.sampled_from([1, 2, 4]),
+       st.floats(10.0, 2000.0))
+def test_min_batch_is_the_first_compute_bound_batch(d_in, d_out, b, ridge):
+    m = models.roofline.min_batch_for_compute_bound(d_in, d_out, ridge * 1e12, 1e12, b)
+    limit = 2.0 * d_in * d_out / (b * (d_in + d_out))  # intensity as the batch grows without bound
+    if m is None:
+        assert limit <= ridge * (1 + 1e-9)
+    else:
+        assert models.roofline.matmul_intensity(m, d_out, d_in, b) >= ridge * (1 - 1e-12)
+        assert m == 1 or models.roofline.matmul_intensity(m - 1, d_out, d_in, b) < ridge
+
+
+def test_min_batch_on_an_h100_like_chip():
+    # b·R·d² / (2d² − 2·b·R·d) with b = 2, R = P / W, d = 4096
+    br = 2 * P / W
+    expected = math.ceil(br * 4096**2 / (2 * 4096**2 - br * 2 * 4096))
+    assert models.roofline.min_batch_for_compute_bound(4096, 4096, P, W, 2) == expected
+
+
+def test_min_batch_is_none_when_no_batch_is_enough():
+    # a 64-wide layer in bf16 never exceeds 2·64·64 / (2·128) = 32 FLOP/byte
+    assert models.roofline.min_batch_for_compute_bound(64, 64, 100e12, 1e12, 2) is None
+
+
+def test_min_batch_does_not_change_when_peak_and_element_size_scale_together():
+    # fp8 on the same chip: twice the peak, half the bytes per element
+    assert (models.roofline.min_batch_for_compute_bound(4096, 4096, 2 * P, W, 1)
+            == models.roofline.min_batch_for_compute_bound(4096, 4096, P, W, 2))
+
+
+@pytest.mark.parametrize("bad", [0, -3, 2.5, True])
+def test_min_batch_rejects_bad_widths(bad):
+    with pytest.raises(ValueError):
+        models.roofline.min_batch_for_compute_bound(bad, 16, P, W)
+
+
+def test_square_crossover_is_where_square_matmuls_meet_the_ridge():
+    n = models.roofline.square_matmul_crossover(P, W, 2)
+    assert n == pytest.approx(1.5 * 2 * P / W)
+    assert models.roofline.matmul_intensity(int(np.ceil(n)), int(np.ceil(n)), int(np.ceil(n)), 2) >= P / W
+    assert models.roofline.matmul_intensity(int(n) - 1, int(n) - 1, int(n) - 1, 2) < P / W
+    with pytest.raises(ValueError):
+        models.roofline.square_matmul_crossover(P, W, 0)
+
+
+def test_ridge_table_uses_the_first_dtype_a_chip_has_and_sorts():
+    chips = specs.chips()
+    rows = models.roofline.ridge_table(chips, ("bf16", "fp16"))
+    ridges = [r.ridge for r in rows]
+    assert ridges == sorted(ridges)
+    for r in rows:
+        assert r.dtype == ("bf16" if "bf16" in r.chip.peak_flops else "fp16")
+        assert r.ridge == pytest.approx(r.chip.ridge_point(r.dtype))
+    keys = {r.chip.key for r in rows}
+    for c in chips:  # every chip with bandwidth and a 16-bit peak is in, and nothing else
+        assert (c.key in keys) == bool(c.memory_bandwidth and ({"bf16", "fp16"} & set(c.peak_flops)))
+
+
+def test_ridge_table_rejects_a_bare_string():
+    with pytest.raises(ValueError):
+        models.roofline.ridge_table(specs.chips(), "bf16")
+
+
+def test_generation_growth_pairs_each_vendors_oldest_and_newest_chip():
+    rows = models.roofline.ridge_table(specs.chips(), ("bf16", "fp16"))
+    growth = models.roofline.generation_growth(rows)
+    assert [v for v, _f, _l in growth] == sorted(v for v, _f, _l in growth)
+    for vendor, first, last in growth:
+        mine = [r for r in rows if r.chip.vendor == vendor]
+        assert first.chip.year == min(r.chip.year for r in mine) < last.chip.year
+        assert last.chip.year == max(r.chip.year for r in mine)
+        newest = [r for r in mine if r.chip.year == last.chip.year]
+        assert last.peak_flops == max(r.peak_flops for r in newest)
+    single_year = {r.chip.vendor for r in rows} - {v for v, _f, _l in growth}
+    for vendor in single_year:
+        assert len({r.chip.year for r in rows if r.chip.vendor == vendor}) == 1
