@@ -46,3 +46,19 @@ def test_unfused_cost_counts_more_bytes_than_the_fused_program():
     assert unfused.flops == fused.flops == 2 * x.size
     with pytest.raises(TypeError):
         measure.roofline.unfused_cost(3)
+
+
+@pytest.mark.parametrize("analysis", [
+    {"flops": -1.0, "bytes accessed": -1.0},            # jax 0.4.26-0.4.31 on the CPU: unknown
+    {"flops": 2048.0, "bytes accessed": -1.0},
+    [{"flops": -1.0, "bytes accessed": 100.0}],         # one dict per device, older JAX
+    {}, [], None,
+])
+def test_unknown_counts_give_no_cost_instead_of_numbers(analysis):
+    assert measure.roofline._cost(analysis) is None
+
+
+def test_known_counts_give_a_cost_and_a_missing_flops_entry_is_zero():
+    assert measure.roofline._cost([{"flops": 8.0, "bytes accessed": 48.0}]) == measure.roofline.Cost(8.0, 48.0, 0.0)
+    assert measure.roofline._cost({"bytes accessed": 64.0, "transcendentals": 4.0}) == \
+        measure.roofline.Cost(0.0, 64.0, 4.0)

@@ -29,23 +29,37 @@ class Cost:
         return self.flops / self.bytes_accessed
 
 
-def xla_cost(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Cost:
+def _cost(analysis) -> Cost | None:
+    """A :class:`Cost` from XLA's cost-analysis dict, or None when XLA does not know the counts.
+
+    XLA reports a count it could not work out as -1 (jax 0.4.26 to 0.4.31 do so for every program
+    on the CPU): that is "unknown", not a count, so no Cost is made from it. A missing 'flops' entry
+    is a real 0 (pure data movement, transcendentals only)."""
+    if isinstance(analysis, (list, tuple)):  # older JAX returned one dict per device
+        analysis = analysis[0] if analysis else None
+    if not analysis:
+        return None
+    counts = [float(analysis.get(key, 0.0)) for key in ("flops", "bytes accessed", "transcendentals")]
+    if any(c < 0 for c in counts):
+        return None
+    return Cost(*counts)
+
+
+def xla_cost(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Cost | None:
     """FLOP and byte counts XLA assigns to ``jax.jit(fn)(*args, **kwargs)`` after compilation.
 
     ``bytes accessed`` counts each operand read and each result written by the compiled program
     (after fusion), so it is the traffic a roofline needs. Operations without a 'flops' entry
-    (pure data movement, transcendentals) count 0 FLOP.
+    (pure data movement, transcendentals) count 0 FLOP. JAX documents cost analysis as best
+    effort: returns ``None`` when the backend reports no counts or reports them as unknown (-1),
+    and a chapter then says so instead of computing with them.
     """
     import jax
 
     if not callable(fn):
         raise TypeError(f"fn must be callable, got {type(fn).__name__}")
     jitted = fn if hasattr(fn, "lower") else jax.jit(fn)
-    analysis = jitted.lower(*args, **kwargs).compile().cost_analysis()
-    if isinstance(analysis, (list, tuple)):  # older JAX returned one dict per device
-        analysis = analysis[0]
-    return Cost(float(analysis.get("flops", 0.0)), float(analysis.get("bytes accessed", 0.0)),
-                float(analysis.get("transcendentals", 0.0)))
+    return _cost(jitted.lower(*args, **kwargs).compile().cost_analysis())
 
 
 def unfused_cost(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Cost | None:
@@ -54,7 +68,8 @@ def unfused_cost(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Cost | No
     Every HLO operation of the traced program is costed as if it read its operands from memory
     and wrote its result back, including broadcasts of constants. Set next to :func:`xla_cost`
     (the compiled program), it shows what fusion saves: the bytes shrink, the FLOP mostly stay.
-    JAX documents cost analysis as best effort: returns ``None`` when the backend offers none.
+    JAX documents cost analysis as best effort: returns ``None`` when the backend offers none or
+    reports the counts as unknown (-1).
     Taught in: "The roofline" (chapter 02).
     """
     import jax
@@ -62,13 +77,7 @@ def unfused_cost(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Cost | No
     if not callable(fn):
         raise TypeError(f"fn must be callable, got {type(fn).__name__}")
     jitted = fn if hasattr(fn, "lower") else jax.jit(fn)
-    analysis = jitted.lower(*args, **kwargs).cost_analysis()
-    if isinstance(analysis, (list, tuple)):  # older JAX returned one dict per device
-        analysis = analysis[0]
-    if not analysis:
-        return None
-    return Cost(float(analysis.get("flops", 0.0)), float(analysis.get("bytes accessed", 0.0)),
-                float(analysis.get("transcendentals", 0.0)))
+    return _cost(jitted.lower(*args, **kwargs).cost_analysis())
 
 
 __all__ = ["Cost", "unfused_cost", "xla_cost"]
