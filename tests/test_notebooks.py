@@ -1,5 +1,6 @@
 """Every chapter notebook: stripped, in the table of contents, Colab-ready, and following the template."""
 
+import ast
 import json
 import pathlib
 import re
@@ -53,14 +54,41 @@ def test_notebook_is_in_the_table_of_contents_and_uses_the_python3_kernel(path):
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_first_code_cell_installs_accelbook_only_when_missing(path):
+    """The first code cell, plain Python::
+
+        try:
+            import accelbook
+        except ImportError:
+            import subprocess, sys
+            subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps",
+                            "accelbook @ git+<repository.url>"], check=True)
+
+    No IPython %pip: it prints "you may need to restart the kernel", which is wrong for a first import."""
     first = next(c for c in _cells(path) if c["cell_type"] == "code")
     src = _source(first)
-    assert "import accelbook" in src and "except ImportError" in src
-    install = [l for l in src.splitlines() if "pip install" in l]
-    assert len(install) == 1
-    assert f"git+{REPO_URL}" in install[0], "install cell must follow repository.url in _config.yml"
-    assert "--no-deps" in install[0], "installing accelbook must never touch jax, jaxlib or numpy"
-    assert not re.search(r"\b(jax|jaxlib|numpy)\b", install[0].replace("accelbook", ""))
+    assert not re.search(r"^\s*[%!]", src, re.M), f"{path.name}: the install cell must be plain Python"
+    tree = ast.parse(src)
+    tries = [n for n in tree.body if isinstance(n, ast.Try)]
+    assert len(tries) == 1, "one try: import accelbook / except ImportError: install"
+    (attempt,) = tries
+    assert any(isinstance(n, ast.Import) and [a.name for a in n.names] == ["accelbook"] for n in attempt.body)
+    (handler,) = attempt.handlers
+    assert isinstance(handler.type, ast.Name) and handler.type.id == "ImportError"
+    calls = [n for n in ast.walk(handler) if isinstance(n, ast.Call) and n.args
+             and isinstance(n.args[0], ast.List)
+             and {"pip", "install"} <= {getattr(e, "value", None) for e in n.args[0].elts}]
+    assert len(calls) == 1, "one pip install, in the except ImportError branch"
+    (call,) = calls
+    assert ast.unparse(call.func) == "subprocess.run" and ast.unparse(call.args[0].elts[0]) == "sys.executable", \
+        "pip must run in the kernel's own interpreter"
+    assert any(k.arg == "check" and getattr(k.value, "value", None) is True for k in call.keywords)
+    args = [e.value for e in call.args[0].elts[1:] if isinstance(e, ast.Constant)]
+    assert len(args) == len(call.args[0].elts) - 1, "pip's arguments are plain strings"
+    assert args[:2] == ["-m", "pip"] and "--no-deps" in args, \
+        "installing accelbook must never touch jax, jaxlib or numpy"
+    (target,) = [a for a in args if "git+" in a]
+    assert target == f"accelbook @ git+{REPO_URL}", "install cell must follow repository.url in _config.yml"
+    assert not any(re.search(r"\b(jax|jaxlib|numpy)\b", a) for a in args)
     assert "remove-cell" in first.get("metadata", {}).get("tags", [])
 
 
