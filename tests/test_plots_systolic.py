@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from matplotlib.figure import Figure
 
+from accelbook import explore
 from accelbook.models import systolic
 from accelbook.plots import style, systolic as sp
 
@@ -119,14 +120,92 @@ def test_activity_figure_states_the_closed_form():
         assert len(fig.axes) == 4                            # 3 panels and a colour bar
 
 
+def visible_labels(ticks):
+    return [t.get_text() for t in ticks.labels if t.get_visible()]
+
+
 def test_activity_figure_ticks_whole_rows_and_leaves_room_for_the_legend():
-    run = run_of("is", M=20, N=17, K=16, R=16, C=16)
-    fig = sp.activity_figure(style.standalone_figure((10, 4.6)), run)
-    heat, line, pe = fig.axes[:3]
-    for axis in (heat.yaxis, pe.xaxis, pe.yaxis):
-        ticks = axis.get_majorticklocs()
-        assert len(ticks) >= 2 and np.allclose(ticks, np.round(ticks))
+    view = sp.ActivityView()
+    view.update(R=16, dataflow="is", M=20, N=17, K=16, double_buffer=False)
+    panels, cycles = view._panels, view.run.cycles
+    heat_rows, pe_cols, pe_rows = (visible_labels(t) for t in panels.array_ticks)
+    for labels in (heat_rows, pe_cols, pe_rows):
+        assert len(labels) >= 3 and all(x.isdigit() and int(x) < 16 for x in labels)
+    times = [float(x) for x in visible_labels(panels.cycle_ticks[1])]
+    assert len(times) >= 3 and all(t == round(t) and 0 <= t < cycles for t in times)
+    marks = panels.cycle_ticks[0].marks.get_xdata()          # the heat map's ticks: the same cycles
+    assert np.array_equal(marks, times)
+    line = panels.line
     assert line.get_ylim()[1] > 1.2                       # the legend sits above a full array
+    view.figure.canvas.draw()
+    legend = line.get_legend().get_window_extent()
+    assert legend.y0 > line.transData.transform((0, 1))[1] + 2  # above everything that changes
+
+
+# ---------------------------------------------------------------------------------------------
+# the explorable (chapter 06's "tpu-activity")
+
+
+def activity_params():
+    """The chapter's controls: every live value, the site's values as static subsets."""
+    dims = list(range(1, 65))
+    return [explore.slider("R", list(range(8, 33, 4)), value=8, static=[8, 16], label="array R = C"),
+            explore.choice("dataflow", [(v, k) for k, v in systolic.DATAFLOWS.items()], value="ws"),
+            explore.slider("M", dims, value=64, static=[64]),
+            explore.slider("N", dims, value=16, static=[16, 17]),
+            explore.slider("K", dims, value=16, static=[16]),
+            explore.toggle("double_buffer", label="double buffering")]
+
+
+@pytest.fixture
+def house_style():
+    with style.style():
+        yield
+
+
+def test_activity_view_updates_equal_a_full_redraw(house_style):
+    ex = explore.Explorable(sp.ActivityView, activity_params(), name="tpu-activity")
+    assert ex.check() >= 10                   # the ends of every live range, a few site frames
+    for values in (dict(R=32, dataflow="is", M=64, N=64, K=64, double_buffer=True),
+                   dict(R=8, dataflow="os", M=1, N=1, K=1, double_buffer=False),
+                   dict(R=20, dataflow="ws", M=37, N=50, K=45, double_buffer=True)):
+        got, cap = ex.frame(**values)
+        want, want_cap = ex.reference(**values)
+        assert explore.difference(got, want) <= explore.TOLERANCE["fraction"] and cap == want_cap
+
+
+def test_activity_view_shows_the_model(house_style):
+    view = sp.ActivityView()
+    for R, df, M, N, K, db in [(8, "ws", 64, 17, 16, False), (12, "os", 8, 8, 64, False),
+                               (16, "is", 30, 40, 50, True)]:
+        caption = view.update(R=R, dataflow=df, M=M, N=N, K=K, double_buffer=db)
+        panels, run = view._panels, view.run
+        closed = (systolic.cycles_double_buffered if db else systolic.cycles)(M, N, K, R, R, df)
+        assert run.cycles == closed and run.rows == run.cols == R and run.dataflow == df
+        title = panels.title.get_text()
+        assert f"{R} × {R} {systolic.DATAFLOWS[df]}" in title and f"M={M}, N={N}, K={K}" in title
+        assert f"{closed} cycles simulated = {closed} closed form" in title
+        up = lambda d: -(-d // R)                        # tiles of R along one dimension
+        folds = {"ws": up(K) * up(N), "is": up(K) * up(M), "os": up(M) * up(N)}[df]
+        assert f"{folds} fold{'s' if folds > 1 else ''}\n" in title
+        assert len(panels.folds.get_segments()) == folds - 1  # a line at each boundary between folds
+        assert panels.heat_image.get_array().shape == (R, closed)
+        assert panels.pe_image.get_array().shape == (R, R)
+        assert panels.heat.get_xlim() == panels.line.get_xlim() == (-0.5, closed - 0.5)
+        x, y = panels.busy.get_data()                   # a step per cycle, averaging to the utilization
+        assert len(x) == closed + 1 and np.isclose(np.mean(y[:-1]), M * N * K / (R * R * closed))
+        assert panels.mean.get_ydata()[0] == pytest.approx(M * N * K / (R * R * closed))
+        assert caption == sp.activity_caption(run)
+
+
+def test_random_moves_never_redraw_the_background(house_style):
+    params = activity_params()
+    ex = explore.Explorable(sp.ActivityView, params, name="tpu-activity")
+    rng = np.random.default_rng(3)
+    for _ in range(12):
+        values = {p.name: p.values[rng.integers(len(p.values))] for p in params}
+        ex.frame(**values)
+    assert ex._renderer.full_draws == 1
 
 
 def test_activity_caption_names_the_mapping_the_folds_and_the_padding():

@@ -14,12 +14,15 @@ import re
 
 import matplotlib as mpl
 import matplotlib.animation
+import matplotlib.collections
+import matplotlib.colors
 import matplotlib.ticker
 import numpy as np
 from matplotlib.figure import Figure
 
+from accelbook import explore
 from accelbook.models import systolic
-from accelbook.plots.style import CYCLE, PALETTE
+from accelbook.plots.style import CYCLE, PALETTE, standalone_figure
 
 # What stays in a PE and what moves, per dataflow: (stationary symbol, its two indices from
 # (m, n, k)), and the moving operands' (symbol, indices). Indices: 0 = m, 1 = n, 2 = k.
@@ -242,52 +245,200 @@ def busy_timeline(ax, run, *, color=None, label=None, fraction: bool = False) ->
     ax.step(np.arange(run.cycles), busy, where="mid", color=color, label=label, lw=1.6)
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+class _Ticks:
+    """Tick marks, tick labels and (optionally) grid lines along one axis of ``ax``, drawn by the
+    artists listed in ``artists`` instead of by the axis itself, so that they can follow a run.
+    ``grid``: the span of the grid lines in the other axis's data coordinates, or None for none.
+
+    They look like the house style's ticks (size, pad, colours and font from ``mpl.rcParams`` at
+    construction). The axis keeps its label but no ticks of its own; ``labelpad`` leaves room for
+    tick labels of up to ``digits`` digits. :meth:`set` places ticks from ``locator`` over the
+    view interval ``(lo, hi)``; ``most`` tick labels at most are shown.
+    """
+
+    def __init__(self, ax, which: str, locator, *, labels: bool = True, grid: tuple | None = None,
+                 digits: int = 2, most: int = 12):
+        from matplotlib.markers import TICKDOWN, TICKLEFT
+        from matplotlib.transforms import ScaledTranslation
+
+        rc, x = mpl.rcParams, which == "x"
+        axis = ax.xaxis if x else ax.yaxis
+        axis.set_major_locator(matplotlib.ticker.NullLocator())
+        size, pad = rc[f"{which}tick.major.size"], rc[f"{which}tick.major.pad"]
+        fontsize = mpl.font_manager.FontProperties(size=rc[f"{which}tick.labelsize"]).get_size_in_points()
+        label_color = rc[f"{which}tick.labelcolor"]
+        label_color = rc[f"{which}tick.color"] if label_color == "inherit" else label_color
+        if labels:     # the axis label sits beyond the widest (y) or tallest (x) tick label
+            room = fontsize * (1.2 if x else 0.64 * digits)
+            axis.labelpad = size + pad + room + rc["axes.labelpad"]
+        self.ax, self.x, self.locator = ax, x, locator
+        trans = ax.get_xaxis_transform() if x else ax.get_yaxis_transform()
+        self.marks = mpl.lines.Line2D([], [], ls="none", marker=TICKDOWN if x else TICKLEFT, ms=size,
+                                      mew=rc[f"{which}tick.major.width"], color=rc[f"{which}tick.color"],
+                                      transform=trans, clip_on=False, zorder=2.6)
+        ax.add_artist(self.marks)
+        shift = (size + pad) / 72
+        offset = ScaledTranslation(0, -shift, ax.figure.dpi_scale_trans) if x else \
+            ScaledTranslation(-shift, 0, ax.figure.dpi_scale_trans)
+        self.labels = [ax.text(0, 0, "", transform=trans + offset, fontsize=fontsize, color=label_color,
+                               ha="center" if x else "right", va="top" if x else "center_baseline",
+                               clip_on=False, visible=False) for _ in range(most if labels else 0)]
+        self.grid, self.span = None, grid
+        if grid is not None:
+            self.grid = mpl.collections.LineCollection([], colors=rc["grid.color"], zorder=1.6,
+                                                       linewidths=rc["grid.linewidth"], transform=ax.transData)
+            ax.add_collection(self.grid, autolim=False)
+        self.artists = ([self.grid] if grid is not None else []) + [self.marks] + self.labels
+
+    def set(self, lo: float, hi: float) -> np.ndarray:
+        """Ticks for the view interval ``lo..hi``; returns their positions."""
+        a, b = min(lo, hi), max(lo, hi)
+        ticks = [t for t in self.locator.tick_values(a, b) if a - 1e-9 <= t <= b + 1e-9 and t == round(t)]
+        ticks = np.asarray(ticks[:len(self.labels)] if self.labels else ticks, dtype=float)
+        zeros = np.zeros_like(ticks)
+        self.marks.set_data((ticks, zeros) if self.x else (zeros, ticks))
+        for i, text in enumerate(self.labels):
+            text.set_visible(i < len(ticks))
+            if i < len(ticks):
+                text.set_position((ticks[i], 0) if self.x else (0, ticks[i]))
+                text.set_text(f"{ticks[i]:g}")
+        if self.grid is not None:
+            a, b = self.span
+            self.grid.set_segments([[(t, a), (t, b)] if self.x else [(a, t), (b, t)] for t in ticks])
+        return ticks
+
+
+class _ActivityPanels:
+    """The artists of :func:`activity_figure`, built once on ``fig``; :meth:`show` sets them for a run.
+
+    The axes follow the run: cycles along the time axes, the array's rows and columns on the others.
+    So everything that depends on the run is an artist of its own, listed in ``dynamic`` in the
+    order the figure draws them: the two images, the busy line, the mean, the fold boundaries, the
+    title, the ticks, tick labels and vertical grid lines of those axes (:class:`_Ticks`), and the
+    spines, which must be drawn over the images. The rest never changes: the axes' backgrounds and
+    labels, the busy fraction's axis, the colour bar, the PE panel's title and the legend (which
+    sits above a fully busy array, where no dynamic artist reaches).
+    """
+
+    def __init__(self, fig):
+        fig.set_layout_engine("none")      # fixed positions: a redraw must be quick (the explorer)
+        heat, line = fig.add_axes((0.08, 0.43, 0.55, 0.41)), fig.add_axes((0.08, 0.11, 0.55, 0.25))
+        pe = fig.add_axes((0.77, 0.11, 0.21, 0.70))
+        style = dict(cmap="Blues", vmin=0, vmax=1, interpolation="nearest")
+        self.heat_image = heat.imshow(np.zeros((1, 1)), aspect="auto", **style)
+        heat.set_ylabel("array row")
+        heat.grid(False)
+        scale = mpl.cm.ScalarMappable(norm=mpl.colors.Normalize(0, 1), cmap="Blues")
+        fig.colorbar(scale, cax=fig.add_axes((0.64, 0.43, 0.012, 0.41)), label="busy fraction")
+        # fold boundaries and the vertical grid stop at a fully busy array: above it is the legend
+        self.folds = mpl.collections.LineCollection([], colors="#aaaaaa", linewidths=0.6, zorder=1.7)
+        line.add_collection(self.folds, autolim=False)
+        (self.busy,) = line.step([0, 1], [0, 0], where="post", color=CYCLE[0], lw=1.6)
+        self.mean = line.axhline(0, color=CYCLE[1], ls="--", lw=1.2, label="mean = utilization")
+        # headroom above a fully busy array, so that the legend never covers the curve
+        line.set(ylim=(0, 1.35), yticks=(0, 0.5, 1), xlabel="cycle", ylabel="busy PEs\n(fraction)")
+        line.legend(fontsize=8, loc="upper right")           # the title gives the value
+        self.pe_image = pe.imshow(np.zeros((1, 1)), **style)
+        pe.set(title="busy fraction of each PE\n(same colour scale)", xlabel="array column",
+               ylabel="array row")
+        pe.grid(False)
+        whole = lambda n: matplotlib.ticker.MaxNLocator(n, integer=True)   # cycles, rows, columns
+        self.cycle_ticks = [_Ticks(heat, "x", whole(6), labels=False),
+                            _Ticks(line, "x", whole(6), grid=(0, 1))]
+        self.array_ticks = [_Ticks(heat, "y", whole(5)), _Ticks(pe, "x", whole(5)), _Ticks(pe, "y", whole(5))]
+        self.title = fig.suptitle(" ", fontsize=10.5)
+        self.heat, self.line, self.pe = heat, line, pe
+        spines = lambda ax: [s for s in ax.spines.values() if s.get_visible()]
+        ticks = lambda *ts: [a for t in ts for a in t.artists]
+        self.dynamic = [self.heat_image, *spines(heat), *ticks(self.cycle_ticks[0], self.array_ticks[0]),
+                        *ticks(self.cycle_ticks[1])[:1], self.folds, self.busy, self.mean, *spines(line),
+                        *ticks(self.cycle_ticks[1])[1:],
+                        self.pe_image, *spines(pe), *ticks(*self.array_ticks[1:]), self.title]
+
+    def show(self, run) -> None:
+        """Set every dynamic artist for ``run`` (a :class:`~accelbook.models.systolic.SystolicRun`)."""
+        M, N = run.C.shape
+        K = run.macs // (M * N)
+        closed = (systolic.cycles_double_buffered if run.double_buffer else systolic.cycles)(
+            M, N, K, run.rows, run.cols, run.dataflow)
+        eff = systolic.shape_efficiency(M, N, K, run.rows, run.cols, run.dataflow)
+        cycles, rows, cols = (-0.5, run.cycles - 0.5), (run.rows - 0.5, -0.5), (-0.5, run.cols - 0.5)
+        self.heat_image.set_data(run.activity.mean(axis=2).T)   # (rows, cycles): busy fraction of a row
+        self.heat_image.set_extent((*cycles, *rows))
+        self.heat.set(xlim=cycles, ylim=rows)
+        busy = run.activity.mean(axis=(1, 2))                  # cycle t spans t - 0.5 .. t + 0.5
+        self.busy.set_data(np.arange(run.cycles + 1) - 0.5, np.append(busy, busy[-1]))
+        self.mean.set_ydata([run.utilization, run.utilization])
+        starts = [f.stream_start - 0.5 for f in run.folds[1:]]
+        self.folds.set_segments([[(x, 0), (x, 1)] for x in starts])
+        self.line.set_xlim(cycles)
+        self.pe_image.set_data(run.activity.mean(axis=0))
+        self.pe_image.set_extent((*cols, *rows))
+        self.pe.set(xlim=cols, ylim=rows)
+        for ticks, span in zip((*self.cycle_ticks, *self.array_ticks), (cycles, cycles, rows, cols, rows)):
+            ticks.set(*span)
+        agree = "=" if closed == run.cycles else "≠"
+        self.title.set_text(
+            f"{run.rows} × {run.cols} {systolic.DATAFLOWS[run.dataflow]}"
+            f"{', double-buffered' if run.double_buffer else ''}; M={M}, N={N}, K={K}, "
+            f"{_count(len(run.folds), 'fold')}\n{_count(run.cycles, 'cycle')} simulated {agree} {closed} "
+            f"closed form; utilization {100 * run.utilization:.1f} %, shape efficiency {100 * eff:.0f} %")
+
+
 def activity_figure(fig, run):
     """The explorer's picture of one run: activity by array row over time, utilization per cycle,
     and how busy each PE was over the whole run; the title compares the simulated cycle count
     with the closed form (:func:`accelbook.models.systolic.cycles`, or
-    :func:`~accelbook.models.systolic.cycles_double_buffered`). Returns ``fig``.
+    :func:`~accelbook.models.systolic.cycles_double_buffered`). Clears ``fig``; returns it.
+    :class:`ActivityView` draws the same figure and updates it from run to run.
     Taught in: "TPUs and systolic arrays".
     """
     _check(run)
     fig.clear()
-    M, N = run.C.shape
-    K = run.macs // (M * N)
-    closed = (systolic.cycles_double_buffered if run.double_buffer else systolic.cycles)(
-        M, N, K, run.rows, run.cols, run.dataflow)
-    eff = systolic.shape_efficiency(M, N, K, run.rows, run.cols, run.dataflow)
-    fig.set_layout_engine("none")      # fixed positions: a redraw must be quick (the explorer)
-    heat, line = fig.add_axes((0.07, 0.43, 0.56, 0.41)), fig.add_axes((0.07, 0.11, 0.56, 0.25))
-    pe = fig.add_axes((0.77, 0.11, 0.21, 0.70))
-    by_row = run.activity.mean(axis=2).T                  # (rows, cycles): busy fraction of a row
-    style = dict(cmap="Blues", vmin=0, vmax=1, interpolation="nearest")
-    image = heat.imshow(by_row, aspect="auto", extent=(-0.5, run.cycles - 0.5, run.rows - 0.5, -0.5),
-                        **style)
-    heat.set(ylabel="array row", xticklabels=[])
-    heat.grid(False)
-    fig.colorbar(image, cax=fig.add_axes((0.64, 0.43, 0.012, 0.41)), label="busy fraction")
-    busy_timeline(line, run, color=CYCLE[0], fraction=True)
-    line.axhline(run.utilization, color=CYCLE[1], ls="--", lw=1.2,
-                 label=f"mean = utilization {100 * run.utilization:.0f} %")
-    for f in run.folds[1:]:
-        line.axvline(f.stream_start - 0.5, color="#aaaaaa", lw=0.6, zorder=0)
-    # headroom above a fully busy array, so that the legend never covers the curve
-    line.set(xlim=heat.get_xlim(), ylim=(0, 1.35), yticks=(0, 0.5, 1), xlabel="cycle",
-             ylabel="busy PEs\n(fraction)")
-    line.legend(fontsize=8, loc="upper right")
-    pe.imshow(run.activity.mean(axis=0), **style)
-    pe.set(title="busy fraction of each PE\n(same colour scale)", xlabel="array column",
-           ylabel="array row")
-    for axis in (heat.yaxis, pe.xaxis, pe.yaxis):     # array rows and columns are whole numbers
-        axis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
-    pe.grid(False)
-    agree = "=" if closed == run.cycles else "≠"
-    fig.suptitle(f"{run.rows} × {run.cols} {systolic.DATAFLOWS[run.dataflow]}"
-                 f"{', double-buffered' if run.double_buffer else ''}; M={M}, N={N}, K={K}, "
-                 f"{len(run.folds)} folds\n{run.cycles} cycles simulated {agree} {closed} closed form; "
-                 f"utilization {100 * run.utilization:.1f} %, shape efficiency {100 * eff:.0f} %",
-                 fontsize=10.5)
+    _ActivityPanels(fig).show(run)
     return fig
+
+
+class ActivityView(explore.View):
+    """:func:`activity_figure` as an explorable: simulate ``(M, K) @ (K, N)`` on an ``R x R`` array
+    with a dataflow, single or double buffered, and show the run; the caption is
+    :func:`activity_caption`.
+
+    The figure is built once. Its axes follow the run, as :func:`activity_figure`'s always did: the
+    cycle axis spans the run's own cycles and the row and column axes the array. (One cycle axis for
+    every setting the controls offer would have to reach 5504 cycles, an 8 × 8 array and
+    M = N = K = 64, and would squeeze the starting run's 344 cycles into 6 % of the width.) So the
+    ticks and tick labels of those axes are dynamic artists like the data, and no setting redraws
+    the background.
+
+    Each update simulates its setting with :func:`accelbook.models.systolic.simulate`, on the
+    matrices the chapter has always used (standard normal, seeds 0 and 1; the values change the
+    product, not the activity). At the controls' sizes (M, N, K up to 64, R up to 32) a simulation
+    takes a few milliseconds, a small part of an update, so runs are not cached.
+    Taught in: "TPUs and systolic arrays".
+    """
+
+    def __init__(self, figsize=(10, 4.6)):
+        self.figure = standalone_figure(figsize)
+        self._panels = _ActivityPanels(self.figure)
+        self.dynamic = self._panels.dynamic
+        self.run = None
+
+    @staticmethod
+    def simulate(R: int, dataflow: str, M: int, N: int, K: int, double_buffer: bool):
+        """The run the view shows for one setting."""
+        A = np.random.default_rng(0).standard_normal((M, K))
+        B = np.random.default_rng(1).standard_normal((K, N))
+        return systolic.simulate(A, B, R, R, dataflow, double_buffer=double_buffer)
+
+    def update(self, R, dataflow, M, N, K, double_buffer):
+        self.run = self.simulate(R, dataflow, M, N, K, double_buffer)
+        self._panels.show(self.run)
+        return activity_caption(self.run)
 
 
 def activity_caption(run) -> str:
@@ -317,5 +468,5 @@ def activity_caption(run) -> str:
     return text
 
 
-__all__ = ["activity_caption", "activity_figure", "animation_html", "busy_timeline", "draw_cycle",
-           "snapshots", "stationary_tile"]
+__all__ = ["ActivityView", "activity_caption", "activity_figure", "animation_html", "busy_timeline",
+           "draw_cycle", "snapshots", "stationary_tile"]
