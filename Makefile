@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: book test clean venv bench vendor browser
+.PHONY: book test figures clean venv bench vendor browser
 
 # The virtual environment, rebuilt whenever the pins or the package metadata change.
 $(STAMP): requirements.txt pyproject.toml
@@ -38,6 +38,11 @@ browser: $(BROWSER_STAMP)
 book: $(STAMP) vendor
 	$(BIN)/jupyter-book build -W -n --keep-going book/
 	@echo "The book is in book/_build/html/index.html"
+
+# Every figure of every chapter as SVG and PNG in figures/<chapter>/<name>.{svg,png}, executed on
+# this machine; `make figures CHAPTER=02` for one chapter.
+figures: $(STAMP)
+	$(BIN)/python -m accelbook.figures $(if $(CHAPTER),--chapter $(CHAPTER))
 
 # The whole test suite: library, notebooks, and a clean -W -n build of the book.
 test: $(STAMP) vendor $(BROWSER_STAMP)
