@@ -1,5 +1,7 @@
 """Figures of a GPU: the SM and chip diagrams drawn from the spec database, the occupancy staircase
-and explorer, the latency-hiding figure, and the tensor-versus-SIMT table.
+and explorer, the latency-hiding figure, and the tensor-versus-SIMT table. The chapter's three
+explorable figures are views (:class:`AnatomyView`, :class:`OccupancyView`, :class:`LatencyView`):
+drawn once, then updated by the same code that draws the plain figures.
 
 Figures only: every number comes from :mod:`accelbook.models.gpu`.
 Taught in: "Inside a GPU SM" (chapter 04).
@@ -7,13 +9,16 @@ Taught in: "Inside a GPU SM" (chapter 04).
 
 from __future__ import annotations
 
+import functools
 import textwrap
 from typing import Sequence
 
 import matplotlib as mpl
 import matplotlib.ticker as mticker
 import numpy as np
+from matplotlib.figure import Figure
 
+from accelbook import explore
 from accelbook.models import gpu
 from accelbook.plots.style import CYCLE, PALETTE, short_name
 from accelbook.units import fmt
@@ -24,13 +29,23 @@ _SM_COLORS = {"scheduler": PALETTE["sky"], "registers": PALETTE["orange"], "fp32
               "memory": "#999999"}
 
 
-def _box(ax, x, y, w, h, color, text="", fontsize=8.0, alpha=0.35, weight="normal"):
-    ax.add_patch(mpl.patches.FancyBboxPatch((x, y), w, h, boxstyle="round,pad=0,rounding_size=0.8",
-                                            facecolor=mpl.colors.to_rgba(color, alpha),
-                                            edgecolor="#333333", linewidth=0.8))
-    if text:
-        ax.text(x + w / 2, y + h / 2, text, ha="center", va="center", fontsize=fontsize,
-                color="#111111", fontweight=weight, linespacing=1.15)
+def _patch(ax, x, y, w, h, color, alpha=0.35):
+    """A rounded box (facecolor ``color`` at ``alpha``, dark edge) on ``ax``, in data units."""
+    patch = mpl.patches.FancyBboxPatch((x, y), w, h, boxstyle="round,pad=0,rounding_size=0.8",
+                                       facecolor=mpl.colors.to_rgba(color, alpha), edgecolor="#333333",
+                                       linewidth=0.8)
+    ax.add_patch(patch)
+    return patch
+
+
+def _centred(ax, fontsize: float):
+    """An empty text centred on its position, in the diagrams' text style (place it with :func:`_place`)."""
+    return ax.text(0, 0, "", ha="center", va="center", fontsize=fontsize, color="#111111", linespacing=1.15)
+
+
+def _place(text, x, y, w, h):
+    """Centre ``text`` in the box (x, y, w, h)."""
+    text.set_position((x + w / 2, y + h / 2))
 
 
 def _anatomy(chip_or_anatomy):
@@ -43,6 +58,134 @@ def _kib(value: float) -> str:
     return fmt(value, "B", binary=True)
 
 
+def _twin(text, stand_in: str, anchor: tuple[float, float], ha: str, va: str):
+    """A text drawn where ``text`` is drawn, for a view to update (blitted), and ``text`` left as its
+    invisible stand-in.
+
+    A blitted artist takes no part in the figure's layout, and a title or an axis label that changes
+    must not change the layout either. So ``text`` keeps its place in the layout, holding
+    ``stand_in`` (as many lines as the twin will ever hold) in no colour, and the twin is anchored at
+    the point ``anchor`` (fractions of ``text``'s box, where the layout put it) with alignment
+    ``ha``, ``va``. Add the twin to the view's dynamic artists."""
+    twin = mpl.text.Annotation("", anchor, xycoords=text, ha=ha, va=va, rotation=text.get_rotation(),
+                               fontproperties=text.get_fontproperties(), color=text.get_color(),
+                               linespacing=text.get_linespacing(), annotation_clip=False)
+    text.set(text=stand_in, color="none")
+    text.get_figure(root=False).add_artist(twin)
+    return twin
+
+
+# ---------------------------------------------------------------------------------------------
+# The SM and the chip
+# ---------------------------------------------------------------------------------------------
+class _SMPanel:
+    """The artists of :func:`sm_diagram`, made once for up to ``partitions`` sub-partitions;
+    :meth:`show` sets their geometry, texts and visibility for one chip."""
+
+    _UNITS = (("scheduler", 76, 9), ("registers", 56, 18), ("fp32", 36, 18), ("tensor", 36, 18))
+
+    def __init__(self, ax, partitions: int):
+        ax.set(xlim=(0, 100), ylim=(0, 100))
+        ax.axis("off")
+        _patch(ax, 1, 12, 98, 80, "#ffffff", alpha=0.0)
+        self.patches, self.parts = [], []  # patches back to front; per sub-partition (patches, texts)
+        for _ in range(partitions):
+            boxes = [_patch(ax, 0, 34, 1, 56, "#eeeeee", alpha=1.0)]
+            boxes += [_patch(ax, 0, y, 1, h, _SM_COLORS[k]) for k, y, h in self._UNITS]
+            texts = [ax.text(0, 88, "", ha="center", va="center", fontsize=8, color="#444444")]
+            texts += [_centred(ax, 8.5) for _ in self._UNITS]
+            self.patches += boxes
+            self.parts.append((boxes, texts))
+        _patch(ax, 3, 15, 94, 16, _SM_COLORS["l1"])
+        self.l1 = _centred(ax, 9.5)
+        _place(self.l1, 3, 15, 94, 16)
+        ax.annotate("", xy=(50, 1.5), xytext=(50, 12), arrowprops=dict(arrowstyle="<->", color="#333333", lw=1))
+        self.l2 = ax.text(52, 6, "", ha="left", va="center", fontsize=9)
+        self.title = ax.set_title(" ", fontsize=10)
+        texts = [t for _, ts in self.parts for t in ts]
+        self.changing = [*self.patches, *texts, self.l1, self.l2, self.title]  # what show() sets
+
+    def show(self, a) -> None:
+        if a.partitions > len(self.parts):
+            raise ValueError(f"{a.chip.name} has {a.partitions} sub-partitions per SM; this diagram was "
+                             f"made for at most {len(self.parts)}")
+        gap, left = 2.0, 3.0
+        w = (94 - gap * (a.partitions - 1)) / a.partitions
+        half = (w - 3) / 2
+        regs = a.registers_per_sm // a.partitions
+        tc = a.tensor_cores_per_partition
+        labels = [f"warp scheduler\n≤ {a.max_warps_per_scheduler} warps",
+                  f"register file\n{_kib(a.register_file_per_partition)}\n({regs:,} × 32-bit)",
+                  f"FP32\nlanes\n× {a.fp32_lanes_per_partition}",
+                  f"tensor\ncore{'s' if tc > 1 else ''}\n× {tc}"]
+        for p, (boxes, texts) in enumerate(self.parts):
+            on = p < a.partitions
+            x = left + p * (w + gap)
+            bounds = [(x, 34, w, 56), (x + 1, 76, w - 2, 9), (x + 1, 56, w - 2, 18), (x + 1, 36, half, 18),
+                      (x + 2 + half, 36, half, 18)]
+            for box, b in zip(boxes, bounds):
+                box.set_bounds(*b)
+                box.set_visible(on)
+            texts[0].set(text=f"sub-partition {p}", x=x + w / 2, visible=on)
+            for text, b, label in zip(texts[1:], bounds[1:], labels):
+                text.set(text=label, visible=on)
+                _place(text, *b)
+        self.l1.set_text(f"L1 data cache / shared memory: {_kib(a.l1_smem_per_sm)} per SM "
+                         f"(up to {_kib(a.shared_mem_per_sm)} as shared memory)")
+        self.l2.set_text(f"to L2 ({fmt(a.l2_cache, 'B')}, shared by all {a.sm_count} SMs) and "
+                         f"{a.memory_type} ({fmt(a.memory_bandwidth, 'B/s')})")
+        self.title.set_text(f"One SM of the {short_name(a.chip.name)} (CC {a.compute_capability}): "
+                            f"{a.max_threads_per_sm:,} threads = {a.max_warps_per_sm} warps resident at most")
+
+
+class _ChipPanel:
+    """The artists of :func:`chip_diagram`: the SMs are one collection of squares, whose number,
+    grid and colours :meth:`show` sets for one chip; the boxes of L2 and memory stay, their texts change."""
+
+    def __init__(self, ax):
+        ax.set(xlim=(0, 100), ylim=(0, 100))
+        ax.axis("off")
+        # The grid is chosen so that the SM boxes come out roughly square in this axes' shape.
+        box = ax.get_position()
+        fig_w, fig_h = ax.figure.get_size_inches()
+        self.aspect = (0.94 * box.width * fig_w) / (0.5 * box.height * fig_h)
+        self.sms = mpl.collections.PolyCollection([], linewidths=0.4, edgecolors="#333333")
+        ax.add_collection(self.sms, autolim=False)
+        self.summary = ax.text(50, 95.5, "", ha="center", va="center", fontsize=9.5)
+        _patch(ax, 3, 23, 94, 10, _SM_COLORS["l2"], alpha=0.6)
+        self.l2 = _centred(ax, 9.5)
+        _place(self.l2, 3, 23, 94, 10)
+        _patch(ax, 3, 2, 94, 13, _SM_COLORS["memory"], alpha=0.35)
+        self.memory = _centred(ax, 9.5)
+        _place(self.memory, 3, 2, 94, 13)
+        for y0, y1 in ((33, 41), (15, 23)):
+            ax.annotate("", xy=(50, y1), xytext=(50, y0), arrowprops=dict(arrowstyle="<->", color="#333333", lw=1))
+        self.title = ax.set_title(" ", fontsize=10)
+        self.changing = [self.sms, self.summary, self.l2, self.memory, self.title]  # what show() sets
+
+    def show(self, a, highlight: int = 0) -> None:
+        n = a.sm_count
+        if not 0 <= highlight < n:
+            raise ValueError(f"highlight={highlight!r}: the {a.chip.name} has SMs 0 to {n - 1}")
+        cols = max(1, int(np.ceil(np.sqrt(n * self.aspect))))
+        rows = int(np.ceil(n / cols))
+        cell_w, cell_h = 94 / cols, 50 / rows
+        r, c = np.divmod(np.arange(n), cols)
+        x0, y0 = 3 + c * cell_w + 0.3, 92 - (r + 1) * cell_h + 0.3
+        x1, y1 = x0 + cell_w - 0.6, y0 + cell_h - 0.6
+        self.sms.set_verts(np.stack([np.stack([x0, y0], 1), np.stack([x1, y0], 1), np.stack([x1, y1], 1),
+                                     np.stack([x0, y1], 1)], 1))
+        colors = np.tile(mpl.colors.to_rgba(PALETTE["blue"], 0.3), (n, 1))
+        colors[highlight] = mpl.colors.to_rgba(PALETTE["blue"], 0.9)
+        self.sms.set_facecolor(colors)
+        self.summary.set_text(f"{n} SMs: {_kib(a.register_file_total)} of registers and "
+                              f"{_kib(a.l1_smem_total)} of L1 / shared memory in all")
+        self.l2.set_text(f"L2 cache: {fmt(a.l2_cache, 'B')}, shared by all SMs")
+        self.memory.set_text(f"device memory ({a.memory_type}): {fmt(a.memory_capacity, 'B')} at "
+                             f"{fmt(a.memory_bandwidth, 'B/s')}")
+        self.title.set_text(f"{a.chip.name}: the whole chip (dark: SM {highlight})")
+
+
 def sm_diagram(ax, chip) -> None:
     """Draw one SM of ``chip`` (a key, a :class:`~accelbook.specs.Chip` or an
     :class:`accelbook.models.gpu.SMAnatomy`) as labelled boxes on ``ax``.
@@ -53,35 +196,7 @@ def sm_diagram(ax, chip) -> None:
     "Inside a GPU SM" (chapter 04).
     """
     a = _anatomy(chip)
-    ax.set(xlim=(0, 100), ylim=(0, 100))
-    ax.axis("off")
-    _box(ax, 1, 12, 98, 80, "#ffffff", alpha=0.0)
-    gap, left = 2.0, 3.0
-    w = (94 - gap * (a.partitions - 1)) / a.partitions
-    regs = a.registers_per_sm // a.partitions
-    for p in range(a.partitions):
-        x = left + p * (w + gap)
-        _box(ax, x, 34, w, 56, "#eeeeee", alpha=1.0)
-        ax.text(x + w / 2, 88, f"sub-partition {p}", ha="center", va="center", fontsize=8, color="#444444")
-        _box(ax, x + 1, 76, w - 2, 9, _SM_COLORS["scheduler"],
-             f"warp scheduler\n≤ {a.max_warps_per_scheduler} warps", fontsize=8.5)
-        _box(ax, x + 1, 56, w - 2, 18, _SM_COLORS["registers"],
-             f"register file\n{_kib(a.register_file_per_partition)}\n({regs:,} × 32-bit)", fontsize=8.5)
-        half = (w - 3) / 2
-        _box(ax, x + 1, 36, half, 18, _SM_COLORS["fp32"], f"FP32\nlanes\n× {a.fp32_lanes_per_partition}",
-             fontsize=8.5)
-        _box(ax, x + 2 + half, 36, half, 18, _SM_COLORS["tensor"],
-             f"tensor\ncore{'s' if a.tensor_cores_per_partition > 1 else ''}\n× {a.tensor_cores_per_partition}",
-             fontsize=8.5)
-    _box(ax, left, 15, 94, 16, _SM_COLORS["l1"],
-         f"L1 data cache / shared memory: {_kib(a.l1_smem_per_sm)} per SM "
-         f"(up to {_kib(a.shared_mem_per_sm)} as shared memory)", fontsize=9.5)
-    ax.annotate("", xy=(50, 1.5), xytext=(50, 12), arrowprops=dict(arrowstyle="<->", color="#333333", lw=1))
-    ax.text(52, 6, f"to L2 ({fmt(a.l2_cache, 'B')}, shared by all {a.sm_count} SMs) and "
-            f"{a.memory_type} ({fmt(a.memory_bandwidth, 'B/s')})", ha="left", va="center", fontsize=9)
-    ax.set_title(f"One SM of the {short_name(a.chip.name)} (CC {a.compute_capability}): "
-                 f"{a.max_threads_per_sm:,} threads = {a.max_warps_per_sm} warps resident at most",
-                 fontsize=10)
+    _SMPanel(ax, a.partitions).show(a)
 
 
 def chip_diagram(ax, chip, highlight: int = 0) -> None:
@@ -90,33 +205,63 @@ def chip_diagram(ax, chip, highlight: int = 0) -> None:
     filled darker (the one :func:`sm_diagram` zooms into). Taught in: "Inside a GPU SM" (chapter 04).
     """
     a = _anatomy(chip)
-    ax.set(xlim=(0, 100), ylim=(0, 100))
-    ax.axis("off")
-    n = a.sm_count
-    # Choose the grid so that the SM boxes come out roughly square in this axes' shape.
-    box = ax.get_position()
-    fig_w, fig_h = ax.figure.get_size_inches()
-    aspect = (0.94 * box.width * fig_w) / (0.5 * box.height * fig_h)
-    cols = max(1, int(np.ceil(np.sqrt(n * aspect))))
-    rows = int(np.ceil(n / cols))
-    cell_w, cell_h = 94 / cols, 50 / rows
-    for i in range(n):
-        r, c = divmod(i, cols)
-        alpha = 0.9 if i == highlight else 0.3
-        ax.add_patch(mpl.patches.Rectangle((3 + c * cell_w + 0.3, 92 - (r + 1) * cell_h + 0.3),
-                                           cell_w - 0.6, cell_h - 0.6, linewidth=0.4,
-                                           facecolor=mpl.colors.to_rgba(PALETTE["blue"], alpha),
-                                           edgecolor="#333333"))
-    ax.text(50, 95.5, f"{n} SMs: {_kib(a.register_file_total)} of registers and "
-            f"{_kib(a.l1_smem_total)} of L1 / shared memory in all", ha="center", va="center", fontsize=9.5)
-    _box(ax, 3, 23, 94, 10, _SM_COLORS["l2"], f"L2 cache: {fmt(a.l2_cache, 'B')}, shared by all SMs",
-         fontsize=9.5, alpha=0.6)
-    _box(ax, 3, 2, 94, 13, _SM_COLORS["memory"],
-         f"device memory ({a.memory_type}): {fmt(a.memory_capacity, 'B')} at {fmt(a.memory_bandwidth, 'B/s')}",
-         fontsize=9.5, alpha=0.35)
-    for y0, y1 in ((33, 41), (15, 23)):
-        ax.annotate("", xy=(50, y1), xytext=(50, y0), arrowprops=dict(arrowstyle="<->", color="#333333", lw=1))
-    ax.set_title(f"{a.chip.name}: the whole chip (dark: SM {highlight})", fontsize=10)
+    _ChipPanel(ax).show(a, highlight)
+
+
+class AnatomyView(explore.View):
+    """One SM (:func:`sm_diagram`, top) and the whole chip (:func:`chip_diagram`, bottom) of the
+    GPU picked by the explorable's ``chip`` control (a chip key among ``chips``; default: every GPU
+    :func:`accelbook.models.gpu.anatomy_chips` lists).
+
+    Built once, for the most sub-partitions the chips have; an update sets the boxes' geometry and
+    visibility, the SMs (one collection) and every text for the chip. Nearly every text changes
+    with the chip, and drawing some 25 texts costs most of a full drawing, so the chip is the
+    background key instead of blitting them: the first visit of each chip draws the figure, every
+    later visit reuses its picture. Taught in: "Inside a GPU SM" (chapter 04), its explorable figure.
+    """
+
+    def __init__(self, chips: Sequence | None = None, highlight: int = 0):
+        anatomies = [_anatomy(c) for c in (gpu.anatomy_chips() if chips is None else chips)]
+        if not anatomies:
+            raise ValueError("chips must not be empty")
+        self.anatomies = {a.chip.key: a for a in anatomies}
+        self.highlight = highlight
+        self.figure = Figure(figsize=(9, 7.5), layout="tight")
+        top, bottom = self.figure.subplots(2, 1, gridspec_kw={"height_ratios": [4.6, 3.4]})
+        self.sm = _SMPanel(top, max(a.partitions for a in anatomies))
+        self.chip = _ChipPanel(bottom)
+        # The layout (made once, for the first chip shown) leaves out what changes with the chip but
+        # the titles (one line each), so every chip gets the same.
+        for artist in self.sm.changing + self.chip.changing:
+            artist.set_in_layout(artist in (self.sm.title, self.chip.title))
+        self.dynamic = []  # nothing is blitted: see background()
+
+    def background(self, chip):
+        return chip
+
+    def update(self, chip):
+        if chip not in self.anatomies:
+            raise ValueError(f"chip={chip!r} is not one of this view's chips: {', '.join(self.anatomies)}")
+        a = self.anatomies[chip]
+        self.sm.show(a)
+        self.chip.show(a, self.highlight)
+        return None
+
+
+# ---------------------------------------------------------------------------------------------
+# Occupancy
+# ---------------------------------------------------------------------------------------------
+def _staircase_axes(ax, compute_capability) -> None:
+    a = gpu.arch(compute_capability)
+    ax.set(xlim=(0, 256), ylim=(-3, 105), xlabel="registers per thread",
+           ylabel=f"occupancy (% of {a.max_warps_per_sm} warps per SM)")
+    ax.xaxis.set_major_locator(mticker.MultipleLocator(32))
+
+
+def _staircase_title(compute_capability, shared_mem_per_block: int) -> str:
+    a = gpu.arch(compute_capability)
+    smem = f", {_kib(shared_mem_per_block)} shared memory per block" if shared_mem_per_block else ""
+    return f"CC {a.compute_capability}, {a.name}{smem}"
 
 
 def occupancy_staircase(ax, compute_capability, block_sizes: Sequence[int] = (128, 256, 512, 1024),
@@ -139,71 +284,207 @@ def occupancy_staircase(ax, compute_capability, block_sizes: Sequence[int] = (12
             ax.plot([mark[1]], [100 * curve.occupancy[k]], "o", ms=11, mfc="none", mec="black", mew=2,
                     zorder=10)
     handles, labels = ax.get_legend_handles_labels()
-    ax.set(xlim=(0, 256), ylim=(-3, 105), xlabel="registers per thread",
-           ylabel=f"occupancy (% of {a.max_warps_per_sm} warps per SM)")
-    ax.xaxis.set_major_locator(mticker.MultipleLocator(32))
-    smem = f", {_kib(shared_mem_per_block)} shared memory per block" if shared_mem_per_block else ""
-    ax.set_title(f"CC {a.compute_capability}, {a.name}{smem}", fontsize=10)
+    _staircase_axes(ax, compute_capability)
+    ax.set_title(_staircase_title(compute_capability, shared_mem_per_block), fontsize=10)
     ax.legend(handles[::-1], labels[::-1], fontsize=8, loc="upper right")
 
 
+_RESOURCES = ("warps", "blocks", "registers", "shared_memory")
 _RESOURCE_LABELS = {"warps": "warp slots", "blocks": "block slots", "registers": "registers",
                     "shared_memory": "shared memory"}
 
 
-def occupancy_limits(ax, occ) -> None:
+class _LimitsPanel:
+    """The artists of :func:`occupancy_limits`: one bar, one value and one 'no limit' note per
+    resource, on an axis that ends at ``top`` blocks; :meth:`show` sets them for one occupancy."""
+
+    def __init__(self, ax, top: float):
+        self.top = top
+        ax.set_axisbelow(True)  # the grid under the bars, whether they are drawn with it or over it
+        n = len(_RESOURCES)
+        self.bars = list(ax.barh(range(n), [0] * n, height=0.6, color=PALETTE["sky"]))
+        self.values = [ax.annotate("", (0, i), xytext=(3, 0), textcoords="offset points", va="center",
+                                   fontsize=8.5) for i in range(n)]
+        self.unused = [ax.text(0.5, i, "no limit (uses none)", va="center", fontsize=8, color="#555555")
+                       for i in range(n)]
+        ax.set_yticks(range(n), [_RESOURCE_LABELS[k] for k in _RESOURCES])
+        ax.set(xlim=(0, top), ylim=(n - 0.5, -0.5), xlabel="blocks per SM this resource allows")
+        ax.grid(axis="y", visible=False)
+        # the left spine is drawn over the bars' ends, as in a full drawing
+        self.dynamic = [*self.bars, ax.spines["left"], *self.values, *self.unused]
+
+    def show(self, occ) -> None:
+        limits = occ.block_limits
+        for i, k in enumerate(_RESOURCES):
+            v = limits[k]
+            bar, value, unused = self.bars[i], self.values[i], self.unused[i]
+            unused.set_visible(v is None)
+            bar.set_visible(v is not None)
+            value.set_visible(v is not None)
+            if v is None:
+                continue
+            inside = v <= self.top
+            bar.set_width(min(v, self.top))
+            bar.set_facecolor(PALETTE["vermillion"] if k in occ.limiting else PALETTE["sky"])
+            value.set_text(f"{v}" + ("" if inside else " (off scale)") + (": cannot launch" if v == 0 else ""))
+            value.xy = (min(v, self.top), i)
+            value.xyann = (3 if inside else -3, 0)
+            value.set_horizontalalignment("left" if inside else "right")
+
+
+def occupancy_limits(ax, occ, top: float | None = None) -> None:
     """Horizontal bars: the blocks per SM each resource allows for one :class:`accelbook.models.gpu.Occupancy`;
     the limiting resources in vermillion, a resource the kernel does not use marked 'no limit'.
+    The axis ends at ``top`` blocks (default: 1.3 times the block slots, which no resource can
+    exceed by much); a longer bar is cut there and its value printed.
     Taught in: "Inside a GPU SM" (chapter 04).
     """
-    limits = occ.block_limits
-    names = list(limits)
-    # No resource can allow more blocks than the block slots, so the axis ends a little past them;
-    # a longer bar is cut there and its value printed.
-    top = 1.3 * occ.blocks_limit_blocks
-    for i, k in enumerate(names):
-        v = limits[k]
-        if v is None:
-            ax.text(0.5, i, "no limit (uses none)", va="center", fontsize=8, color="#555555")
-            continue
-        color = PALETTE["vermillion"] if k in occ.limiting else PALETTE["sky"]
-        ax.barh(i, min(v, top), color=color, height=0.6)
-        text = f"{v}" + (" (off scale)" if v > top else "") + (": cannot launch" if v == 0 else "")
-        ax.annotate(text, (min(v, top), i), xytext=(3 if v <= top else -3, 0), textcoords="offset points",
-                    va="center", ha="left" if v <= top else "right", fontsize=8.5)
-    ax.set_yticks(range(len(names)), [_RESOURCE_LABELS[k] for k in names])
-    ax.invert_yaxis()
-    ax.set_xlim(0, top)
-    ax.set_xlabel("blocks per SM this resource allows")
-    ax.grid(axis="y", visible=False)
+    _LimitsPanel(ax, 1.3 * occ.blocks_limit_blocks if top is None else top).show(occ)
+
+
+@functools.lru_cache(maxsize=256)
+def _occupancy_curve(cc, threads, smem, carveout):
+    return gpu.occupancy_vs_registers(cc, threads, smem, shared_mem_carveout=carveout)
+
+
+class _StaircasePanel:
+    """One occupancy staircase (this block size and shared memory) with the configuration ringed."""
+
+    def __init__(self, ax, compute_capability):
+        (self.line,) = ax.step([np.nan], [np.nan], where="post", color=CYCLE[0], lw=1.4, zorder=3)
+        (self.ring,) = ax.plot([np.nan], [np.nan], "o", ms=11, mfc="none", mec="black", mew=2, zorder=10)
+        _staircase_axes(ax, compute_capability)
+        self.ylabel = ax.yaxis.label
+        self.title = ax.set_title(" ", fontsize=10)
+
+    def show(self, occ, carveout) -> None:
+        curve = _occupancy_curve(occ.compute_capability, occ.threads_per_block, occ.shared_mem_per_block,
+                                 carveout)
+        self.line.set_data(curve.registers, 100 * curve.occupancy)
+        k = int(np.searchsorted(curve.registers, occ.registers_per_thread))
+        self.ring.set_data([occ.registers_per_thread], [100 * curve.occupancy[k]])
+        self.ylabel.set_text(f"occupancy (% of {occ.max_warps_per_sm} warps per SM)")
+        self.title.set_text(_staircase_title(occ.compute_capability, occ.shared_mem_per_block))
+
+
+_TITLE_WIDTH, _RESULT_LINES = 110, 3
+
+
+def _occupancy_title(occ) -> str:
+    config = (f"CC {occ.compute_capability}: {occ.threads_per_block} threads × {occ.registers_per_thread} "
+              f"registers, {_kib(occ.shared_mem_per_block)} shared memory per block "
+              f"(carveout {_kib(occ.shared_mem_carveout)})")
+    if occ.blocks_per_sm == 0:
+        result = "cannot launch: " + occ.reason
+    else:
+        limit = " and ".join(_RESOURCE_LABELS[k] for k in occ.limiting)
+        result = (f"{occ.blocks_per_sm} blocks/SM = {occ.warps_per_sm} of {occ.max_warps_per_sm} warps: "
+                  f"occupancy {100 * occ.occupancy:.0f} %, limited by {limit}")
+    return "\n".join(textwrap.wrap(config, _TITLE_WIDTH)
+                     + textwrap.wrap(result, _TITLE_WIDTH, max_lines=_RESULT_LINES, placeholder=" …"))
+
+
+def _occupancy_panels(fig, compute_capabilities, start_cc):
+    """The limits (left) and the staircase (right) on ``fig``; the bar axis ends at 1.3 times the
+    most block slots of ``compute_capabilities``, the same for all of them."""
+    left, right = fig.subplots(1, 2, gridspec_kw={"width_ratios": [2, 3]})
+    top = 1.3 * max(gpu.arch(cc).max_blocks_per_sm for cc in compute_capabilities)
+    return _LimitsPanel(left, top), _StaircasePanel(right, start_cc)
 
 
 def occupancy_explorer(fig, compute_capability, threads_per_block: int, registers_per_thread: int,
                        shared_mem_per_block: int, shared_mem_carveout: int | None = None):
     """Draw, on ``fig``, the occupancy of one launch configuration: the blocks per SM each
-    resource allows (left, :func:`occupancy_limits`) and the occupancy staircase of this block
-    size and shared memory with the configuration marked (right). The title states blocks per SM,
-    warps, occupancy and the limiting resource, or why the block cannot launch.
-    Taught in: "Inside a GPU SM" (chapter 04), in its explorable figure.
+    resource allows (left, :func:`occupancy_limits`, on the same axis for every compute
+    capability) and the occupancy staircase of this block size, shared memory and carveout with the
+    configuration ringed (right). The title states blocks per SM, warps, occupancy and the
+    limiting resource, or why the block cannot launch. :class:`OccupancyView` draws the same, once,
+    and updates it. Taught in: "Inside a GPU SM" (chapter 04).
     """
     occ = gpu.occupancy(compute_capability, threads_per_block, registers_per_thread,
                         shared_mem_per_block, shared_mem_carveout=shared_mem_carveout)
     fig.clear()
-    left, right = fig.subplots(1, 2, gridspec_kw={"width_ratios": [2, 3]})
-    occupancy_limits(left, occ)
-    occupancy_staircase(right, compute_capability, (threads_per_block,), shared_mem_per_block,
-                        mark=(threads_per_block, registers_per_thread))
-    right.get_legend().remove()
-    config = (f"CC {occ.compute_capability}: {threads_per_block} threads × {registers_per_thread} registers, "
-              f"{_kib(shared_mem_per_block)} shared memory per block (carveout {_kib(occ.shared_mem_carveout)})")
-    if occ.blocks_per_sm == 0:
-        result = "cannot launch: " + textwrap.shorten(occ.reason, 300, placeholder=" …")
-    else:
-        limit = " and ".join(_RESOURCE_LABELS[k] for k in occ.limiting)
-        result = (f"{occ.blocks_per_sm} blocks/SM = {occ.warps_per_sm} of {occ.max_warps_per_sm} warps: "
-                  f"occupancy {100 * occ.occupancy:.0f} %, limited by {limit}")
-    fig.suptitle("\n".join(textwrap.wrap(config, 110) + textwrap.wrap(result, 110)), fontsize=9.5)
+    limits, stairs = _occupancy_panels(fig, gpu.compute_capabilities(), occ.compute_capability)
+    limits.show(occ)
+    stairs.show(occ, shared_mem_carveout)
+    fig.suptitle(_occupancy_title(occ), fontsize=9.5)
     return fig
+
+
+class OccupancyView(explore.View):
+    """The occupancy explorer (:func:`occupancy_explorer`) drawn once and updated; controls ``cc``,
+    ``threads`` (per block), ``registers`` (per thread), ``shared_kib`` (shared memory per block,
+    KiB) and ``carveout`` (bytes, None: the largest).
+
+    Fixed axes for every compute capability in ``compute_capabilities`` (default: all), so every
+    bar, value, step line, ring, title and the staircase's y label are dynamic and no setting
+    needs a full redraw. The layout keeps room for the longest title (four lines).
+    Taught in: "Inside a GPU SM" (chapter 04), its explorable figure.
+    """
+
+    def __init__(self, compute_capabilities: Sequence | None = None):
+        ccs = tuple(gpu.compute_capabilities() if compute_capabilities is None else compute_capabilities)
+        widest = max(ccs, key=lambda cc: gpu.arch(cc).max_warps_per_sm)
+        fig = self.figure = Figure(figsize=(10, 4.4), layout="constrained")
+        self.limits, self.stairs = _occupancy_panels(fig, ccs, widest)
+        # The titles and the staircase's y label (it names the CC's warp slots) change: each is
+        # blitted, and an invisible stand-in keeps its room in the layout (the most lines the title
+        # can have, the widest label). The figure's title hangs from the top margin the layout keeps.
+        fig.suptitle("\n".join(["Xg"] * (1 + _RESULT_LINES)), fontsize=9.5, color="none")
+        top = 1 - fig.get_layout_engine().get()["h_pad"] / fig.get_figheight()
+        self.title = fig.text(0.5, top, "", ha="center", va="top", fontsize=9.5)
+        self.stairs.title = _twin(self.stairs.title, "Xg", (0.5, 0), "center", "bottom")
+        self.stairs.ylabel = _twin(self.stairs.ylabel, self.stairs.ylabel.get_text(), (0.5, 0.5), "center", "center")
+        self.dynamic = [*self.limits.dynamic, self.stairs.line, self.stairs.ring, self.stairs.title,
+                        self.stairs.ylabel, self.title]
+
+    def update(self, cc, threads, registers, shared_kib, carveout=None):
+        occ = gpu.occupancy(cc, threads, registers, 1024 * shared_kib, shared_mem_carveout=carveout)
+        self.limits.show(occ)
+        self.stairs.show(occ, carveout)
+        self.title.set_text(_occupancy_title(occ))
+        return None
+
+
+# ---------------------------------------------------------------------------------------------
+# Latency hiding
+# ---------------------------------------------------------------------------------------------
+class _IssueRateArtists:
+    """The artists of one :class:`accelbook.models.gpu.IssueRateCurve` on the latency-hiding axes:
+    the bound, the simulated points, the knee line and its label (hidden when off the axis)."""
+
+    def __init__(self, ax, color, label):
+        (self.bound,) = ax.plot([np.nan], [np.nan], color=color, lw=1.5, label=label)
+        (self.simulated,) = ax.plot([np.nan], [np.nan], "o", color=color, mfc="white", mew=1.5,
+                                    label="_nolegend_")
+        # the knee's line rises to the bound's ceiling, 1, and stays clear of the texts above it
+        (self.knee,) = ax.plot([0, 0], [0, 1], color=color, ls=":", lw=1.2)
+        self.knee_text = ax.annotate("", (0, 0.03), xytext=(-3, 0), textcoords="offset points", fontsize=8,
+                                     color=color, rotation=90, va="bottom", ha="right")
+        self.lines = [self.bound, self.simulated, self.knee]
+
+    def show(self, curve) -> None:
+        w = np.arange(1, int(curve.warps.max()) + 1)
+        self.bound.set_data(w, [gpu.issue_rate_bound(int(n), curve.alu_per_mem, curve.alu_latency,
+                                                     curve.mem_latency) for n in w])
+        self.simulated.set_data(curve.warps, curve.simulated)
+        on = bool(curve.knee <= w[-1])
+        self.knee.set_xdata([curve.knee, curve.knee])
+        self.knee_text.xy = (curve.knee, 0.03)
+        self.knee_text.set_text(f"knee: {curve.knee} warps")
+        self.knee.set_visible(on)
+        self.knee_text.set_visible(on)
+
+
+def _latency_axes(ax, most_warps: int, max_warps: int | None) -> None:
+    """Limits, ticks and labels of the latency-hiding axes, and the shading past ``max_warps``."""
+    if max_warps is not None and max_warps < most_warps:
+        ax.axvspan(max_warps, most_warps + 2, color="#bbbbbb", alpha=0.2, lw=0)
+        ax.annotate(f"more warps than one scheduler\ncan hold ({max_warps})", (max_warps, 1.12), xytext=(4, 0),
+                    textcoords="offset points", fontsize=8, color="#444444", va="top")
+    ax.xaxis.set_major_locator(mticker.MultipleLocator(8))
+    ax.set(xlim=(0, most_warps + 2), ylim=(0, 1.15), xlabel="resident warps on one scheduler",
+           ylabel="instructions issued per cycle")
 
 
 def latency_hiding_plot(ax, curve, max_warps: int | None = None, label: str | None = None,
@@ -215,23 +496,49 @@ def latency_hiding_plot(ax, curve, max_warps: int | None = None, label: str | No
     ``max_warps``, the warp counts one scheduler cannot hold are shaded. Linear axes, so the bound
     is a straight ramp up to the knee. Taught in: "Inside a GPU SM" (chapter 04).
     """
-    color = color or CYCLE[0]
     label = label or f"{curve.alu_per_mem} arithmetic per load, load latency {curve.mem_latency} cycles"
-    w = np.arange(1, int(curve.warps.max()) + 1)
-    bound = [gpu.issue_rate_bound(int(n), curve.alu_per_mem, curve.alu_latency, curve.mem_latency) for n in w]
-    ax.plot(w, bound, color=color, lw=1.5, label=label)
-    ax.plot(curve.warps, curve.simulated, "o", color=color, mfc="white", mew=1.5, label="_nolegend_")
-    if curve.knee <= w[-1]:
-        ax.axvline(curve.knee, color=color, ls=":", lw=1.2)
-        ax.annotate(f"knee: {curve.knee} warps", (curve.knee, 0.03), xytext=(-3, 0), textcoords="offset points",
-                    fontsize=8, color=color, rotation=90, va="bottom", ha="right")
-    if max_warps is not None and max_warps < w[-1]:
-        ax.axvspan(max_warps, w[-1] + 2, color="#bbbbbb", alpha=0.2, lw=0)
-        ax.annotate(f"more warps than one scheduler\ncan hold ({max_warps})", (max_warps, 1.12),
-                    xytext=(4, 0), textcoords="offset points", fontsize=8, color="#444444", va="top")
-    ax.xaxis.set_major_locator(mticker.MultipleLocator(8))
-    ax.set(xlim=(0, w[-1] + 2), ylim=(0, 1.15), xlabel="resident warps on one scheduler",
-           ylabel="instructions issued per cycle")
+    _IssueRateArtists(ax, color or CYCLE[0], label).show(curve)
+    _latency_axes(ax, int(curve.warps.max()), max_warps)
+
+
+@functools.lru_cache(maxsize=256)
+def _issue_rate_curve(warps, alu_per_mem, alu_latency, mem_latency, policy):
+    return gpu.issue_rate_curve(warps, alu_per_mem, alu_latency, mem_latency, policy=policy)
+
+
+class LatencyView(explore.View):
+    """The latency-hiding explorer: :func:`latency_hiding_plot` of one simulated scheduler at the
+    warp counts ``warps``, the counts past ``max_warps`` shaded, drawn once and updated; controls
+    ``mem_latency``, ``alu_per_mem``, ``alu_latency`` (cycles, counts) and ``policy``. The title
+    gives the knee, also when it lies off the axis.
+
+    Fixed axes (0 to the most warps, 0 to 1.15 instructions per cycle): the bound, the points, the
+    knee and the title are dynamic, and no setting needs a full redraw. Each setting's
+    simulation is the cost of an update; the last 256 are kept. Taught in: "Inside a GPU SM"
+    (chapter 04), its explorable figure.
+    """
+
+    def __init__(self, warps: Sequence[int], max_warps: int | None = None):
+        self.warps = tuple(int(w) for w in warps)
+        if not self.warps:
+            raise ValueError("warps must not be empty")
+        self.figure = Figure(figsize=(8, 4.5), layout="tight")
+        ax = self.figure.subplots()
+        self.curve = _IssueRateArtists(ax, CYCLE[0], "Little's-law bound")
+        _latency_axes(ax, max(self.warps), max_warps)
+        # Upper left, above 1: no curve, point or knee line reaches the legend or the shading's note,
+        # so both stay in the cached picture.
+        ax.legend(fontsize=8, loc="upper left")
+        self.title = _twin(ax.set_title(" ", fontsize=9.5), "Xg\nXg", (0.5, 0), "center", "bottom")
+        # drawing order as in a full drawing: lines, the x axis' spine over the points on it, texts
+        self.dynamic = [*self.curve.lines, ax.spines["bottom"], self.curve.knee_text, self.title]
+
+    def update(self, mem_latency, alu_per_mem, alu_latency, policy="gto"):
+        curve = _issue_rate_curve(self.warps, alu_per_mem, alu_latency, mem_latency, policy)
+        self.curve.show(curve)
+        self.title.set_text(f"{alu_per_mem} arithmetic (latency {alu_latency}) per load (latency {mem_latency} "
+                            f"cycles): knee at {curve.knee} warps\ncircles: simulated, policy '{policy}'")
+        return None
 
 
 def ratio_table(ax, chips: Sequence, dtypes: Sequence[str] = ("tf32", "bf16", "fp16", "fp8", "int8")) -> None:
@@ -271,5 +578,5 @@ def ratio_table(ax, chips: Sequence, dtypes: Sequence[str] = ("tf32", "bf16", "f
         s.set_visible(False)
 
 
-__all__ = ["chip_diagram", "latency_hiding_plot", "occupancy_explorer", "occupancy_limits",
-           "occupancy_staircase", "ratio_table", "sm_diagram"]
+__all__ = ["AnatomyView", "LatencyView", "OccupancyView", "chip_diagram", "latency_hiding_plot",
+           "occupancy_explorer", "occupancy_limits", "occupancy_staircase", "ratio_table", "sm_diagram"]
