@@ -402,3 +402,16 @@ def test_show_exports_the_figure_when_asked(monkeypatch, tmp_path):
     monkeypatch.setattr(explore.Explorable, "show_live", lambda self: None)
     explore.show(LineView, explore.choice("a", [1, 2]), explore.choice("b", [1]), name="exported")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["exported.png", "exported.svg"]
+
+
+def test_the_reference_takes_the_layout_of_the_figure_title_too():
+    class Titled(LineView):
+        def __init__(self):
+            super().__init__()
+            self.sup = self.figure.suptitle("a figure title the layout places")  # static, in the layout
+
+    ex = make(Titled)
+    got, _ = ex.frame(a=2, b=4)
+    ref = explore.Renderer(Titled, ex.dpi, ex.values(a=2, b=4), blit=False, layout_from=ex._renderer)
+    assert ref.view.sup.get_position() == ex._renderer.view.sup.get_position()
+    assert explore.difference(got, ref.frame(ex.values(a=2, b=4))[0]) <= explore.TOLERANCE["fraction"]

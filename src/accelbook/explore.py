@@ -244,6 +244,10 @@ class Renderer:
                 for mine, theirs in zip(fig.axes, other.fig.axes):
                     mine.set_position(theirs.get_position(original=True), which="original")
                     mine.set_position(theirs.get_position(original=False), which="active")
+                for attr in ("_suptitle", "_supxlabel", "_supylabel"):  # the layout may move these too
+                    mine, theirs = getattr(fig, attr, None), getattr(other.fig, attr, None)
+                    if mine is not None and theirs is not None:
+                        mine.set_position(theirs.get_position())
             elif engine is not None:
                 engine.execute(fig)
             fig.set_layout_engine("none")
