@@ -106,6 +106,24 @@ def test_chain_time_counts_compute_when_given_a_peak():
         overhead.chain_time(4, 10, t_op=0, bandwidth=W, fused=True, peak_flops=0)
 
 
+
+def test_chain_times_are_chain_time_on_arrays():
+    ops, sizes = np.array([1, 2, 16, 512]), np.array([[1], [100], [10**6], [10**9]])
+    for kw in (dict(t_op=2e-5, bandwidth=W), dict(t_op=2e-5, t0=1e-5, bandwidth=W, bytes_per_element=2),
+               dict(t_op=0, bandwidth=1e30, peak_flops=1e9, flops_per_op=2)):
+        eager, fused = overhead.chain_times(ops, sizes, **kw)
+        assert eager.shape == fused.shape == (4, 4)
+        for (i, j), n in np.ndenumerate(np.broadcast_to(ops, (4, 4))):
+            N = int(sizes[i, 0])
+            assert eager[i, j] == pytest.approx(overhead.chain_time(int(n), N, fused=False, **kw))
+            assert fused[i, j] == pytest.approx(overhead.chain_time(int(n), N, fused=True, **kw))
+    e, f = overhead.chain_times(8, 1000, t_op=1e-5, bandwidth=W)
+    assert isinstance(e, float) and isinstance(f, float)
+    assert overhead.chain_times(1.5, 10.5, t_op=0, bandwidth=1.0)[1] == pytest.approx(2 * 4 * 10.5)
+    for bad in (dict(n_ops=0, elements=10), dict(n_ops=1, elements=0), dict(n_ops=[1, -1], elements=10)):
+        with pytest.raises(ValueError):
+            overhead.chain_times(**bad, t_op=1e-5, bandwidth=W)
+
 def test_amortized_time_and_break_even():
     assert overhead.amortized_time(1e-3, 1.0, 1000) == pytest.approx(2e-3)
     assert list(overhead.amortized_time(0, 1.0, [1, 2])) == [1.0, 0.5]

@@ -1,4 +1,7 @@
-"""The figures of chapter 03 (accelbook.plots.matmul): measured rates against the overhead model."""
+"""The figures of chapter 03 (accelbook.plots.matmul): measured rates against the overhead model, and
+the explorable view that sets them next to a chip's prediction."""
+
+import random
 
 import matplotlib
 
@@ -8,7 +11,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from accelbook import plots  # noqa: E402
+from accelbook import explore, plots, specs  # noqa: E402
+from accelbook.models.matmul import OverheadModel, chip_model  # noqa: E402
 from accelbook.units import fmt  # noqa: E402
 
 
@@ -23,8 +27,8 @@ def _record(n, median, p10, p90, dtype="fp32", precision="default"):
 def test_measured_rates_bars_span_the_p10_p90_rates():
     recs = [_record(64, 1e-4, 0.8e-4, 1.5e-4), _record(128, 5e-4, 4e-4, 1e-3)]
     fig, ax = plt.subplots()
-    plots.matmul.measured_rates(ax, recs, color="k", marker="o", label="m")
-    bars = ax.containers[0]
+    bars = plots.matmul.measured_rates(ax, recs, color="k", marker="o", label="m")
+    assert bars is ax.containers[0]
     np.testing.assert_allclose(bars.lines[0].get_ydata(), [r.flop_per_s for r in recs])
     segs = bars.lines[2][0].get_segments()
     for seg, r in zip(segs, recs):
@@ -33,23 +37,152 @@ def test_measured_rates_bars_span_the_p10_p90_rates():
     plt.close(fig)
 
 
-def test_matmul_vs_model_titles_the_measured_and_predicted_time():
-    from accelbook.models.matmul import OverheadModel
+# -- the explorable view ----------------------------------------------------------------------------
+SIZES = [64, 256, 1024]
+RUNS = [("fp32", "default"), ("bf16", "default"), ("fp32", "highest")]
+T0S = [1e-6, 1e-5, 1e-3]
+UTILS = [0.25, 0.5, 1.0]
+CHIPS = ["a100-40gb", "t4", "tpu-v5e"]
 
-    recs = [_record(64, 1e-4, 0.9e-4, 1.1e-4), _record(1024, 2e-2, 1.9e-2, 2.2e-2)]
-    fit, pred = OverheadModel(1e-5, 1e11), OverheadModel(1e-5, 0.5 * 312e12)
-    fig, ax = plt.subplots()
-    plots.matmul.matmul_vs_model(ax, recs, fit, 1024, device_label="this CPU", chip_name="A100",
-                                 pred=pred, utilization=0.5)
-    title = ax.get_title()
-    assert title.startswith(f"this CPU, n = 1024: {fmt(2e-2, 's')} measured")
-    assert title.endswith(f"A100, predicted by the model: {fmt(1e-5 + 2 * 1024**3 / pred.peak, 's')}")
-    # the spec-sheet line is the peak before the utilization was applied
-    assert any(np.allclose(l.get_ydata(), 312e12) for l in ax.lines)
-    plt.close(fig)
-    fig, ax = plt.subplots()
-    plots.matmul.matmul_vs_model(ax, recs, fit, 64, device_label="this CPU", chip_name="TPU v5e", pred=None)
-    assert "TPU v5e: no spec-sheet peak for fp32 at precision 'default'" in ax.get_title()
+
+def _runs():
+    runs, fits = {}, {}
+    for k, (d, p) in enumerate(RUNS):
+        fit = OverheadModel(2e-5 * (k + 1), 5e10 / (k + 1))
+        runs[d, p] = [_record(n, float(fit.seconds(2.0 * n**3)), 0.9 * float(fit.seconds(2.0 * n**3)),
+                              1.3 * float(fit.seconds(2.0 * n**3)), d, p) for n in SIZES]
+        fits[d, p] = fit
+    return runs, fits
+
+
+def _view():
+    runs, fits = _runs()
+    return plots.matmul.MatmulModelView(runs, fits, [specs.get_chip(k) for k in CHIPS], device_label="this CPU",
+                                        t0_values=T0S, utilizations=UTILS)
+
+
+def _explorable():
+    return explore.Explorable(_view, [
+        explore.choice("run", [(f"{d} {p}", (d, p)) for d, p in RUNS]),
+        explore.slider("n", SIZES, value=1024, static=[64, 1024]),
+        explore.choice("chip", CHIPS, static=["a100-40gb", "tpu-v5e"]),
+        explore.slider("utilization", UTILS, value=1.0, static=[0.5, 1.0]),
+        explore.slider("t0", T0S, value=1e-5, static=[1e-5])], name="mm-model-test", dpi=60)
+
+
+def test_the_view_matches_a_full_redraw_at_the_checked_settings():
+    assert _explorable().check() >= 8
+
+
+def test_the_view_shows_the_measured_point_the_fit_and_the_chips_prediction():
+    view = _view()
+    runs, fits = _runs()
+    view.update(run=("fp32", "default"), n=1024, chip="a100-40gb", utilization=0.5, t0=1e-5)
+    here, a100 = runs["fp32", "default"][2], specs.get_chip("a100-40gb")
+    pred = chip_model(a100, "fp32", t0=1e-5, utilization=0.5)
+    assert pred.peak == 0.5 * a100.peak_flops["tf32"]  # fp32 at the default precision runs as TF32
+    predicted = fmt(float(pred.seconds(2 * 1024**3)), "s")
+    assert view.title.get_text() == (f"this CPU, n = 1024: {fmt(here.timing.median, 's')} measured\n"
+                                     f"{a100.name}, predicted by the model: {predicted}")
+    np.testing.assert_allclose(view.ring.get_xydata(), [[1024, here.flop_per_s]])
+    flops = 2 * view.n_axis**3
+    np.testing.assert_allclose(view.pred_line.get_ydata(), pred.rate(flops))
+    np.testing.assert_allclose(view.fit_line.get_ydata(), fits["fp32", "default"].rate(flops))
+    assert view.peak_line.get_ydata()[0] == pytest.approx(a100.peak_flops["tf32"])  # the peak before utilization
+    labels = [t.get_text() for t in view.legend.get_texts()]
+    assert labels == ["its fitted model", "n = 1024", f"{a100.name}: MODEL, 50 % of peak",
+                      f"{a100.name}: spec-sheet peak", "fp32 (default), measured on this CPU"]
+    shown = [run for run, (_bars, arts) in view.measured.items() if arts[0].get_visible()]
+    assert shown == [("fp32", "default")]
+    # no spec-sheet peak: fp32 at 'highest' on a TPU
+    view.update(run=("fp32", "highest"), n=64, chip="tpu-v5e", utilization=1.0, t0=1e-5)
+    v5e = specs.get_chip("tpu-v5e")
+    assert view.title.get_text().endswith(f"{v5e.name}: no spec-sheet peak for fp32 at precision 'highest'")
+    assert not view.pred_line.get_visible() and not view.peak_line.get_visible()
+    assert len(view.legend.get_texts()) == 3
     with pytest.raises(ValueError, match="n=100"):
-        plots.matmul.matmul_vs_model(ax, recs, fit, 100, device_label="x", chip_name="y")
-    plt.close(fig)
+        view.update(run=("fp32", "default"), n=100, chip="t4", utilization=1.0, t0=1e-5)
+
+
+def test_the_axes_are_fixed_and_hold_every_setting():
+    view = _view()
+    view.update(run=("fp32", "default"), n=64, chip="t4", utilization=1.0, t0=1e-5)
+    xlim, ylim = view.ax.get_xlim(), view.ax.get_ylim()
+    for run in RUNS:
+        for key in CHIPS:
+            for u in UTILS:
+                for t0 in T0S:
+                    view.update(run=run, n=256, chip=key, utilization=u, t0=t0)
+                    assert view.ax.get_xlim() == xlim and view.ax.get_ylim() == ylim
+                    for line in (view.pred_line, view.peak_line, view.fit_line):
+                        if line.get_visible():
+                            y = line.get_ydata()
+                            assert ylim[0] <= np.min(y) and np.max(y) <= ylim[1]
+                    assert ylim[0] <= view.ring.get_ydata()[0] <= ylim[1]
+
+
+def test_random_moves_never_need_a_full_draw():
+    ex = _explorable()
+    ex.frame()
+    rng = random.Random(1)
+    for _ in range(12):
+        values = {p.name: rng.choice(p.values) for p in ex.params}
+        assert ex._renderer.view.background(**values) is None
+        ex.frame(**values)
+    assert ex._renderer.full_draws == 1
+
+
+# -- text stamps ------------------------------------------------------------------------------------
+def _text_figure(stamped: bool, frozen_legend: bool = False):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(5, 3), dpi=83)  # an odd dpi: text lands at fractional pixel offsets
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    ax.plot([0, 1], [0, 1], color="tab:blue", lw=4, label="a line, µs ×")
+    arts = [fig.suptitle("Two lines, µs ×\nof a centred title", fontsize=10.5),
+            ax.legend(loc="upper left", fontsize=7.5),
+            ax.text(0.41, 0.47, "over the line: gjq", fontsize=13, color="red"),
+            ax.text(0.8, 0.2, "clipped by the axes", fontsize=12, clip_on=True)]
+    stamps = plots.matmul.TextStamps()
+    if stamped:
+        for a in arts:
+            stamps.attach(a, frozen=frozen_legend and a is ax.get_legend())
+    fig.canvas.draw()
+    return fig, stamps
+
+
+def test_text_stamps_draw_the_same_pixels_and_reuse_them():
+    direct, _ = _text_figure(False)
+    fig, stamps = _text_figure(True)
+    want = np.asarray(direct.canvas.buffer_rgba()).copy()
+    got = np.asarray(fig.canvas.buffer_rgba()).copy()
+    assert np.abs(want.astype(int) - got.astype(int)).max() <= 2  # compositing rounding at most
+    lines = len(stamps.stamps)
+    assert lines == 5  # the title's two lines, the legend's entry, the two texts
+    fig.canvas.draw()  # the second drawing reuses every line
+    assert len(stamps.stamps) == lines
+    assert np.array_equal(np.asarray(fig.canvas.buffer_rgba()), got)
+    fig.texts[0].set_text("Two lines, µs ×\nanother second line")
+    fig.canvas.draw()
+    assert len(stamps.stamps) == lines + 1  # only the new line is rendered
+
+
+def test_a_frozen_legend_is_drawn_once_then_stamped():
+    direct, _ = _text_figure(False)
+    fig, stamps = _text_figure(True, frozen_legend=True)
+    want = np.asarray(direct.canvas.buffer_rgba()).astype(int)
+    legend = fig.axes[0].get_legend()
+    kept = legend._accelbook_stamp
+    assert np.abs(want - np.asarray(fig.canvas.buffer_rgba()).astype(int)).max() <= 2
+    fig.canvas.draw()
+    assert legend._accelbook_stamp is kept  # drawn from the kept image
+    assert np.abs(want - np.asarray(fig.canvas.buffer_rgba()).astype(int)).max() <= 2
+
+
+def test_text_stamps_leave_other_renderers_alone(tmp_path):
+    fig, stamps = _text_figure(True)
+    n = len(stamps.stamps)
+    fig.savefig(tmp_path / "f.svg")  # the SVG renderer draws its own text: nothing stamped
+    assert len(stamps.stamps) == n and (tmp_path / "f.svg").stat().st_size > 1000

@@ -190,6 +190,32 @@ def chain_time(n_ops: int, elements: int, *, t_op: float, bandwidth: float, fuse
     return n * (t_op + one)
 
 
+def chain_times(n_ops, elements, *, t_op: float, bandwidth: float, t0: float | None = None,
+                bytes_per_element: float = 4, flops_per_op: float = 1, peak_flops: float = math.inf):
+    """:func:`chain_time` of the eager and of the fused chain at once, for arrays of operation
+    counts and array sizes (broadcast against each other): the curves of a figure.
+
+    Returns ``(eager, fused)`` seconds, floats for scalar input. ``n_ops`` >= 1 and ``elements``
+    > 0 need not be integers here (a curve is drawn through them); at integer values the results
+    equal :func:`chain_time`'s. Taught in: "Overheads" (chapter 05), the explorable figure.
+    """
+    n, size = _nonneg("n_ops", n_ops), _nonneg("elements", elements)
+    if np.any(n < 1) or np.any(size <= 0):
+        raise ValueError(f"n_ops={n_ops!r} must be >= 1 and elements={elements!r} > 0")
+    n, size = np.broadcast_arrays(n, size)
+    t_op = float(_nonneg("t_op", t_op))
+    t0 = t_op if t0 is None else float(_nonneg("t0", t0))
+    w, b = _positive("bandwidth", bandwidth), _positive("bytes_per_element", bytes_per_element)
+    p = float(peak_flops)
+    if not p > 0:
+        raise ValueError(f"peak_flops={peak_flops!r} must be > 0")
+    f = float(_nonneg("flops_per_op", flops_per_op))
+    memory = 2.0 * b * size / w  # one pass: read the input, write the output
+    eager = n * (t_op + np.maximum(f * size / p, memory))
+    fused = t0 + np.maximum(n * f * size / p, memory)
+    return _out(eager), _out(fused)
+
+
 # --- Compilation: a cost per distinct shape ----------------------------------------------------
 
 
@@ -292,5 +318,6 @@ def sync_step_time(t_host: float, t_device: float, sync_every: float = 1):
 
 
 __all__ = ["BucketPlan", "MatmulRegimes", "REGIMES", "amortized_time", "break_even_calls", "bucket_plan",
-           "call_time", "chain_bytes", "chain_time", "expected_distinct", "overhead_crossover_bytes",
-           "pow2_bucket", "regime", "spans", "square_matmul_regimes", "sync_step_time"]
+           "call_time", "chain_bytes", "chain_time", "chain_times", "expected_distinct",
+           "overhead_crossover_bytes", "pow2_bucket", "regime", "spans", "square_matmul_regimes",
+           "sync_step_time"]

@@ -1,0 +1,132 @@
+"""Figures of chapter 05: the predicted time of a chain of elementwise operations, run eagerly (one
+call per operation) or fused into one jitted call, against the number of operations and the array
+size, on this device or a chip from the spec database.
+
+The times come from :func:`accelbook.models.overhead.chain_times` and the measurements drawn from
+:mod:`accelbook.measure`; this module only draws them.
+Taught in: "Overheads: launch, sync and Python" (chapter 05), its explorable figure.
+"""
+
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from accelbook import explore
+from accelbook.models import overhead
+from accelbook.plots.matmul import TextStamps
+from accelbook.plots.style import CYCLE, log_axes, si_formatter
+from accelbook.units import fmt
+
+
+def _elements(n: float) -> str:
+    """5.58e6 -> '5.58 M elements'."""
+    return fmt(n, "").strip() + " elements"
+
+
+class ChainView(explore.View):
+    """Model time of a chain of ``n`` elementwise operations on arrays of ``N`` elements, eager and
+    fused, for the explorable ``overhead-chain``; ``update(n, N, chip)``.
+
+    Left panel: time against the number of operations at this ``N``; right panel: against the
+    array size at this ``n``; a dot on each curve marks the choice. ``chips`` maps a key to
+    ``(name, memory bandwidth in bytes/s)``; ``t_op`` is the cost of one eager operation and ``t0``
+    that of one jitted call (seconds), both measured on this device and used for every chip.
+    ``ops`` and ``sizes`` are the values the controls offer: the axes span them. ``measured``
+    (``{label: (counts, seconds)}``) are chains timed on this device, drawn as crosses on the left
+    panel when ``(chip, N)`` is ``measured_at``. The right panel's dotted line is the size at which
+    one eager operation's memory time, ``2bN/W``, equals ``t_op``.
+
+    The axes are fixed: the time axis, whole decades, holds every curve for every chip and setting
+    and every measurement, so frames compare at a glance and the picture behind the data never
+    changes. Curves, dots, crosses, the dotted line, the legends and the title are dynamic.
+    Taught in: "Overheads: launch, sync and Python" (chapter 05), its explorable figure.
+    """
+
+    def __init__(self, chips: Mapping[str, tuple[str, float]], *, t_op: float, t0: float,
+                 ops: Sequence[int], sizes: Sequence[float],
+                 measured: Mapping[str, tuple[Sequence[int], Sequence[float]]] | None = None,
+                 measured_at: tuple[str, float] | None = None, bytes_per_element: float = 4):
+        self.chips, self.t_op, self.t0, self.b = dict(chips), t_op, t0, bytes_per_element
+        self.ops, self.sizes = list(ops), list(sizes)
+        self.measured, self.measured_at = dict(measured or {}), measured_at
+        self.dense_n = np.unique(np.geomspace(1, self.ops[-1], 60).astype(int))
+        self.dense_N = np.geomspace(self.sizes[0], self.sizes[-1], 60)
+        # one time axis, whole decades, for every chip and setting
+        t_lo = min([t_op, t0] + [t for _c, ts in self.measured.values() for t in ts])
+        t_hi = self._times(self.ops[-1], self.sizes[-1], min(w for _n, w in self.chips.values()))[0]
+        t_range = (10 ** np.floor(np.log10(0.8 * t_lo)), 10 ** np.ceil(np.log10(1.2 * t_hi)))
+
+        self.figure = fig = Figure(figsize=(9.5, 4.2))
+        fig.subplots_adjust(left=0.09, right=0.98, bottom=0.13, top=0.88, wspace=0.06)
+        self.left, self.right = fig.subplots(1, 2, sharey=True)
+        self.curves, self.dots = {}, {}  # (panel, "eager" | "fused") -> Line2D
+        for ax, xs in ((self.left, self.dense_n), (self.right, self.dense_N)):
+            for i, label in enumerate(("eager", "fused")):
+                (self.curves[ax, label],) = ax.plot(xs, np.ones(len(xs)), color=CYCLE[i], label=f"{label}, model")
+                (self.dots[ax, label],) = ax.plot([xs[0]], [1.0], "o", color=CYCLE[i], ms=8)
+            log_axes(ax, y_unit="s")
+            ax.xaxis.set_major_formatter(si_formatter(""))
+            ax.minorticks_off()  # quick to draw
+            ax.set_xlim(xs[0] / 1.5, xs[-1] * 1.5)
+        self.crosses = [self.left.plot(counts, seconds, "x", color=CYCLE[i % len(CYCLE)],
+                                       label=f"measured, {way}")[0]
+                        for i, (way, (counts, seconds)) in enumerate(self.measured.items())]
+        self.crossover = self.right.axvline(self.sizes[0], color="grey", ls=":", lw=1.2)
+        self.left.set(xlabel="operations in the chain, n", ylabel="predicted time (s)", ylim=t_range)
+        self.right.set(xlabel="elements per array, N")
+        self.title = fig.suptitle(" ", fontsize=10.5)
+        self.stamps = TextStamps()  # the title and legends are redrawn on every frame: keep their lines
+        self.stamps.attach(self.title)
+        self.legends, self._legend_keys = {}, {}
+
+    def _times(self, n, N, w):
+        return overhead.chain_times(n, N, t_op=self.t_op, t0=self.t0, bandwidth=w, bytes_per_element=self.b)
+
+    def _legend(self, ax, handles) -> None:
+        """(Re)build ``ax``'s legend when its entries change; none when ``handles`` is empty."""
+        key = tuple((id(h), h.get_label()) for h in handles)
+        if self._legend_keys.get(ax) == key:
+            return
+        if self.legends.get(ax) is not None:
+            self.legends[ax].remove()
+        legend = ax.legend(handles=handles, fontsize=8, loc="upper left") if handles else None
+        self.legends[ax] = None if legend is None else self.stamps.attach(legend, frozen=True)
+        self._legend_keys[ax] = key
+
+    def update(self, n, N, chip):
+        name, w = self.chips[chip]
+        now = dict(zip(("eager", "fused"), self._times(n, N, w)))
+        for ax, xs, curves, x_now in ((self.left, self.dense_n, self._times(self.dense_n, N, w), n),
+                                      (self.right, self.dense_N, self._times(n, self.dense_N, w), N)):
+            for label, t in zip(("eager", "fused"), curves):
+                self.curves[ax, label].set_ydata(t)
+                self.dots[ax, label].set_data([x_now], [now[label]])
+        show_measured = (chip, N) == self.measured_at
+        for line in self.crosses:
+            line.set_visible(show_measured)
+        n_half = overhead.overhead_crossover_bytes(self.t_op, w) / (2 * self.b)  # 2bN/W = t_op
+        inside = self.sizes[0] <= n_half <= self.sizes[-1]
+        self.crossover.set_visible(inside)
+        self.crossover.set_xdata([n_half, n_half])
+        self.crossover.set_label(f"2bN/W = t_op: N = {_elements(n_half)}")
+        model = [self.curves[self.left, "eager"], self.curves[self.left, "fused"]]
+        self._legend(self.left, model + (self.crosses if show_measured else []))
+        self._legend(self.right, model + [self.crossover] if inside else [])
+        e, f = now["eager"], now["fused"]
+        self.title.set_text(f"{name}, n = {n}, N = {N:,}: eager {fmt(e, 's')}, fused {fmt(f, 's')} "
+                            f"({f'{e / f:.1f}× less' if e >= f else f'{f / e:.1f}× more'})")
+        self.dynamic = ([self.curves[self.left, "eager"], self.dots[self.left, "eager"],
+                         self.curves[self.left, "fused"], self.dots[self.left, "fused"], *self.crosses]
+                        + [a for a in (self.legends[self.left],) if a is not None]
+                        + [self.curves[self.right, "eager"], self.dots[self.right, "eager"],
+                           self.curves[self.right, "fused"], self.dots[self.right, "fused"], self.crossover]
+                        + [a for a in (self.legends[self.right],) if a is not None] + [self.title])
+        memory = overhead.chain_bytes(1, int(N), self.b, fused=True) / w
+        return (f"Each eager operation pays {fmt(self.t_op, 's')} of overhead and {fmt(memory, 's')} of memory "
+                f"time: it is {'overhead' if self.t_op >= memory else 'bandwidth'}-bound.")
+
+
+__all__ = ["ChainView"]
