@@ -415,3 +415,70 @@ def test_the_reference_takes_the_layout_of_the_figure_title_too():
     ref = explore.Renderer(Titled, ex.dpi, ex.values(a=2, b=4), blit=False, layout_from=ex._renderer)
     assert ref.view.sup.get_position() == ex._renderer.view.sup.get_position()
     assert explore.difference(got, ref.frame(ex.values(a=2, b=4))[0]) <= explore.TOLERANCE["fraction"]
+
+
+# -- text stamps ------------------------------------------------------------------------------------
+def _text_figure(stamped: bool, frozen_legend: bool = False):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(5, 3), dpi=83)  # an odd dpi: text lands at fractional pixel offsets
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    ax.plot([0, 1], [0, 1], color="tab:blue", lw=4, label="a line, µs ×")
+    arts = [fig.suptitle("Two lines, µs ×\nof a centred title", fontsize=10.5),
+            ax.legend(loc="upper left", fontsize=7.5),
+            ax.text(0.41, 0.47, "over the line: gjq", fontsize=13, color="red"),
+            ax.text(0.8, 0.2, "clipped by the axes", fontsize=12, clip_on=True)]
+    stamps = explore.TextStamps()
+    if stamped:
+        for a in arts:
+            stamps.attach(a, frozen=frozen_legend and a is ax.get_legend())
+    fig.canvas.draw()
+    return fig, stamps
+
+
+def test_text_stamps_draw_the_same_pixels_and_reuse_them():
+    direct, _ = _text_figure(False)
+    fig, stamps = _text_figure(True)
+    want = np.asarray(direct.canvas.buffer_rgba()).copy()
+    got = np.asarray(fig.canvas.buffer_rgba()).copy()
+    assert np.abs(want.astype(int) - got.astype(int)).max() <= 2  # compositing rounding at most
+    lines = len(stamps.stamps)
+    assert lines == 5  # the title's two lines, the legend's entry, the two texts
+    fig.canvas.draw()  # the second drawing reuses every line
+    assert len(stamps.stamps) == lines
+    assert np.array_equal(np.asarray(fig.canvas.buffer_rgba()), got)
+    fig.texts[0].set_text("Two lines, µs ×\nanother second line")
+    fig.canvas.draw()
+    assert len(stamps.stamps) == lines + 1  # only the new line is rendered
+
+
+def test_a_frozen_legend_is_drawn_once_then_stamped():
+    direct, _ = _text_figure(False)
+    fig, stamps = _text_figure(True, frozen_legend=True)
+    want = np.asarray(direct.canvas.buffer_rgba()).astype(int)
+    legend = fig.axes[0].get_legend()
+    kept = legend._accelbook_stamp
+    assert np.abs(want - np.asarray(fig.canvas.buffer_rgba()).astype(int)).max() <= 2
+    fig.canvas.draw()
+    assert legend._accelbook_stamp is kept  # drawn from the kept image
+    assert np.abs(want - np.asarray(fig.canvas.buffer_rgba()).astype(int)).max() <= 2
+
+
+def test_text_stamps_leave_other_renderers_alone(tmp_path):
+    fig, stamps = _text_figure(True)
+    n = len(stamps.stamps)
+    fig.savefig(tmp_path / "f.svg")  # the SVG renderer draws its own text: nothing stamped
+    assert len(stamps.stamps) == n and (tmp_path / "f.svg").stat().st_size > 1000
+
+
+def test_blitted_dynamic_text_goes_through_the_renderers_stamps():
+    ex = make()
+    ex.frame(a=1, b=2)
+    ex.frame(a=2, b=2)
+    stamps = ex._renderer.stamps
+    n = len(stamps.stamps)
+    assert n >= 2  # the two titles drawn so far
+    ex.frame(a=1, b=2)  # a title seen before: nothing new is rendered
+    assert len(stamps.stamps) == n

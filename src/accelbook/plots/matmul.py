@@ -1,20 +1,16 @@
 """Figures of chapter 03: measured matmul rates against the overhead model and a chip's prediction.
 
 The records drawn come from :mod:`accelbook.measure` (``matmul``, :mod:`~accelbook.measure.sweeps`),
-the models from :mod:`accelbook.models.matmul`; this module only draws them. It also holds
-:class:`TextStamps`, which makes the text of an explorable view cheap to redraw (chapter 05's view
-uses it too). Taught in: "The same matmul on every device" (chapter 03).
+the models from :mod:`accelbook.models.matmul`; this module only draws them. Taught in: "The same matmul on every device" (chapter 03).
 """
 
 from __future__ import annotations
 
 import math
-from collections import OrderedDict
 from typing import Mapping, Sequence
 
 import matplotlib as mpl
 import numpy as np
-from matplotlib.backends.backend_agg import RendererAgg
 from matplotlib.figure import Figure
 from matplotlib.transforms import blended_transform_factory
 
@@ -36,113 +32,6 @@ def measured_rates(ax, records: Sequence, *, color: str, marker: str, label: str
     hi = np.array([r.flops / r.timing.p10 for r in records])
     return ax.errorbar([r.n for r in records], rate, yerr=[rate - lo, hi - rate], color=color, marker=marker,
                        capsize=3, label=label)
-
-
-class TextStamps:
-    """The pixels of rendered lines of text, drawn again as images when the same line comes back.
-
-    Matplotlib's Agg backend renders text one glyph at a time on every draw, and in an explorable
-    view that updates its title and legend on every frame, the text takes most of the time (about
-    0.3 ms of CPU per glyph here, against 0.01 ms for the same line stamped from this cache).
-    ``attach(artist)`` routes the text that ``artist`` (a Text, a Legend) draws on an Agg canvas
-    through the cache: a line is rendered once onto a scratch canvas at the same sub-pixel offset,
-    cropped to its ink and kept, keyed by its string, font, colour and sub-pixel offset; each later
-    draw of that line composites the kept pixels, which gives the same pixels as rendering it again.
-    Other renderers (SVG, PDF), math, rotated and translucent text draw as usual. The ``size`` most
-    recently used lines are kept. Taught in: the explorable figures of chapters 03 and 05 use it.
-    """
-
-    def __init__(self, size: int = 256):
-        self.size, self.stamps, self._proxy = size, OrderedDict(), None
-
-    def attach(self, artist, *, frozen: bool = False):
-        """Make ``artist`` draw its text through the cache; returns ``artist``.
-
-        ``frozen=True`` is for an artist that does not change once made (a legend that is rebuilt,
-        not edited, when its entries change): its whole drawing on an Agg canvas is kept as one
-        image, made on its first drawing on a canvas of that size, and drawn again from there."""
-        draw = artist.draw
-        if not frozen:
-            artist.draw = lambda renderer, *args, **kwargs: draw(self._wrap(renderer), *args, **kwargs)
-            return artist
-
-        def draw_frozen(renderer, *args, **kwargs):
-            if not isinstance(renderer, RendererAgg):
-                return draw(renderer, *args, **kwargs)
-            size = (renderer.width, renderer.height, renderer.dpi)
-            kept = getattr(artist, "_accelbook_stamp", None)
-            if kept is None or kept[0] != size:
-                scratch = RendererAgg(int(renderer.width), int(renderer.height), renderer.dpi)
-                draw(_StampingRenderer(scratch, self), *args, **kwargs)
-                rgba = np.asarray(scratch.buffer_rgba())
-                ink = rgba[..., 3] > 0
-                rows, cols = np.flatnonzero(ink.any(axis=1)), np.flatnonzero(ink.any(axis=0))
-                image = None if rows.size == 0 else rgba[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1][::-1].copy()
-                kept = (size, image, cols[0] if image is not None else 0,
-                        renderer.height - rows[-1] - 1 if image is not None else 0)
-                artist._accelbook_stamp = kept
-            _size, image, x0, y0 = kept
-            if image is not None:
-                gc = renderer.new_gc()
-                renderer.draw_image(gc, x0, y0, image)
-                gc.restore()
-
-        artist.draw = draw_frozen
-        return artist
-
-    def _wrap(self, renderer):
-        if not isinstance(renderer, RendererAgg):
-            return renderer
-        if self._proxy is None or self._proxy._renderer is not renderer:  # one proxy per canvas:
-            self._proxy = _StampingRenderer(renderer, self)  # matplotlib caches text metrics per renderer
-        return self._proxy
-
-    def _stamp(self, renderer, gc, x, y, s, prop, ismath, mtext):
-        """The line ``s`` as Agg's ``draw_text`` draws it at (x, y) (pixels from the top left), unclipped:
-        (its ink, bottom row first; the ink's offset from ``floor(x), floor(y)``), or None if blank."""
-        ix, iy = math.floor(x), math.floor(y)
-        key = (s, prop.copy(), tuple(gc.get_rgb()), gc.get_alpha(), gc.get_antialiased(), renderer.dpi,
-               round(64 * (x - ix)), round(64 * (y - iy)))  # FreeType places glyphs in 1/64 pixels
-        if key in self.stamps:
-            self.stamps.move_to_end(key)
-            return self.stamps[key]
-        w, h, _d = renderer.get_text_width_height_descent(s, prop, ismath)
-        pad, top = int(h) + 8, int(2 * h) + 8
-        scratch = RendererAgg(int(w) + 2 * pad, int(h) + 2 * top, renderer.dpi)
-        plain = scratch.new_gc()
-        plain.copy_properties(gc)
-        plain.set_clip_rectangle(None)  # the real canvas clips when the stamp is drawn
-        plain.set_clip_path(None)
-        scratch.draw_text(plain, x - ix + pad, y - iy + top, s, prop, 0, ismath, mtext)  # whole-pixel shift
-        plain.restore()
-        rgba = np.asarray(scratch.buffer_rgba())
-        ink = rgba[..., 3] > 0
-        rows, cols = np.flatnonzero(ink.any(axis=1)), np.flatnonzero(ink.any(axis=0))
-        stamp = None if rows.size == 0 else (
-            rgba[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1][::-1].copy(), cols[0] - pad, rows[0] - top)
-        self.stamps[key] = stamp
-        while len(self.stamps) > self.size:
-            self.stamps.popitem(last=False)
-        return stamp
-
-
-class _StampingRenderer:
-    """An Agg renderer whose ``draw_text`` goes through a :class:`TextStamps`; all else is forwarded."""
-
-    def __init__(self, renderer, owner: TextStamps):
-        self._renderer, self._owner = renderer, owner
-
-    def __getattr__(self, name):
-        return getattr(self._renderer, name)
-
-    def draw_text(self, gc, x, y, s, prop, angle, ismath=False, mtext=None):
-        r = self._renderer
-        if ismath or angle or gc.get_alpha() != 1:  # math, turned or translucent text: drawn as usual
-            return r.draw_text(gc, x, y, s, prop, angle, ismath, mtext)
-        stamp = self._owner._stamp(r, gc, x, y, s, prop, ismath, mtext)
-        if stamp is not None:
-            image, dx, dy = stamp  # image rows bottom-up, as draw_image wants them
-            r.draw_image(gc, math.floor(x) + dx, r.height - (math.floor(y) + dy + image.shape[0]), image)
 
 
 def _log_margins(lo: float, hi: float, fraction: float = 0.05) -> tuple[float, float]:
@@ -221,7 +110,7 @@ class MatmulModelView(explore.View):
         where = blended_transform_factory(self.figure.transFigure, ax.title.get_transform())
         self.title = self.figure.text(0.5, 1.0, " \n ", transform=where, ha="center", va="baseline",
                                       fontsize=mpl.rcParams["axes.titlesize"])
-        self.stamps = TextStamps()  # the title and legend are redrawn on every frame: keep their lines
+        self.stamps = explore.TextStamps()  # the title and legend are redrawn on every frame: keep their lines
         self.stamps.attach(self.title)
         self.legend = None
         self._legend_key = None
@@ -270,4 +159,4 @@ class MatmulModelView(explore.View):
         return None
 
 
-__all__ = ["MatmulModelView", "TextStamps", "measured_rates"]
+__all__ = ["MatmulModelView", "measured_rates"]

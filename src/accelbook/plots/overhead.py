@@ -16,7 +16,6 @@ from matplotlib.figure import Figure
 
 from accelbook import explore
 from accelbook.models import overhead
-from accelbook.plots.matmul import TextStamps
 from accelbook.plots.style import CYCLE, log_axes, si_formatter
 from accelbook.units import fmt
 
@@ -78,7 +77,7 @@ class ChainView(explore.View):
         self.left.set(xlabel="operations in the chain, n", ylabel="predicted time (s)", ylim=t_range)
         self.right.set(xlabel="elements per array, N")
         self.title = fig.suptitle(" ", fontsize=10.5)
-        self.stamps = TextStamps()  # the title and legends are redrawn on every frame: keep their lines
+        self.stamps = explore.TextStamps()  # the title and legends are redrawn on every frame: keep their lines
         self.stamps.attach(self.title)
         self.legends, self._legend_keys = {}, {}
 
