@@ -32,6 +32,7 @@ Taught in: every chapter's "Explore it" section.
 from __future__ import annotations
 
 import base64
+import hashlib
 import html
 import io
 import itertools
@@ -419,8 +420,63 @@ def difference(a: np.ndarray, b: np.ndarray) -> float:
     return float((diff > TOLERANCE["levels"]).mean())
 
 
-def _encode(rgb: np.ndarray, colors: int | None) -> bytes:
-    """PNG bytes: a ``colors``-colour palette image (the site), or RGB at low compression (live)."""
+class Palette:
+    """One palette for all the frames of an explorable, so that most frames skip quantizing.
+
+    The first frame is quantized as usual (:func:`_palette_png`) and its palette kept, with a lookup
+    table from every colour (5 bits a channel) to the nearest palette entry. Each later frame is
+    mapped through the table, a few milliseconds instead of a quantization; where that could move
+    more than :attr:`max_off` of its pixels by more than :attr:`levels` (a colour the first frame
+    did not have; judged by a per-bin bound, never by a sample), the frame is quantized on its own. Taught in: how the site's frames are
+    made (the explorables of every chapter)."""
+
+    levels, max_off = 24, 0.0005
+
+    def __init__(self, colors: int):
+        self.colors, self.rgb, self.lut = colors, None, None
+        self.mapped = self.quantized = 0
+
+    @staticmethod
+    def _bins(rgb: np.ndarray) -> np.ndarray:
+        c = rgb >> 3  # uint8
+        return (c[..., 0].astype(np.uint16) << 10) | (c[..., 1].astype(np.uint16) << 5) | c[..., 2]
+
+    def png(self, img) -> bytes:
+        from PIL import Image
+
+        rgb = np.asarray(img)
+        if self.lut is None:
+            q = _quantize(img, self.colors)
+            self.rgb = np.array(q.getpalette()[: 3 * self.colors], dtype=np.int16).reshape(-1, 3)
+            centres = np.arange(4, 256, 8, dtype=np.int32)
+            grid = np.stack(np.meshgrid(centres, centres, centres, indexing="ij"), axis=-1).reshape(-1, 1, 3)
+            self.lut = np.concatenate([((chunk - self.rgb[None].astype(np.int32)) ** 2).sum(axis=2).argmin(axis=1)
+                                       for chunk in np.array_split(grid, 8)]).astype(np.uint8)
+            # A palette colour maps to itself, not to the entry nearest its bin's centre; where two share
+            # a bin, the more frequent one wins (the background stays exactly white).
+            for _count, i in sorted(q.getcolors(256) or []):
+                self.lut[self._bins(self.rgb[i].astype(np.uint8).reshape(1, 1, 3))[0, 0]] = i
+            # The most any colour of a bin can be off after mapping (a bin spans 8 levels a channel).
+            low = (grid.reshape(-1, 3) - 4).astype(np.int16)
+            entry = self.rgb[self.lut]
+            worst = np.maximum(np.abs(low - entry), np.abs(low + 7 - entry)).max(axis=1)
+            self.bad = worst > self.levels
+            self.quantized += 1
+            return _save_png(q)
+        bins = self._bins(rgb)
+        if np.count_nonzero(self.bad[bins]) > self.max_off * bins.size:  # bound: no pixel is off by more
+            self.quantized += 1
+            return _save_png(_quantize(img, self.colors))
+        index = self.lut[bins]
+        self.mapped += 1
+        out = Image.frombytes("P", (index.shape[1], index.shape[0]), np.ascontiguousarray(index).tobytes())
+        out.putpalette(self.rgb.astype(np.uint8).ravel().tolist())
+        return _save_png(out)
+
+
+def _encode(rgb: np.ndarray, colors: int | None, palette: Palette | None = None) -> bytes:
+    """PNG bytes: a ``colors``-colour palette image (the site; through ``palette`` when given), or
+    RGB at low compression (live, ``colors=None``)."""
     from PIL import Image
 
     img = Image.fromarray(np.ascontiguousarray(rgb))
@@ -430,7 +486,7 @@ def _encode(rgb: np.ndarray, colors: int | None) -> bytes:
         out = io.BytesIO()
         img.save(out, format="PNG", compress_level=1)
         return out.getvalue()
-    return _palette_png(img, colors)
+    return palette.png(img) if palette is not None else _palette_png(img, colors)
 
 
 def _split(result) -> tuple[Any, str | None]:
@@ -569,10 +625,10 @@ class Explorable:
             self._renderer = self.renderer()
         return Renderer(self.make, self.dpi, values, blit=False, layout_from=self._renderer).frame(values)
 
-    def png(self, rgb: np.ndarray, *, colors: int | None = -1) -> bytes:
+    def png(self, rgb: np.ndarray, *, colors: int | None = -1, palette: Palette | None = None) -> bytes:
         """A frame (RGB or RGBA array) as PNG, cropped to its drawing: a palette of ``self.colors``
         colours by default, RGB at low compression with ``colors=None`` (the live path)."""
-        return _encode(_crop(rgb, round(0.08 * self.dpi)), self.colors if colors == -1 else colors)
+        return _encode(_crop(rgb, round(0.08 * self.dpi)), self.colors if colors == -1 else colors, palette)
 
     def start_figure(self):
         """A fresh view's figure at the starting values, every artist drawn normally (for export)."""
@@ -591,10 +647,14 @@ class Explorable:
             raise ValueError(f"explorable {self.name!r}: its static grid has {n} frames ({sizes}); "
                              f"max_frames={self.max_frames}. Offer fewer values with static=...")
         frames, captions, index, cindex, per_frame = {}, {}, [], [], []  # dicts: distinct items, in order
+        palette, seen = Palette(self.colors), {}  # seen: a digest of each distinct canvas -> its PNG
         for values in self.grid():
             t0 = time.perf_counter()
             rgb, cap = self.frame(**values)
-            data = self.png(rgb)
+            digest = hashlib.blake2b(rgb.data, digest_size=16).digest()
+            if digest not in seen:  # an identical canvas is encoded once
+                seen[digest] = self.png(rgb, palette=palette)
+            data = seen[digest]
             per_frame.append(time.perf_counter() - t0)
             index.append(frames.setdefault(data, len(frames)))
             cindex.append(captions.setdefault(_markdown_html(cap) if cap is not None else "", len(captions)))
@@ -814,7 +874,8 @@ def _markdown_html(text: str) -> str:
 
 
 def _pad_to_common_size(frames: list[bytes], colors: int) -> list[bytes]:
-    """Put every frame on a white canvas of the largest frame's size, so the page does not jump."""
+    """Put every frame on a white canvas of the largest frame's size, so the page does not jump.
+    A palette frame keeps its palette (padded with its own white); any other is quantized."""
     from PIL import Image
 
     images = [Image.open(io.BytesIO(f)) for f in frames]
@@ -824,22 +885,38 @@ def _pad_to_common_size(frames: list[bytes], colors: int) -> list[bytes]:
         if img.size == (w, h):
             out.append(data)
             continue
-        canvas = Image.new("RGB", (w, h), "white")
-        canvas.paste(img.convert("RGB"), (0, 0))
-        out.append(_palette_png(canvas, colors))
+        palette = img.getpalette() if img.mode == "P" else None
+        entries = [tuple(palette[i:i + 3]) for i in range(0, len(palette), 3)] if palette else []
+        if (255, 255, 255) in entries:
+            canvas = Image.new("P", (w, h), entries.index((255, 255, 255)))
+            canvas.putpalette(palette)
+            canvas.paste(img, (0, 0))
+            out.append(_save_png(canvas))
+        else:
+            canvas = Image.new("RGB", (w, h), "white")
+            canvas.paste(img.convert("RGB"), (0, 0))
+            out.append(_palette_png(canvas, colors))
     return out
 
 
-def _palette_png(img, colors: int) -> bytes:
-    """``img`` as a PNG of at most ``colors`` colours. MAXCOVERAGE keeps black black and light tints
-    distinct from white, which the faster octree method does not. zlib level 8 makes files within
-    2 % of level 9 (or ``optimize``) at half the encoding time."""
+def _quantize(img, colors: int):
+    """``img`` reduced to at most ``colors`` colours. MAXCOVERAGE keeps black black and light tints
+    distinct from white, which the faster octree method does not."""
     from PIL import Image
 
+    return img.convert("RGB").quantize(colors=colors, method=Image.Quantize.MAXCOVERAGE, dither=Image.Dither.NONE)
+
+
+def _save_png(img) -> bytes:
+    """PNG bytes at zlib level 8: files within 2 % of level 9 (or ``optimize``) at half the time."""
     out = io.BytesIO()
-    img.convert("RGB").quantize(colors=colors, method=Image.Quantize.MAXCOVERAGE,
-                                dither=Image.Dither.NONE).save(out, format="PNG", compress_level=8)
+    img.save(out, format="PNG", compress_level=8)
     return out.getvalue()
+
+
+def _palette_png(img, colors: int) -> bytes:
+    """``img`` as a PNG of at most ``colors`` colours."""
+    return _save_png(_quantize(img, colors))
 
 
 # Switches frames in the browser; ES5, no library. @UID@ is the explorable's element id.
