@@ -612,83 +612,118 @@ def simulate_scheduler(n_warps: int, alu_per_mem: int, alu_latency: int, mem_lat
     if policy not in POLICIES:
         raise ValueError(f"policy={policy!r} is not a scheduling policy; allowed: {', '.join(POLICIES)}")
     C = c_total
-    trace_warp = [-1] * C
-    trace_kind = [-1] * C
-    ready_count = [0] * C
+    # One loop step per cycle, kept lean. The issues are kept as two traces, arithmetic and loads,
+    # padded in front by P = max(la, lm) cycles of nothing issued, so cycle ``cyc`` is index
+    # ``i = P + cyc`` and the warps that become ready at cycle ``cyc`` are read straight from them:
+    # the one that issued arithmetic at ``i - la`` and the one that issued a load at ``i - lm``
+    # (one issue per cycle at most, so at most one warp from each). The waits and the warp-state
+    # counts are summed from the traces afterwards.
+    P = max(la, lm)
+    E = P + C
+    aw = [-1] * E                 # the warp that issued arithmetic at each cycle (-1: none), padded
+    mw = [-1] * E                 # the warp that issued a load at each cycle (-1: none), padded
+    rc = [0] * E                  # ready warps at the start of each cycle, padded
     pc = [0] * n                  # next instruction of each warp: 0..A-1 arithmetic, A the load
-    ready_since = [0] * n         # cycle at which the warp last became ready
-    wake: dict[int, list[int]] = collections.defaultdict(list)
-    not_selected = alu_wait = mem_wait = n_alu = n_mem = 0
-
-    def issue(w: int, cyc: int) -> None:
-        nonlocal not_selected, alu_wait, mem_wait, n_alu, n_mem
-        not_selected += cyc - ready_since[w]
-        if pc[w] == a:
-            lat, kind = lm, 1
-            pc[w] = 0
-            n_mem += 1
-            mem_wait += min(lat, C - cyc) - 1
-        else:
-            lat, kind = la, 0
-            pc[w] += 1
-            n_alu += 1
-            alu_wait += min(lat, C - cyc) - 1
-        trace_warp[cyc] = w
-        trace_kind[cyc] = kind
-        ready_since[w] = cyc + lat
-        if cyc + lat < C:
-            wake[cyc + lat].append(w)
 
     if policy == "gto":
         queue = collections.deque(range(n))      # ready warps, longest-ready first
-        last = -1
-        for cyc in range(C):
-            woke = wake.pop(cyc, None)
-            greedy = False
-            if woke:
-                woke.sort()
-                if last in woke and trace_warp[cyc - 1] == last:
-                    woke.remove(last)
-                    greedy = True
-                queue.extend(woke)
-            ready_count[cyc] = len(queue) + greedy
-            if greedy:
-                w = last
+        popleft, append = queue.popleft, queue.append
+        for i in range(P, E):
+            wa = aw[i - la]                      # arithmetic completing now
+            wm = mw[i - lm]                      # load completing now
+            # a warp ready again one cycle after it issued (1-cycle latency) issues again (greedy)
+            if wa >= 0:
+                if la == 1:
+                    if wm >= 0:
+                        append(wm)
+                    rc[i] = len(queue) + 1
+                    w = wa
+                elif wm >= 0:
+                    if lm == 1:
+                        append(wa)
+                        rc[i] = len(queue) + 1
+                        w = wm
+                    else:
+                        if wa < wm:
+                            append(wa)
+                            append(wm)
+                        else:
+                            append(wm)
+                            append(wa)
+                        rc[i] = len(queue)
+                        w = popleft()
+                else:
+                    append(wa)
+                    rc[i] = len(queue)
+                    w = popleft()
+            elif wm >= 0:
+                if lm == 1:
+                    rc[i] = len(queue) + 1
+                    w = wm
+                else:
+                    append(wm)
+                    rc[i] = len(queue)
+                    w = popleft()
             elif queue:
-                w = queue.popleft()
+                rc[i] = len(queue)
+                w = popleft()
             else:
                 continue
-            issue(w, cyc)
-            last = w
-        waiting = list(queue)
+            p = pc[w]
+            if p == a:
+                pc[w] = 0
+                mw[i] = w
+            else:
+                pc[w] = p + 1
+                aw[i] = w
     else:
         ready = (1 << n) - 1                     # bit w set: warp w is ready
-        ptr = 0
-        for cyc in range(C):
-            woke = wake.pop(cyc, None)
-            if woke:
-                for w in woke:
-                    ready |= 1 << w
-            if not ready:
+        count = n
+        mask = -1                                # bits at or after the round-robin pointer
+        for i in range(P, E):
+            w = aw[i - la]
+            if w >= 0:
+                ready |= 1 << w
+                count += 1
+            w = mw[i - lm]
+            if w >= 0:
+                ready |= 1 << w
+                count += 1
+            if not count:
                 continue
-            ready_count[cyc] = ready.bit_count()
-            ahead = (ready >> ptr) << ptr
-            pick = ahead if ahead else ready
-            w = (pick & -pick).bit_length() - 1
-            ready &= ~(1 << w)
-            issue(w, cyc)
-            ptr = w + 1 if w + 1 < n else 0
-        waiting = [w for w in range(n) if (ready >> w) & 1]
-    for w in waiting:                            # ready at the end but never picked again
-        not_selected += C - ready_since[w]
+            rc[i] = count
+            pick = (ready & mask) or ready
+            bit = pick & -pick
+            ready ^= bit
+            count -= 1
+            mask = -(bit << 1)                   # the next warp after this one (wraps: nothing left ahead)
+            w = bit.bit_length() - 1
+            p = pc[w]
+            if p == a:
+                pc[w] = 0
+                mw[i] = w
+            else:
+                pc[w] = p + 1
+                aw[i] = w
 
-    issued = n_alu + n_mem
-    half = C // 2
-    tw = np.asarray(trace_warp, dtype=np.int32)
-    tk = np.asarray(trace_kind, dtype=np.int8)
-    rc = np.asarray(ready_count, dtype=np.int32)
+    aw = np.asarray(aw[P:], dtype=np.int32)
+    mw = np.asarray(mw[P:], dtype=np.int32)
+    tw = np.maximum(aw, mw)
+    tk = np.where(aw >= 0, 0, np.where(mw >= 0, 1, -1)).astype(np.int8)
+    rc = np.asarray(rc[P:], dtype=np.int32)
     for arr in (tw, tk, rc):
         arr.flags.writeable = False
+    # Each issue at cycle c leaves its warp waiting min(latency, C - c) - 1 cycles of the run.
+    left = C - np.flatnonzero(tk >= 0)
+    kinds = tk[tk >= 0]
+    alu_left, mem_left = left[kinds == 0], left[kinds == 1]
+    n_alu, n_mem = int(alu_left.size), int(mem_left.size)
+    alu_wait = int(np.minimum(alu_left, la).sum()) - n_alu
+    mem_wait = int(np.minimum(mem_left, lm).sum()) - n_mem
+    issued = n_alu + n_mem
+    # Every warp-cycle is selected, waiting on a dependency, or ready and not selected.
+    not_selected = n * C - issued - alu_wait - mem_wait
+    half = C // 2
     steady = int(np.count_nonzero(tk[half:] >= 0)) / (C - half)
     states = WarpStates(selected=issued, not_selected=not_selected, alu_dependency=alu_wait,
                         memory_dependency=mem_wait)

@@ -214,10 +214,11 @@ class AnatomyView(explore.View):
     :func:`accelbook.models.gpu.anatomy_chips` lists).
 
     Built once, for the most sub-partitions the chips have; an update sets the boxes' geometry and
-    visibility, the SMs (one collection) and every text for the chip. Nearly every text changes
-    with the chip, and drawing some 25 texts costs most of a full drawing, so the chip is the
-    background key instead of blitting them: the first visit of each chip draws the figure, every
-    later visit reuses its picture. Taught in: "Inside a GPU SM" (chapter 04), its explorable figure.
+    visibility, the SMs (one collection) and every text for the chip. All of these are dynamic
+    (the frame, the L1, L2 and memory boxes and the arrows stay in the cached picture), so no chip
+    needs a full drawing; the renderer's text stamps draw a line of text seen before as an image.
+    The titles keep their room in the layout with invisible stand-ins (the longest titles of the
+    chips). Taught in: "Inside a GPU SM" (chapter 04), its explorable figure.
     """
 
     def __init__(self, chips: Sequence | None = None, highlight: int = 0):
@@ -230,14 +231,20 @@ class AnatomyView(explore.View):
         top, bottom = self.figure.subplots(2, 1, gridspec_kw={"height_ratios": [4.6, 3.4]})
         self.sm = _SMPanel(top, max(a.partitions for a in anatomies))
         self.chip = _ChipPanel(bottom)
-        # The layout (made once, for the first chip shown) leaves out what changes with the chip but
-        # the titles (one line each), so every chip gets the same.
-        for artist in self.sm.changing + self.chip.changing:
-            artist.set_in_layout(artist in (self.sm.title, self.chip.title))
-        self.dynamic = []  # nothing is blitted: see background()
-
-    def background(self, chip):
-        return chip
+        # The titles (one line each) are blitted twins of stand-ins that hold the longest title of
+        # any chip, so the layout leaves room for every chip's; the rest of what changes with the
+        # chip takes no part in the layout.
+        longest = {}
+        for a in anatomies:
+            for panel in (self.sm, self.chip):
+                panel.show(a, self.highlight) if panel is self.chip else panel.show(a)
+                text = panel.title.get_text()
+                longest[panel] = max(longest.get(panel, ""), text, key=len)
+        for panel in (self.sm, self.chip):
+            changing = panel.changing
+            panel.title = _twin(panel.title, longest[panel], (0.5, 0), "center", "bottom")
+            panel.changing = [*changing[:-1], panel.title]
+        self.dynamic = [*self.sm.changing, *self.chip.changing]
 
     def update(self, chip):
         if chip not in self.anatomies:
