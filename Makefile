@@ -44,9 +44,10 @@ book: $(STAMP) vendor
 figures: $(STAMP)
 	$(BIN)/python -m accelbook.figures $(if $(CHAPTER),--chapter $(CHAPTER))
 
-# The whole test suite: library, notebooks, and a clean -W -n build of the book.
+# The whole test suite: library, notebooks, a clean -W -n build of the book, the version environments;
+# two workers: one builds the book and runs what reads it, the other the environments and the rest.
 test: $(STAMP) vendor $(BROWSER_STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2 --dist loadgroup
 
 # Timing scripts: they print ratios measured side by side; never part of pass/fail.
 bench: $(STAMP)

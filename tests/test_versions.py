@@ -49,6 +49,9 @@ try:
 except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
 
+# The two version environments run on a worker of their own, beside the book build.
+pytestmark = pytest.mark.xdist_group("versions")
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 CHAPTERS = sorted((ROOT / "book" / "chapters").glob("*.ipynb"))
 COLAB_VERSIONS = ROOT / "tests" / "colab-versions.txt"

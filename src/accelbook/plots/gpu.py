@@ -58,6 +58,13 @@ def _kib(value: float) -> str:
     return fmt(value, "B", binary=True)
 
 
+def _linespacing(text) -> float:
+    """``text``'s line spacing (``Text.get_linespacing`` is new in Matplotlib 3.11; the book also
+    runs on Colab's 3.10 and on 3.7)."""
+    getter = getattr(text, "get_linespacing", None)
+    return getter() if getter is not None else text._linespacing
+
+
 def _twin(text, stand_in: str, anchor: tuple[float, float], ha: str, va: str):
     """A text drawn where ``text`` is drawn, for a view to update (blitted), and ``text`` left as its
     invisible stand-in.
@@ -69,9 +76,9 @@ def _twin(text, stand_in: str, anchor: tuple[float, float], ha: str, va: str):
     ``ha``, ``va``. Add the twin to the view's dynamic artists."""
     twin = mpl.text.Annotation("", anchor, xycoords=text, ha=ha, va=va, rotation=text.get_rotation(),
                                fontproperties=text.get_fontproperties(), color=text.get_color(),
-                               linespacing=text.get_linespacing(), annotation_clip=False)
+                               linespacing=_linespacing(text), annotation_clip=False)
     text.set(text=stand_in, color="none")
-    text.get_figure(root=False).add_artist(twin)
+    text.figure.add_artist(twin)
     return twin
 
 
