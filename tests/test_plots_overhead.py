@@ -97,3 +97,32 @@ def test_random_moves_never_need_a_full_draw():
         assert ex._renderer.view.background(**values) is None
         ex.frame(**values)
     assert ex._renderer.full_draws == 1
+
+
+def test_legends_are_built_once_and_drawn_from_their_kept_picture():
+    """A legend seen before is put back, not rebuilt; its picture is kept (frozen in the view's
+    TextStamps) also when the explorable's renderer draws it, and the frames still equal a full
+    redraw."""
+    ex = _explorable()
+    ex.frame(n=16, N=100, chip="this")               # the measured chains: four entries on the left
+    view = ex._renderer.view
+    first = view.legends[view.left], view.legends[view.right]
+    assert all(hasattr(legend, "_accelbook_stamp") for legend in first)
+    ex.frame(n=16, N=10**4, chip="fast")
+    assert view.legends[view.left] is not first[0]
+    assert view.left.get_legend() is view.legends[view.left]   # the axes draw the current one only
+    got, _ = ex.frame(n=4, N=100, chip="this")
+    assert (view.legends[view.left], view.legends[view.right]) == first
+    assert view.left.get_legend() is first[0]
+    want, _ = ex.reference(n=4, N=100, chip="this")
+    assert explore.difference(got, want) <= explore.TOLERANCE["fraction"]
+    assert ex._renderer.full_draws == 1
+
+
+def test_the_title_is_drawn_word_by_word_at_whole_pixels():
+    ex = _explorable()
+    for n in (1, 16, 256):
+        ex.frame(n=n)
+    keys = list(ex._renderer.stamps.stamps)
+    assert any(key[0] == "eager" for key in keys)           # a word of the title, kept once
+    assert all(key[-2:] == (0, 0) for key in keys if key[0] in ("eager", "fused"))

@@ -5,6 +5,7 @@ import re
 import matplotlib
 import numpy as np
 import pytest
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from accelbook import explore
@@ -189,8 +190,8 @@ def test_activity_view_shows_the_model(house_style):
         folds = {"ws": up(K) * up(N), "is": up(K) * up(M), "os": up(M) * up(N)}[df]
         assert f"{folds} fold{'s' if folds > 1 else ''}\n" in title
         assert len(panels.folds.get_segments()) == folds - 1  # a line at each boundary between folds
-        assert panels.heat_image.get_array().shape == (R, closed)
-        assert panels.pe_image.get_array().shape == (R, R)
+        assert panels.heat_image.get_array().shape == (R, closed, 4)   # RGBA bytes
+        assert panels.pe_image.get_array().shape == (R, R, 4)
         assert panels.heat.get_xlim() == panels.line.get_xlim() == (-0.5, closed - 0.5)
         x, y = panels.busy.get_data()                   # a step per cycle, averaging to the utilization
         assert len(x) == closed + 1 and np.isclose(np.mean(y[:-1]), M * N * K / (R * R * closed))
@@ -206,6 +207,77 @@ def test_random_moves_never_redraw_the_background(house_style):
         values = {p.name: p.values[rng.integers(len(p.values))] for p in params}
         ex.frame(**values)
     assert ex._renderer.full_draws == 1
+
+
+def test_the_heat_maps_pixels_are_the_busy_fractions_colours(house_style):
+    """The images draw nearest-neighbour without matplotlib's resampling: each pixel is the colour
+    bar's colour of the busy fraction of the cell under it, as imshow(interpolation="nearest") draws."""
+    view = sp.ActivityView()
+    view.update(R=8, dataflow="ws", M=20, N=17, K=16, double_buffer=False)
+    run, panels = view.run, view._panels
+    fig = view.figure
+    FigureCanvasAgg(fig).draw()
+    pixels = np.asarray(fig.canvas.buffer_rgba())[..., :3].astype(int)
+    height = pixels.shape[0]
+    busy = run.activity.mean(axis=2).T                   # (rows, cycles)
+    for r, t in [(1, 3), (3, run.cycles // 2), (6, run.cycles - 4), (5, 17)]:   # off the spines
+        x, y = panels.heat.transData.transform((t, r))   # the cell's centre
+        want = np.array(matplotlib.colormaps["Blues"](busy[r, t], bytes=True)[:3])
+        assert np.abs(pixels[height - 1 - int(y), int(x)] - want).max() <= 1
+    for cls in (matplotlib.image.AxesImage, sp._NearestImage):   # the same picture as imshow's
+        other = style.standalone_figure((10, 4.6))
+        FigureCanvasAgg(other)
+        other.set_layout_engine("none")
+        ax = other.add_axes(panels.heat.get_position())
+        image = cls(ax, interpolation="nearest")
+        image.set_data(panels.heat_image.get_array())
+        image.set_extent(panels.heat_image.get_extent())
+        ax.add_image(image)
+        ax.set(xlim=panels.heat.get_xlim(), ylim=panels.heat.get_ylim())
+        other.canvas.draw()
+        if cls is sp._NearestImage:
+            got = np.asarray(other.canvas.buffer_rgba()).copy()
+        else:
+            want = np.asarray(other.canvas.buffer_rgba()).copy()
+    assert explore.difference(got, want) <= explore.TOLERANCE["fraction"]
+
+
+def test_text_drawn_word_by_word_sits_where_matplotlib_puts_it(house_style):
+    """The title and tick labels draw each word at a whole pixel (so that TextStamps can reuse it):
+    the ink stays within a pixel or two of matplotlib's own drawing of the same text."""
+    def ink(fig):
+        fig.canvas.draw()
+        dark = (np.asarray(fig.canvas.buffer_rgba())[..., :3] < 128).any(axis=2)
+        rows, cols = np.flatnonzero(dark.any(axis=1)), np.flatnonzero(dark.any(axis=0))
+        return np.array([rows[0], rows[-1], cols[0], cols[-1]])
+
+    text = "8 × 8 weight-stationary; M=64, N=16, K=16, 4 folds\n344 cycles simulated = 344 closed form"
+    boxes = []
+    for words in (False, True):
+        fig = style.standalone_figure((10, 4.6))
+        FigureCanvasAgg(fig)
+        title = fig.suptitle(text, fontsize=10.5)
+        if words:
+            sp.by_word(title)
+        boxes.append(ink(fig))
+    assert np.abs(boxes[0] - boxes[1]).max() <= 2
+
+
+def test_dynamic_text_is_drawn_at_whole_pixels(house_style):
+    """Tick labels and title words are drawn at whole pixels, so the renderer's TextStamps keeps one
+    picture per word (its keys end with the sub-pixel offset, in 1/64 pixel) and a word that comes
+    back anywhere is stamped, not rendered glyph by glyph again."""
+    ex = explore.Explorable(sp.ActivityView, activity_params(), name="tpu-activity")
+    settings = [dict(R=16, dataflow="is", M=20, N=17, K=16), dict(R=8, dataflow="os", M=33, N=9, K=64),
+                dict(R=12, dataflow="ws", M=64, N=16, K=40, double_buffer=True)]
+    for values in settings:
+        ex.frame(**values)
+    keys = list(ex._renderer.stamps.stamps)
+    assert len(keys) > 20 and all(key[-2:] == (0, 0) for key in keys)
+    assert len({key[:1] + key[2:] + (key[1].get_size_in_points(),) for key in keys}) == len(keys)  # one per word and font
+    for values in settings[::-1]:                               # nothing new to render
+        ex.frame(**values)
+    assert set(ex._renderer.stamps.stamps) == set(keys)
 
 
 def test_activity_caption_names_the_mapping_the_folds_and_the_padding():
@@ -245,3 +317,11 @@ def test_bad_input(call):
 def test_self_contained_player_refuses_a_template_it_does_not_know():
     with pytest.raises(ValueError, match="to_jshtml template changed"):
         sp.self_contained_player("<div>no stylesheet here</div>")
+
+
+def test_the_view_exports_as_svg_and_png(house_style, tmp_path):
+    """Word-by-word text and index-scaled images are for Agg; an SVG draws them as matplotlib does."""
+    ex = explore.Explorable(sp.ActivityView, activity_params(), name="tpu-activity")
+    svg, png = ex.export(tmp_path / "tpu-activity")
+    assert svg.stat().st_size > 10_000 and png.stat().st_size > 10_000
+    assert "<image" in svg.read_text()                      # the heat maps, embedded

@@ -17,12 +17,29 @@ from matplotlib.figure import Figure
 from accelbook import explore
 from accelbook.models import overhead
 from accelbook.plots.style import CYCLE, log_axes, si_formatter
+from accelbook.plots.systolic import by_word
 from accelbook.units import fmt
 
 
 def _elements(n: float) -> str:
     """5.58e6 -> '5.58 M elements'."""
     return fmt(n, "").strip() + " elements"
+
+
+def _agg_only(artist):
+    """``artist`` (attached to a TextStamps with ``frozen=True``) drawn on the Agg renderer itself when
+    :class:`accelbook.explore.Renderer` hands it the text-stamping proxy it wraps that renderer in:
+    a frozen artist keeps its picture only when it is drawn on a ``RendererAgg``, so through the
+    proxy it would be laid out and drawn in full on every frame."""
+    draw = artist.draw
+
+    def unwrapped(renderer, *args, **kwargs):
+        if isinstance(renderer, explore._StampingRenderer):
+            renderer = renderer._renderer
+        return draw(renderer, *args, **kwargs)
+
+    artist.draw = unwrapped
+    return artist
 
 
 class ChainView(explore.View):
@@ -77,23 +94,26 @@ class ChainView(explore.View):
         self.left.set(xlabel="operations in the chain, n", ylabel="predicted time (s)", ylim=t_range)
         self.right.set(xlabel="elements per array, N")
         self.title = fig.suptitle(" ", fontsize=10.5)
-        self.stamps = explore.TextStamps()  # the title and legends are redrawn on every frame: keep their lines
-        self.stamps.attach(self.title)
-        self.legends, self._legend_keys = {}, {}
+        self.stamps = explore.TextStamps()  # the legends are redrawn on every frame: keep their pictures
+        by_word(self.title)  # words at whole pixels: the renderer's TextStamps keeps each word once
+        self.legends, self._legend_keys, self._kept = {}, {}, {}  # _kept: (axes, entries) -> Legend
 
     def _times(self, n, N, w):
         return overhead.chain_times(n, N, t_op=self.t_op, t0=self.t0, bandwidth=w, bytes_per_element=self.b)
 
     def _legend(self, ax, handles) -> None:
-        """(Re)build ``ax``'s legend when its entries change; none when ``handles`` is empty."""
+        """Show ``ax``'s legend for ``handles`` (none when empty). Each distinct legend is built once
+        and kept with its picture (frozen in :class:`~accelbook.explore.TextStamps`): a legend seen
+        before is put back, not built and rendered again."""
         key = tuple((id(h), h.get_label()) for h in handles)
         if self._legend_keys.get(ax) == key:
             return
-        if self.legends.get(ax) is not None:
-            self.legends[ax].remove()
-        legend = ax.legend(handles=handles, fontsize=8, loc="upper left") if handles else None
-        self.legends[ax] = None if legend is None else self.stamps.attach(legend, frozen=True)
-        self._legend_keys[ax] = key
+        if key and (ax, key) not in self._kept:
+            ax.legend_ = None
+            self._kept[ax, key] = _agg_only(self.stamps.attach(
+                ax.legend(handles=handles, fontsize=8, loc="upper left"), frozen=True))
+        ax.legend_ = self._kept[ax, key] if key else None  # what ax.legend() sets; the axes draw it
+        self.legends[ax], self._legend_keys[ax] = ax.legend_, key
 
     def update(self, n, N, chip):
         name, w = self.chips[chip]

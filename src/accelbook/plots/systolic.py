@@ -249,6 +249,149 @@ def _count(n: int, noun: str) -> str:
     return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
+_WORDS: dict = {}  # (word, hash of the font, dpi) -> Agg's (width, height, descent): ~0.1 ms a glyph to measure
+
+
+def _word_metrics(renderer, word: str, prop, font: int | None = None) -> tuple:
+    """Agg's measurement of ``word``; ``font`` is ``hash(prop)`` (hashing a font costs more than
+    the look-up, so a caller measuring many words hashes it once)."""
+    key = (word, hash(prop) if font is None else font, renderer.dpi)
+    try:
+        return _WORDS[key]
+    except KeyError:
+        if len(_WORDS) > 4096:
+            _WORDS.clear()
+        _WORDS[key] = renderer.get_text_width_height_descent(word, prop, False)
+        return _WORDS[key]
+
+
+class _WordMeasure:
+    """A renderer whose text measurements add up its words' (kept) measurements: a line is as wide
+    as its words and their spaces, as high as its highest word and as deep as its deepest, exactly as
+    Agg measures the whole line (it lays glyphs on whole advances). All else is the renderer's."""
+
+    def __init__(self, renderer):
+        self._renderer = renderer
+
+    def __getattr__(self, name):
+        return getattr(self._renderer, name)
+
+    def get_text_width_height_descent(self, s, prop, ismath):
+        if ismath:
+            return self._renderer.get_text_width_height_descent(s, prop, ismath)
+        font = hash(prop)
+        words = [_word_metrics(self._renderer, w, prop, font) for w in s.split(" ") if w]
+        space = _word_metrics(self._renderer, " ", prop, font)[0] * s.count(" ")
+        if not words:
+            return space, 0.0, 0.0
+        ascent, descent = max(h - d for _w, h, d in words), max(d for _w, _h, d in words)
+        return sum(w for w, _h, _d in words) + space, ascent + descent, descent
+
+
+def by_word(text):
+    """Make ``text`` (a horizontal :class:`~matplotlib.text.Text` without math) draw each word of
+    each line at a whole pixel, where matplotlib's layout places it; returns ``text``.
+
+    Matplotlib places a line at a fraction of a pixel, so the same word in a new place is a new
+    picture to :class:`accelbook.explore.TextStamps`, which keys the lines it keeps by their
+    sub-pixel offset. Drawn at whole pixels, a tick label that comes back at another tick, or a word
+    of a title that comes back in another sentence, is stamped from the cache instead of rendered
+    glyph by glyph; and a new line is measured from its words' kept measurements. Each word moves
+    by less than a pixel from where the whole line would put it.
+    Taught in: "TPUs and systolic arrays" and "Overheads" (their explorables' titles and ticks).
+    """
+    if text.get_rotation() or text.get_usetex() or text.get_bbox_patch() is not None:
+        raise ValueError("by_word draws horizontal text without a box or TeX")
+    from matplotlib.backends.backend_agg import RendererAgg
+
+    layouts, measures = {}, {}   # per string: matplotlib's layout of it; per renderer: its _WordMeasure
+    plain = text.draw
+
+    def layout(renderer, string: str):
+        key = (string, renderer.dpi, text.get_horizontalalignment(), text.get_verticalalignment())
+        if key not in layouts:
+            if len(layouts) > 512:
+                layouts.clear()
+            if measures.get("renderer") is not renderer:  # one per renderer: matplotlib caches by it
+                measures.update(renderer=renderer, measure=_WordMeasure(renderer))
+            layouts[key] = text._get_layout(measures["measure"])[1]
+        return layouts[key]
+
+    def draw(renderer, *args, **kwargs):
+        if not isinstance(getattr(renderer, "_renderer", None), RendererAgg) and not isinstance(renderer, RendererAgg):
+            return plain(renderer, *args, **kwargs)   # SVG, PDF: whole lines, as matplotlib draws them
+        string = text.get_text()
+        if not text.get_visible() or not string:
+            return
+        if "$" in string:
+            raise ValueError(f"by_word draws no math: {string!r}")
+        renderer.open_group("text", text.get_gid())
+        lines = layout(renderer, string)
+        posx, posy = text.get_transform().transform(text.get_unitless_position())
+        height = renderer.get_canvas_width_height()[1]
+        gc = renderer.new_gc()
+        gc.set_foreground(mpl.colors.to_rgba(text.get_color()), isRGBA=True)
+        gc.set_alpha(text.get_alpha())
+        gc.set_antialiased(text._antialiased)
+        text._set_gc_clip(gc)
+        prop = text.get_fontproperties()
+        font = hash(prop)
+        space = _word_metrics(renderer, " ", prop, font)[0]
+        for line, _wad, (x, y) in lines:
+            x, y = x + posx, y + posy
+            y = round(height - y if renderer.flipy() else y)
+            for word in line.split(" "):
+                if word:
+                    renderer.draw_text(gc, round(x), y, word, prop, 0, ismath=False, mtext=None)
+                    x += _word_metrics(renderer, word, prop, font)[0]
+                x += space
+        gc.restore()
+        renderer.close_group("text")
+        text.stale = False
+
+    text.draw = draw
+    return text
+
+
+class _NearestImage(mpl.image.AxesImage):
+    """An image of RGBA bytes, scaled to the canvas by nearest neighbour with NumPy indexing: each
+    pixel shows the cell under its centre, as ``interpolation="nearest"`` does, without Agg's
+    resampling machinery (a third of an update's drawing). Other data, renderers that scale
+    images themselves (SVG, PDF) and magnified drawing go the usual way."""
+
+    @classmethod
+    def add(cls, ax) -> "_NearestImage":
+        """An empty image on ``ax``, clipped to it, as :meth:`~matplotlib.axes.Axes.imshow` adds one."""
+        image = cls(ax, interpolation="nearest")
+        image.set_data(np.zeros((1, 1, 4), dtype=np.uint8))
+        image.set_clip_path(ax.patch)
+        ax.add_image(image)
+        return image
+
+    def make_image(self, renderer, magnification=1.0, unsampled=False):
+        A = self._A
+        if unsampled or magnification != 1 or A is None or A.dtype != np.uint8 or A.ndim != 3:
+            return super().make_image(renderer, magnification, unsampled)
+        A = np.ma.getdata(A)             # plain bytes: indexing a masked array costs more than the rest
+        x1, x2, y1, y2 = self.get_extent()
+        (u1, v1), (u2, v2) = self.get_transform().transform([(x1, y1), (x2, y2)])
+        if self.origin == "upper":       # row 0 at the extent's top (y2)
+            v1, v2 = v2, v1
+        clip = ((self.get_clip_box() or self.axes.bbox) if self.get_clip_on()
+                else self.get_figure(root=True).bbox)
+        l, r = max(min(u1, u2), clip.x0), min(max(u1, u2), clip.x1)
+        b, t = max(min(v1, v2), clip.y0), min(max(v1, v2), clip.y1)
+        l, b, r, t = int(np.floor(l)), int(np.floor(b)), int(np.ceil(r)), int(np.ceil(t))
+        if r <= l or t <= b or u1 == u2 or v1 == v2:
+            return None, 0, 0, None
+        ny, nx = A.shape[:2]
+        cols = np.floor((np.arange(l, r) + 0.5 - u1) / (u2 - u1) * nx).astype(int).clip(0, nx - 1)
+        rows = np.floor((np.arange(b, t) + 0.5 - v1) / (v2 - v1) * ny).astype(int).clip(0, ny - 1)
+        pixels = np.ascontiguousarray(A).view(np.uint32)[..., 0]   # one 4-byte word per cell: quick to index
+        out = pixels.take(rows, axis=0).take(cols, axis=1)
+        return out.view(np.uint8).reshape(*out.shape, 4), l, b, mpl.transforms.IdentityTransform()
+
+
 class _Ticks:
     """Tick marks, tick labels and (optionally) grid lines along one axis of ``ax``, drawn by the
     artists listed in ``artists`` instead of by the axis itself, so that they can follow a run.
@@ -287,6 +430,8 @@ class _Ticks:
         self.labels = [ax.text(0, 0, "", transform=trans + offset, fontsize=fontsize, color=label_color,
                                ha="center" if x else "right", va="top" if x else "center_baseline",
                                clip_on=False, visible=False) for _ in range(most if labels else 0)]
+        for text in self.labels:     # whole pixels: a label drawn before is stamped, not rendered
+            by_word(text)
         self.grid, self.span = None, grid
         if grid is not None:
             self.grid = mpl.collections.LineCollection([], colors=rc["grid.color"], zorder=1.6,
@@ -322,14 +467,17 @@ class _ActivityPanels:
     spines, which must be drawn over the images. The rest never changes: the axes' backgrounds and
     labels, the busy fraction's axis, the colour bar, the PE panel's title and the legend (which
     sits above a fully busy array, where no dynamic artist reaches).
+
+    Kept quick to redraw: the images hold colours, not fractions, and scale them by indexing
+    (:class:`_NearestImage`); the title and tick labels are drawn word by word at whole pixels
+    (:func:`by_word`), so a word drawn before is pasted, not rendered again.
     """
 
     def __init__(self, fig):
         fig.set_layout_engine("none")      # fixed positions: a redraw must be quick (the explorer)
         heat, line = fig.add_axes((0.08, 0.43, 0.55, 0.41)), fig.add_axes((0.08, 0.11, 0.55, 0.25))
         pe = fig.add_axes((0.77, 0.11, 0.21, 0.70))
-        style = dict(cmap="Blues", vmin=0, vmax=1, interpolation="nearest")
-        self.heat_image = heat.imshow(np.zeros((1, 1)), aspect="auto", **style)
+        self.heat_image = _NearestImage.add(heat)          # colours: _rgba, the colour bar's scale
         heat.set_ylabel("array row")
         heat.grid(False)
         scale = mpl.cm.ScalarMappable(norm=mpl.colors.Normalize(0, 1), cmap="Blues")
@@ -342,7 +490,8 @@ class _ActivityPanels:
         # headroom above a fully busy array, so that the legend never covers the curve
         line.set(ylim=(0, 1.35), yticks=(0, 0.5, 1), xlabel="cycle", ylabel="busy PEs\n(fraction)")
         line.legend(fontsize=8, loc="upper right")           # the title gives the value
-        self.pe_image = pe.imshow(np.zeros((1, 1)), **style)
+        self.pe_image = _NearestImage.add(pe)
+        pe.set_aspect("equal")                                # as imshow sets it: square PEs
         pe.set(title="busy fraction of each PE\n(same colour scale)", xlabel="array column",
                ylabel="array row")
         pe.grid(False)
@@ -350,7 +499,7 @@ class _ActivityPanels:
         self.cycle_ticks = [_Ticks(heat, "x", whole(6), labels=False),
                             _Ticks(line, "x", whole(6), grid=(0, 1))]
         self.array_ticks = [_Ticks(heat, "y", whole(5)), _Ticks(pe, "x", whole(5)), _Ticks(pe, "y", whole(5))]
-        self.title = fig.suptitle(" ", fontsize=10.5)
+        self.title = by_word(fig.suptitle(" ", fontsize=10.5))   # its words recur from run to run
         self.heat, self.line, self.pe = heat, line, pe
         spines = lambda ax: [s for s in ax.spines.values() if s.get_visible()]
         ticks = lambda *ts: [a for t in ts for a in t.artists]
@@ -358,6 +507,14 @@ class _ActivityPanels:
                         *ticks(self.cycle_ticks[1])[:1], self.folds, self.busy, self.mean, *spines(line),
                         *ticks(self.cycle_ticks[1])[1:],
                         self.pe_image, *spines(pe), *ticks(*self.array_ticks[1:]), self.title]
+
+    _CMAP = mpl.colormaps["Blues"]
+
+    @classmethod
+    def _rgba(cls, fraction: np.ndarray) -> np.ndarray:
+        """Busy fractions in the images' colours (the colour bar's), as bytes: :class:`_NearestImage`
+        then only copies pixels, with no colour mapping of the scaled picture."""
+        return cls._CMAP(np.clip(fraction, 0, 1), bytes=True)
 
     def show(self, run) -> None:
         """Set every dynamic artist for ``run`` (a :class:`~accelbook.models.systolic.SystolicRun`)."""
@@ -367,7 +524,7 @@ class _ActivityPanels:
             M, N, K, run.rows, run.cols, run.dataflow)
         eff = systolic.shape_efficiency(M, N, K, run.rows, run.cols, run.dataflow)
         cycles, rows, cols = (-0.5, run.cycles - 0.5), (run.rows - 0.5, -0.5), (-0.5, run.cols - 0.5)
-        self.heat_image.set_data(run.activity.mean(axis=2).T)   # (rows, cycles): busy fraction of a row
+        self.heat_image.set_data(self._rgba(run.activity.mean(axis=2).T))  # (rows, cycles): busy fraction of a row
         self.heat_image.set_extent((*cycles, *rows))
         self.heat.set(xlim=cycles, ylim=rows)
         busy = run.activity.mean(axis=(1, 2))                  # cycle t spans t - 0.5 .. t + 0.5
@@ -376,7 +533,7 @@ class _ActivityPanels:
         starts = [f.stream_start - 0.5 for f in run.folds[1:]]
         self.folds.set_segments([[(x, 0), (x, 1)] for x in starts])
         self.line.set_xlim(cycles)
-        self.pe_image.set_data(run.activity.mean(axis=0))
+        self.pe_image.set_data(self._rgba(run.activity.mean(axis=0)))
         self.pe_image.set_extent((*cols, *rows))
         self.pe.set(xlim=cols, ylim=rows)
         for ticks, span in zip((*self.cycle_ticks, *self.array_ticks), (cycles, cycles, rows, cols, rows)):
