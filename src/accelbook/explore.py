@@ -313,6 +313,8 @@ class TextStamps:
         def draw_frozen(renderer, *args, **kwargs):
             from matplotlib.backends.backend_agg import RendererAgg
 
+            if isinstance(renderer, _StampingRenderer):  # handed the stamping proxy: keep the picture anyway
+                renderer = renderer._renderer
             if not isinstance(renderer, RendererAgg):
                 return draw(renderer, *args, **kwargs)
             size = (renderer.width, renderer.height, renderer.dpi)
@@ -350,7 +352,7 @@ class TextStamps:
         """The line ``s`` as Agg's ``draw_text`` draws it at (x, y) (pixels from the top left), unclipped:
         (its ink, bottom row first; the ink's offset from ``floor(x), floor(y)``), or None if blank."""
         ix, iy = math.floor(x), math.floor(y)
-        key = (s, prop.copy(), tuple(gc.get_rgb()), gc.get_alpha(), gc.get_antialiased(), renderer.dpi,
+        key = (s, hash(prop), tuple(gc.get_rgb()), gc.get_alpha(), gc.get_antialiased(), renderer.dpi,
                round(64 * (x - ix)), round(64 * (y - iy)))  # FreeType places glyphs in 1/64 pixels
         if key in self.stamps:
             self.stamps.move_to_end(key)

@@ -378,7 +378,7 @@ class _NearestImage(mpl.image.AxesImage):
         if self.origin == "upper":       # row 0 at the extent's top (y2)
             v1, v2 = v2, v1
         clip = ((self.get_clip_box() or self.axes.bbox) if self.get_clip_on()
-                else self.get_figure(root=True).bbox)
+                else self.axes.figure.bbox)
         l, r = max(min(u1, u2), clip.x0), min(max(u1, u2), clip.x1)
         b, t = max(min(v1, v2), clip.y0), min(max(v1, v2), clip.y1)
         l, b, r, t = int(np.floor(l)), int(np.floor(b)), int(np.ceil(r)), int(np.ceil(t))
