@@ -5,6 +5,7 @@ import base64
 import io
 import itertools
 import json
+import random
 import re
 
 import numpy as np
@@ -516,3 +517,15 @@ def test_padding_keeps_a_palette_frame_exact():
     out = pixels(padded[0])
     assert out.shape == (50, 60, 3) and (out[30:, :] == 255).all() and (out[:, 40:] == 255).all()
     np.testing.assert_array_equal(out[:30, :40], pixels(frames[0]))
+
+
+def test_a_random_walk_reports_the_full_draws():
+    assert make().random_walk(20, seed=1) == 1        # the axes never change: drawn once
+    ex = make(HonestView)
+    rng, seen = random.Random(1), {ex.start["b"]}  # the same walk: which y limits does it reach?
+    for _ in range(20):
+        p = rng.choice(ex.params)
+        value = rng.choice(p.values)
+        seen |= {value} if p.name == "b" else set()
+    assert len(seen) >= 2
+    assert ex.random_walk(20, seed=1) == len(seen)  # one drawing per background key (y limit) reached

@@ -261,13 +261,7 @@ def test_occupancy_view_shows_the_model(cc, threads, registers, shared_kib, carv
 
 
 def test_occupancy_view_never_redraws_the_axes():
-    ex = occupancy_explorable()
-    rng = random.Random(3)
-    ex.frame()
-    for _ in range(30):
-        p = rng.choice(ex.params)
-        ex.frame(**{p.name: rng.choice(p.values)})
-    assert ex._renderer.full_draws == 1
+    assert occupancy_explorable().random_walk(30, seed=3) == 1
 
 
 WARPS = [1, 2, 4, 6, 8, 12, 16, 20, 24, 32, 40, 48, 56, 64]
@@ -306,10 +300,4 @@ def test_latency_view_shows_the_model(mem, alu, alu_latency, policy):
 
 
 def test_latency_view_never_redraws_the_axes():
-    ex = latency_explorable()
-    rng = random.Random(4)
-    ex.frame()
-    for _ in range(12):
-        p = rng.choice(ex.params)
-        ex.frame(**{p.name: rng.choice(p.values)})
-    assert ex._renderer.full_draws == 1
+    assert latency_explorable().random_walk(12, seed=4) == 1

@@ -618,6 +618,21 @@ class Explorable:
             self._renderer = self.renderer()
         return self._renderer.frame(values)
 
+    def random_walk(self, moves: int, seed: int = 0) -> int:
+        """Move one control at a time to a random value ``moves`` times, as a reader might, drawing
+        each frame; return how many full draws this explorable's view has needed (1: every update
+        after the first drawing was blitted). The tests and the benchmark use it."""
+        import random
+
+        rng = random.Random(seed)
+        values = dict(self.start)
+        self.frame(**values)
+        for _ in range(moves):
+            p = rng.choice(self.params)
+            values[p.name] = rng.choice(p.values)
+            self.frame(**values)
+        return self._renderer.full_draws
+
     def reference(self, **values) -> tuple[np.ndarray, str | None]:
         """The same, drawn from scratch by a fresh view updated straight to ``values``, with nothing
         cached and every artist drawn in z-order (the layout is copied, not recomputed): what
