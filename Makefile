@@ -44,10 +44,10 @@ book: $(STAMP) vendor
 figures: $(STAMP)
 	$(BIN)/python -m accelbook.figures $(if $(CHAPTER),--chapter $(CHAPTER))
 
-# The whole test suite: library, notebooks, a clean -W -n build of the book, the version environments;
-# two workers: one builds the book and runs what reads it, the other the environments and the rest.
+# The whole test suite: library, notebooks, a clean -W -n build of the book, and the chapters run in
+# the Colab and lowest-version environments (built in the background while the rest runs).
 test: $(STAMP) vendor $(BROWSER_STAMP)
-	$(BIN)/python -m pytest -n 2 --dist loadgroup
+	$(BIN)/python -m pytest
 
 # Timing scripts: they print ratios measured side by side; never part of pass/fail.
 bench: $(STAMP)

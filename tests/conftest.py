@@ -34,3 +34,11 @@ def built_book(tmp_path_factory):
     proc = subprocess.run([str(jb), "build", "-W", "-n", "--keep-going", "--path-output", str(out),
                            str(ROOT / "book")], capture_output=True, text=True, env=env, timeout=3000)
     return proc, out / "_build" / "html"
+
+
+def pytest_collection_finish(session):
+    """The version environments (tests/test_versions.py) take minutes of pip installs and kernels:
+    start them in the background as soon as the tests are collected, so that they run beside the
+    book build and the suite does not wait for one after the other."""
+    for module in {item.module for item in session.items if "lanes" in getattr(item, "fixturenames", ())}:
+        module.start_lanes(session.config._tmp_path_factory)

@@ -10,9 +10,6 @@ import re
 
 import pytest
 
-# One worker builds the book once (the session fixture built_book) and runs every test that reads it.
-pytestmark = pytest.mark.xdist_group("book")
-
 
 @pytest.fixture(scope="module")
 def built(built_book):

@@ -23,9 +23,6 @@ from PIL import Image
 
 from accelbook import figures
 
-# One worker builds the book once (the session fixture built_book) and runs every test that reads it.
-pytestmark = pytest.mark.xdist_group("book")
-
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 CHAPTERS = figures.chapters(ROOT / "book")
 

@@ -23,9 +23,6 @@ import urllib.parse
 import pytest
 import yaml
 
-# One worker builds the book once (the session fixture built_book) and runs every test that reads it.
-pytestmark = pytest.mark.xdist_group("book")
-
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 SHOTS = ROOT / "book" / "_build" / "screenshots"
 PAGE_BUDGET = 2_000_000  # bytes of a page's own: its HTML and the images only it uses

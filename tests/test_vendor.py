@@ -9,9 +9,6 @@ import types
 
 import pytest
 
-# One worker builds the book once (the session fixture built_book) and runs every test that reads it.
-pytestmark = pytest.mark.xdist_group("book")
-
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "book" / "_ext"))
 vendor = importlib.import_module("vendor")

@@ -49,9 +49,6 @@ try:
 except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
 
-# The two version environments run on a worker of their own, beside the book build.
-pytestmark = pytest.mark.xdist_group("versions")
-
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 CHAPTERS = sorted((ROOT / "book" / "chapters").glob("*.ipynb"))
 COLAB_VERSIONS = ROOT / "tests" / "colab-versions.txt"
@@ -266,25 +263,39 @@ def lane(tmp: pathlib.Path, label: str, requirements: list[str], pip_args: list[
     return out
 
 
-@pytest.fixture(scope="module")
-def lanes(tmp_path_factory) -> dict:
-    """Both environments, built and exercised side by side (one thread each; the work is in their
-    subprocesses, and the machine has two cores)."""
+_BACKGROUND: dict = {}
+
+
+def start_lanes(tmp_path_factory) -> None:
+    """Start building and exercising both environments, one thread each (the work is in their
+    subprocesses; the machine has two cores), and return at once. tests/conftest.py calls it as soon
+    as the tests are collected, so the environments are built beside the book build instead of after
+    it; the ``lanes`` fixture waits for them. Calling it again does nothing."""
+    if _BACKGROUND:
+        return
     floor_reqs = floor_requirements()
     jobs = {
         "colab": (tmp_path_factory.mktemp("colab-env"), "colab", colab_requirements(), ["-r", str(COLAB_VERSIONS)]),
         # nbclient runs the chapters; it is no dependency of the book, so pip picks it next to the floors
         "floor": (tmp_path_factory.mktemp("floor-env"), "floor", floor_reqs, [*floor_reqs, "nbclient"]),
     }
-    start = time.perf_counter()
-    with concurrent.futures.ThreadPoolExecutor(max_workers=len(jobs)) as pool:
-        futures = {k: pool.submit(lane, *args) for k, args in jobs.items()}
-        result = {k: f.result() for k, f in futures.items()}
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=len(jobs), thread_name_prefix="version-env")
+    _BACKGROUND.update(start=time.perf_counter(), futures={k: pool.submit(lane, *args) for k, args in jobs.items()})
+    pool.shutdown(wait=False)
+
+
+@pytest.fixture(scope="module")
+def lanes(tmp_path_factory) -> dict:
+    """Both environments, built and exercised side by side (see :func:`start_lanes`)."""
+    start_lanes(tmp_path_factory)
+    waited = time.perf_counter()
+    result = {k: f.result() for k, f in _BACKGROUND["futures"].items()}
     for k, r in result.items():
         env = r["env"]
         chapters = {name: round(c["seconds"], 1) for name, c in r["chapters"].items()}
         print(f"{k}: build {env.timings.get('install', 0) if env else 0:.0f} s; chapters {chapters}")
-    print(f"both environments: {time.perf_counter() - start:.0f} s wall")
+    print(f"both environments: {time.perf_counter() - _BACKGROUND['start']:.0f} s wall, of which the "
+          f"suite waited {time.perf_counter() - waited:.0f} s")
     return result
 
 
