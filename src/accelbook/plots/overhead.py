@@ -26,22 +26,6 @@ def _elements(n: float) -> str:
     return fmt(n, "").strip() + " elements"
 
 
-def _agg_only(artist):
-    """``artist`` (attached to a TextStamps with ``frozen=True``) drawn on the Agg renderer itself when
-    :class:`accelbook.explore.Renderer` hands it the text-stamping proxy it wraps that renderer in:
-    a frozen artist keeps its picture only when it is drawn on a ``RendererAgg``, so through the
-    proxy it would be laid out and drawn in full on every frame."""
-    draw = artist.draw
-
-    def unwrapped(renderer, *args, **kwargs):
-        if isinstance(renderer, explore._StampingRenderer):
-            renderer = renderer._renderer
-        return draw(renderer, *args, **kwargs)
-
-    artist.draw = unwrapped
-    return artist
-
-
 class ChainView(explore.View):
     """Model time of a chain of ``n`` elementwise operations on arrays of ``N`` elements, eager and
     fused, for the explorable ``overhead-chain``; ``update(n, N, chip)``.
@@ -110,8 +94,8 @@ class ChainView(explore.View):
             return
         if key and (ax, key) not in self._kept:
             ax.legend_ = None
-            self._kept[ax, key] = _agg_only(self.stamps.attach(
-                ax.legend(handles=handles, fontsize=8, loc="upper left"), frozen=True))
+            self._kept[ax, key] = self.stamps.attach(ax.legend(handles=handles, fontsize=8, loc="upper left"),
+                                                     frozen=True)
         ax.legend_ = self._kept[ax, key] if key else None  # what ax.legend() sets; the axes draw it
         self.legends[ax], self._legend_keys[ax] = ax.legend_, key
 
