@@ -1,5 +1,6 @@
 """Presentation helpers: tables built from records, device summaries, glue."""
 
+import numpy as np
 import pytest
 
 from accelbook import device, measure, notebook, specs
@@ -46,10 +47,14 @@ def test_device_summary_says_where_ceilings_come_from():
     assert "measured" in notebook.device_summary(cpu)
 
 
-def test_glue_returns_its_value_and_checks_the_name():
-    assert notebook.glue("test_value", 3.5) == 3.5
+def test_glue_returns_nothing_and_checks_the_name_and_the_value():
+    # A cell ending in glue(...) must print nothing on the page.
+    assert notebook.glue("test_value", 3.5) is None
     with pytest.raises(ValueError, match="name=''"):
         notebook.glue("", 1)
+    for bad in (float("nan"), float("inf"), np.float32("-inf")):
+        with pytest.raises(ValueError, match="finite"):
+            notebook.glue("x", bad)
 
 
 def test_glue_hands_myst_nb_python_numbers_and_markdown(monkeypatch):

@@ -9,6 +9,8 @@ Taught in: every chapter; "Spec tables" (appendix) uses :func:`spec_table` and :
 
 from __future__ import annotations
 
+import math
+import numbers
 from typing import Any, Iterable, Sequence
 
 import numpy as np
@@ -17,29 +19,34 @@ from accelbook import specs
 from accelbook.units import fmt
 
 
-def glue(name: str, value: Any, display: bool = False) -> Any:
-    """Make ``value`` available to the prose (myst-nb) and return it unchanged.
+def glue(name: str, value: Any, display: bool = False) -> None:
+    """Make ``value`` available to the prose (myst-nb). Returns nothing, so a cell that ends in a
+    ``glue`` call prints nothing on the page.
 
     Numbers are quoted with ``{glue:text}`name:.1f```; NumPy scalars are glued as the Python
     number they hold (their repr, ``np.float64(3.3)``, cannot be formatted). Strings (say
     ``fmt(x, "B/s")``) are glued as Markdown and quoted with ``{glue:md}`name```, so they
-    render without Python's quotes.
+    render without Python's quotes. A number that is not finite (NaN, inf) is an error: it would
+    read "nan" on the page.
     """
     if not isinstance(name, str) or not name:
         raise ValueError(f"name={name!r} must be a non-empty string")
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, numbers.Real) and not isinstance(value, bool) and not math.isfinite(value):
+        raise ValueError(f"value={value!r} for glue name {name!r} must be a finite number: "
+                         "it would read as 'nan' or 'inf' on the page")
     try:
         from myst_nb import glue as _glue
     except ImportError:  # Colab / plain Jupyter: nothing to glue into
-        return value
-    if isinstance(value, np.generic):
-        _glue(name, value.item(), display=display)
-    elif isinstance(value, str):
+        return None
+    if isinstance(value, str):
         from IPython.display import Markdown
 
         _glue(name, Markdown(value), display=display)
     else:
         _glue(name, value, display=display)
-    return value
+    return None
 
 
 def markdown_table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
