@@ -2,9 +2,10 @@
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import pytest
 
-from accelbook import measure, models
+from accelbook import device, measure, models, specs
 
 
 @pytest.mark.parametrize("m, k, n", [(64, 32, 16), (128, 128, 128), (7, 300, 5)])
@@ -62,3 +63,28 @@ def test_known_counts_give_a_cost_and_a_missing_flops_entry_is_zero():
     assert measure.roofline._cost([{"flops": 8.0, "bytes accessed": 48.0}]) == measure.roofline.Cost(8.0, 48.0, 0.0)
     assert measure.roofline._cost({"bytes accessed": 64.0, "transcendentals": 4.0}) == \
         measure.roofline.Cost(0.0, 64.0, 4.0)
+
+
+def test_repeated_add_adds_y_steps_times():
+    x, y = jnp.arange(1000, dtype=jnp.float32), jnp.full((1000,), 0.5, jnp.float32)
+    out = measure.roofline.repeated_add(7)(x, y)
+    np.testing.assert_allclose(np.asarray(out), np.arange(1000) + 7 * 0.5)
+    for bad in (0, -1, 2.0, True):
+        with pytest.raises(ValueError, match="steps="):
+            measure.roofline.repeated_add(bad)
+
+
+def test_cache_resident_elements_follow_the_backend_and_the_l2_size():
+    cpu = device.describe("cpu", "cpu")
+    assert measure.roofline.cache_resident_elements(cpu) == measure.roofline.CPU_CACHED_ELEMENTS
+    assert measure.roofline.cache_resident_elements(device.describe("tpu", "TPU v5 lite")) is None
+    for kind in ("NVIDIA H100 80GB HBM3", "Tesla T4"):
+        info = device.describe("gpu", kind)
+        n, l2 = measure.roofline.cache_resident_elements(info), info.chip.value("l2_cache")
+        # three float32 arrays fill at most half the L2, and twice as many elements would not
+        assert n & (n - 1) == 0 and 12 * n <= l2 / 2 < 12 * 2 * n
+    with pytest.warns(specs.UnknownDeviceWarning):
+        unknown = device.describe("gpu", "Some Future GPU")
+    assert measure.roofline.cache_resident_elements(unknown) == measure.roofline.CPU_CACHED_ELEMENTS
+    with pytest.raises(TypeError, match="info="):
+        measure.roofline.cache_resident_elements("cpu")

@@ -2,6 +2,7 @@
 smallest compute-bound batch, the square-matmul crossover and the ridge-point table."""
 
 import math
+import types
 
 import numpy as np
 import pytest
@@ -161,16 +162,43 @@ def test_ridge_table_rejects_a_bare_string():
         models.roofline.ridge_table(specs.chips(), "bf16")
 
 
-def test_generation_growth_pairs_each_vendors_oldest_and_newest_chip():
+def _row(key, year, peak, bandwidth=1e12):
+    chip = types.SimpleNamespace(key=key, name=key.upper(), vendor="V", year=year)
+    return models.roofline.RidgeRow(chip, "bf16", peak, bandwidth)
+
+
+def test_generation_growth_pairs_the_oldest_and_newest_chip_of_each_line():
+    rows = [_row("a", 2017, 10.0), _row("b", 2020, 30.0), _row("c", 2024, 50.0), _row("c2", 2024, 70.0),
+            _row("x", 2019, 5.0), _row("y", 2019, 9.0), _row("lonely", 2018, 1.0)]
+    lines = {"big": ("c", "a", "b", "c2"), "same year": ("x", "y"), "one chip": ("lonely",), "absent": ("zz",)}
+    growth = models.roofline.generation_growth(rows, lines)
+    # hand-traced: 'big' runs from a (2017) to c2 (2024, the higher of the two 2024 peaks); 'same
+    # year' shows no growth, 'one chip' and 'absent' have nothing to compare
+    assert [(n, f.chip.key, l.chip.key) for n, f, l in growth] == [("big", "a", "c2")]
+    assert models.roofline.generation_growth(rows, {}) == []
+
+
+def test_generation_growth_compares_like_for_like_in_the_database():
     rows = models.roofline.ridge_table(specs.chips(), ("bf16", "fp16"))
     growth = models.roofline.generation_growth(rows)
-    assert [v for v, _f, _l in growth] == sorted(v for v, _f, _l in growth)
-    for vendor, first, last in growth:
-        mine = [r for r in rows if r.chip.vendor == vendor]
-        assert first.chip.year == min(r.chip.year for r in mine) < last.chip.year
-        assert last.chip.year == max(r.chip.year for r in mine)
-        newest = [r for r in mine if r.chip.year == last.chip.year]
-        assert last.peak_flops == max(r.peak_flops for r in newest)
-    single_year = {r.chip.vendor for r in rows} - {v for v, _f, _l in growth}
-    for vendor in single_year:
-        assert len({r.chip.year for r in rows if r.chip.vendor == vendor}) == 1
+    assert [n for n, _f, _l in growth] == list(models.roofline.PRODUCT_LINES)
+    by_key = {r.chip.key: r for r in rows}
+    for name, first, last in growth:
+        keys = models.roofline.PRODUCT_LINES[name]
+        assert all(k in by_key for k in keys), f"{name}: a chip of the line lost its 16-bit peak"
+        years = [by_key[k].chip.year for k in keys]
+        assert years == sorted(years), f"{name}: the line is listed oldest first"
+        assert first.chip.key == keys[0] and last.chip.key == keys[-1]
+        assert len({by_key[k].chip.vendor for k in keys}) == 1 and len({by_key[k].chip.kind for k in keys}) == 1
+    lines_of = [n for n, keys in models.roofline.PRODUCT_LINES.items() for k in keys]
+    assert len(lines_of) == len(set(k for keys in models.roofline.PRODUCT_LINES.values() for k in keys))
+
+
+def test_generation_growth_rejects_bad_input():
+    rows = models.roofline.ridge_table(specs.chips(), ("bf16",))
+    with pytest.raises(TypeError, match="lines="):
+        models.roofline.generation_growth(rows, [("a", "b")])
+    with pytest.raises(ValueError, match="lines\\['x'\\]"):
+        models.roofline.generation_growth(rows, {"x": "tpu-v2"})
+    with pytest.raises(TypeError, match="rows\\[0\\]"):
+        models.roofline.generation_growth([1.0])

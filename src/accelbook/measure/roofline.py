@@ -10,7 +10,10 @@ Taught in: "The roofline" (chapter 02); used again in "Overheads: launch, sync a
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Any, Callable
+
+from accelbook.checks import positive_int
 
 
 @dataclasses.dataclass(frozen=True)
@@ -80,4 +83,54 @@ def unfused_cost(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Cost | No
     return _cost(jitted.lower(*args, **kwargs).cost_analysis())
 
 
-__all__ = ["Cost", "unfused_cost", "xla_cost"]
+CPU_CACHED_ELEMENTS = 2 ** 18
+"""float32 elements of each array of the cache-sized add on a CPU (and on a GPU whose L2 size the
+database lacks): three arrays of 1 MiB, 3.1 MB in all, which a typical last-level cache holds."""
+
+
+def cache_resident_elements(info) -> int | None:
+    """float32 elements per array for an ``x + y`` whose three arrays stay in the last cache level
+    between repetitions on the device ``info`` (a :class:`accelbook.device.DeviceInfo`), or None.
+
+    * CPU: :data:`CPU_CACHED_ELEMENTS` (3.1 MB in all).
+    * GPU: the largest power of two whose three arrays fill at most half of the chip's L2 cache
+      (``l2_cache`` in the spec database), so the other half is left to whatever else is there;
+      :data:`CPU_CACHED_ELEMENTS` when the database has no L2 size for the chip.
+    * TPU: None. Its HBM has no hardware-managed cache in front of it that would keep an array
+      between two operations (on-chip vector memory is filled by the compiler, per program).
+
+    Taught in: "The roofline" (chapter 02), the point above the roof.
+    """
+    backend = getattr(info, "backend", None)
+    if backend not in ("cpu", "gpu", "tpu"):
+        raise TypeError(f"info={info!r} must be a DeviceInfo (accelbook.device.current())")
+    if backend == "tpu":
+        return None
+    l2 = info.chip.value("l2_cache") if backend == "gpu" and info.chip is not None else None
+    if not l2:
+        return CPU_CACHED_ELEMENTS
+    return 2 ** int(math.floor(math.log2(l2 / 2 / (3 * 4))))
+
+
+def repeated_add(steps: int) -> Callable[[Any, Any], Any]:
+    """A jitted ``f(x, y)`` that adds ``y`` to ``x`` ``steps`` times in one loop (``lax.fori_loop``).
+
+    One call launches the whole loop, so the fixed cost of a call (dispatch, launch, wait) is paid
+    once for ``steps`` adds. Each step reads ``x`` and ``y`` and writes ``x``: the traffic and FLOP of
+    one ``x + y``. The steps depend on each other, so none can be skipped, and XLA fuses nothing
+    across them. Divide the call's time by ``steps`` for the time of one add.
+    Taught in: "The roofline" (chapter 02), the point above the roof.
+    """
+    import jax
+
+    steps = positive_int("steps", steps)
+
+    @jax.jit
+    def add_repeatedly(x, y):
+        return jax.lax.fori_loop(0, steps, lambda _i, acc: acc + y, x)
+
+    return add_repeatedly
+
+
+__all__ = ["CPU_CACHED_ELEMENTS", "Cost", "cache_resident_elements", "repeated_add", "unfused_cost",
+           "xla_cost"]

@@ -215,21 +215,43 @@ def ridge_table(chip_list: Any, dtypes: tuple[str, ...] = ("bf16",)) -> list[Rid
     return sorted(rows, key=lambda r: (r.ridge, r.chip.name))
 
 
-def generation_growth(rows: list[RidgeRow]) -> list[tuple[str, RidgeRow, RidgeRow]]:
-    """For each vendor in ``rows``: (vendor, its oldest row, its newest row), sorted by vendor.
+PRODUCT_LINES: dict[str, tuple[str, ...]] = {
+    "NVIDIA data-center flagships": ("v100-sxm2", "a100-80gb", "h100-sxm", "b200"),
+    "NVIDIA low-power inference cards": ("t4", "l4"),
+    "Google TPU flagships": ("tpu-v2", "tpu-v3", "tpu-v4", "tpu-v5p"),
+    "Google efficiency TPUs": ("tpu-v5e", "tpu-v6e"),
+}
+"""Product lines of the spec database (chip keys, oldest first): growth is compared like for like
+within one line, flagship to flagship, never from a training flagship to a cost-optimized part."""
 
-    Oldest and newest go by the chip's year; within a year the higher peak counts as newer (the
-    flagship). Vendors with chips from a single year are left out: they show no growth.
+
+def generation_growth(rows: list[RidgeRow], lines: dict[str, Any] | None = None
+                      ) -> list[tuple[str, RidgeRow, RidgeRow]]:
+    """(line, its oldest row, its newest row) for each product line with rows from two years or more.
+
+    ``lines`` maps a line's name to the chip keys it holds (default :data:`PRODUCT_LINES`); the
+    result keeps its order. Oldest and newest go by the chip's year; within a year the higher peak
+    counts as newer (the flagship). A line with fewer than two years among ``rows`` is left out:
+    it shows no growth. ``lines={}`` gives nothing; pass ``lines=None`` for the default.
     Taught in: "The roofline" (chapter 02), where peak and bandwidth growth are compared.
     """
+    rows = list(rows)
+    for i, r in enumerate(rows):
+        if not isinstance(r, RidgeRow):
+            raise TypeError(f"rows[{i}]={r!r} must be a RidgeRow (from ridge_table)")
+    lines = PRODUCT_LINES if lines is None else lines
+    if not isinstance(lines, dict):
+        raise TypeError(f"lines={lines!r} must be a dict of line name -> chip keys")
     out = []
-    for vendor in sorted({r.chip.vendor for r in rows}):
-        mine = sorted((r for r in rows if r.chip.vendor == vendor), key=lambda r: (r.chip.year, r.peak_flops))
-        if mine[-1].chip.year > mine[0].chip.year:
-            out.append((vendor, mine[0], mine[-1]))
+    for name, keys in lines.items():
+        if isinstance(keys, str) or not all(isinstance(k, str) for k in keys):
+            raise ValueError(f"lines[{name!r}]={keys!r} must be a sequence of chip keys")
+        mine = sorted((r for r in rows if r.chip.key in set(keys)), key=lambda r: (r.chip.year, r.peak_flops))
+        if mine and mine[-1].chip.year > mine[0].chip.year:
+            out.append((name, mine[0], mine[-1]))
     return out
 
 
-__all__ = ["Prediction", "RidgeRow", "attainable", "elementwise_intensity", "generation_growth",
+__all__ = ["PRODUCT_LINES", "Prediction", "RidgeRow", "attainable", "elementwise_intensity", "generation_growth",
            "matmul_intensity", "min_batch_for_compute_bound", "min_time", "predict", "ridge_point",
            "ridge_table", "square_matmul_crossover"]
