@@ -131,3 +131,161 @@ def test_issue_rate_curve_rejects_bad_input():
         gpu.issue_rate_curve([1], 4, 4, 0)
     with pytest.raises(ValueError, match="policy"):
         gpu.issue_rate_curve([1], 4, 4, 10, policy="fifo")
+
+
+# ------------------------------------------------------------------------------------------------
+# The 16-bit dtype of the tensor cores, memory coalescing, bank conflicts, tensor-core generations,
+# and the fill of one MMA instruction.
+# ------------------------------------------------------------------------------------------------
+import math
+
+from accelbook import device
+
+
+def _fake_chip(key, peaks):
+    """A GPU with only the given dense peaks (TFLOP/s), through the spec database's own parser."""
+    data = {"sources": {"s": {"title": "test", "url": "https://example.org", "kind": "documentation"}},
+            "chips": {key: {"name": key, "vendor": "NVIDIA", "kind": "gpu", "year": 2020,
+                            "peak_flops": {d: {"value": v, "unit": "TOP/s" if d == "int8" else "TFLOP/s",
+                                               "source": "s"}
+                                           for d, v in peaks.items()}}}}
+    return specs.parse(data)[key]
+
+
+@pytest.mark.parametrize("key, peaks, want", [
+    # Turing (T4) and Volta (V100): FP16 tensor cores, no bf16 (Turing whitepaper; V100 datasheet)
+    ("fake-t4", {"fp32": 8.1, "fp16": 65, "int8": 130}, "fp16"),
+    ("fake-v100", {"fp64": 7.8, "fp32": 15.7, "fp16": 125}, "fp16"),
+    # Ampere, Ada, Hopper: bf16 and fp16 at the same rate; bf16 is preferred
+    ("fake-a100", {"fp32": 19.5, "tf32": 156, "bf16": 312, "fp16": 312}, "bf16"),
+    ("fake-l4", {"fp32": 30.3, "tf32": 60, "bf16": 121, "fp16": 121}, "bf16"),
+    ("fake-h100", {"fp32": 67, "tf32": 494.7, "bf16": 989.5, "fp16": 989.5}, "bf16"),
+    ("fake-fp32-only", {"fp32": 10}, None),
+])
+def test_tensor_core_half_dtype_on_fake_chips(key, peaks, want):
+    assert gpu.tensor_core_half_dtype(_fake_chip(key, peaks)) == want
+
+
+@pytest.mark.parametrize("kind, want", [("Tesla T4", "fp16"), ("Tesla V100-SXM2-16GB", "fp16"),
+                                        ("NVIDIA L4", "bf16"), ("NVIDIA A100-SXM4-40GB", "bf16"),
+                                        ("NVIDIA H100 80GB HBM3", "bf16")])
+def test_tensor_core_half_dtype_of_detected_gpus(kind, want):
+    info = device.describe("gpu", kind)
+    assert info.chip is not None, kind
+    assert gpu.tensor_core_half_dtype(info.chip) == want
+
+
+def test_tensor_core_half_dtype_unknown_chip_and_bad_input():
+    assert gpu.tensor_core_half_dtype(None) is None
+    with pytest.raises(ValueError, match="chip="):
+        gpu.tensor_core_half_dtype("t4")
+
+
+def test_memory_access_rules_are_sourced():
+    r = gpu.memory_access()
+    assert (r.sector_bytes, r.cache_line_bytes, r.banks, r.bank_bytes) == (32, 128, 32, 4)
+    assert r.cache_line_bytes % r.sector_bytes == 0
+    assert all(r.sources[f] for f in ("sector_bytes", "cache_line_bytes", "shared_memory_banks",
+                                      "bank_width_bytes"))
+
+
+def _sectors_by_brute_force(stride, size, offset, warp, sector=32):
+    """Every byte each thread reads, mapped to its sector: an independent count."""
+    wanted = {offset + i * stride + b for i in range(warp) for b in range(size)}
+    return len({byte // sector for byte in wanted}), len(wanted)
+
+
+@pytest.mark.parametrize("stride, size, offset, sectors, efficiency", [
+    (4, 4, 0, 4, 1.0),      # Best Practices Guide: aligned, sequential 4-byte words: four sectors
+    (4, 4, 4, 5, 0.8),      # misaligned by one word: five sectors
+    (8, 4, 0, 8, 0.5),      # stride of 2 elements: "50 % load/store efficiency"
+    (128, 4, 0, 32, 0.125),  # one 4-byte element per sector
+    (4096, 4, 0, 32, 0.125),
+    (16, 16, 0, 16, 1.0),    # float4 per thread: 512 bytes in 16 sectors
+    (0, 4, 0, 1, 0.125),     # every thread the same word
+])
+def test_sectors_per_request_follows_the_best_practices_guide(stride, size, offset, sectors, efficiency):
+    a = gpu.sectors_per_request(stride, size, offset_bytes=offset)
+    assert (a.sectors, a.bytes_moved) == (sectors, 32 * sectors)
+    assert a.efficiency == pytest.approx(efficiency)
+
+
+@pytest.mark.parametrize("stride", [0, 1, 2, 3, 4, 6, 8, 12, 31, 32, 33, 100])
+@pytest.mark.parametrize("size, offset, warp", [(1, 0, 32), (2, 6, 32), (4, 0, 32), (8, 20, 16), (16, 3, 32)])
+def test_sectors_per_request_matches_a_byte_by_byte_count(stride, size, offset, warp):
+    a = gpu.sectors_per_request(stride, size, offset_bytes=offset, warp_size=warp)
+    assert (a.sectors, a.bytes_used) == _sectors_by_brute_force(stride, size, offset, warp)
+    assert 0 < a.efficiency <= 1
+
+
+@pytest.mark.parametrize("stride, degree", [
+    (0, 1),    # broadcast: all threads read one word
+    (1, 1),    # CUDA Programming Guide: stride of one 32-bit word, no bank conflict
+    (2, 2),    # stride of two words: two-way bank conflict
+    (3, 1),    # stride of three words: no bank conflict
+    (4, 4), (8, 8), (16, 16), (32, 32), (33, 1), (64, 32),
+])
+def test_bank_conflict_degree_programming_guide_cases(stride, degree):
+    assert gpu.bank_conflict_degree(stride) == degree
+
+
+@pytest.mark.parametrize("stride", range(1, 70))
+def test_bank_conflict_degree_is_the_gcd_with_the_bank_count(stride):
+    assert gpu.bank_conflict_degree(stride) == math.gcd(stride, 32)
+
+
+def test_bank_conflicts_of_a_half_warp():
+    # 16 threads at stride 32 touch 16 distinct words of bank 0: 16-way, not 32-way
+    assert gpu.bank_conflict_degree(32, warp_size=16) == 16
+
+
+@pytest.mark.parametrize("call, name", [
+    (lambda: gpu.sectors_per_request(-4), "stride_bytes"),
+    (lambda: gpu.sectors_per_request(4, 0), "element_bytes"),
+    (lambda: gpu.sectors_per_request(4, offset_bytes=-1), "offset_bytes"),
+    (lambda: gpu.sectors_per_request(4, warp_size=0), "warp_size"),
+    (lambda: gpu.sectors_per_request(4.0), "stride_bytes"),
+    (lambda: gpu.bank_conflict_degree(-1), "stride_words"),
+    (lambda: gpu.bank_conflict_degree(True), "stride_words"),
+    (lambda: gpu.mma_fill(0, 8, 16), "m"),
+    (lambda: gpu.mma_fill(1, 8, 16, (16, 8)), "mma_shape"),
+    (lambda: gpu.mma_fill(1, 8, 16, (16, 0, 16)), "mma_shape"),
+])
+def test_bad_access_and_mma_input(call, name):
+    with pytest.raises(ValueError, match=name):
+        call()
+
+
+def test_tensor_core_generations_volta_to_blackwell():
+    gens = gpu.tensor_core_generations()
+    assert [g.generation for g in gens] == ["Volta", "Turing", "Ampere", "Hopper", "Blackwell"]
+    by = {g.generation: g for g in gens}
+    # PTX ISA: mma.sync m8n8k4 (sm_70), m16n8k8 (sm_75), m16n8k16 (sm_80); wgmma m64nNk16, N <= 256
+    assert by["Volta"].mma_shape == (8, 8, 4)
+    assert by["Turing"].mma_shape == (16, 8, 8)
+    assert by["Ampere"].mma_shape == (16, 8, 16)
+    assert by["Hopper"].mma_shape == (64, 256, 16)
+    assert by["Blackwell"].mma_shape[0] == 128
+    # tensor memory: only Blackwell, 128 lanes x 512 columns of 4 bytes
+    assert by["Blackwell"].tensor_memory_per_sm == 128 * 512 * 4
+    assert all(g.tensor_memory_per_sm == 0 for g in gens[:-1])
+    assert "cp.async" in by["Ampere"].global_to_shared and "TMA" in by["Hopper"].global_to_shared
+    assert all(g.sources for g in gens)
+
+
+def _fill_by_counting(m, n, k, shape):
+    """Count the instructions a tiled matmul issues: their work against the useful work."""
+    tiles = [math.ceil(d / t) for d, t in zip((m, n, k), shape)]
+    return (m * n * k) / (math.prod(tiles) * math.prod(shape))
+
+
+@pytest.mark.parametrize("m, n, k", [(1, 4096, 4096), (8, 4096, 4096), (16, 4096, 4096), (17, 8, 16),
+                                     (256, 11008, 4096), (1, 128, 4096), (3, 5, 7)])
+@pytest.mark.parametrize("shape", [(16, 8, 16), (8, 8, 4), (64, 256, 16)])
+def test_mma_fill(m, n, k, shape):
+    assert gpu.mma_fill(m, n, k, shape) == pytest.approx(_fill_by_counting(m, n, k, shape))
+
+
+def test_mma_fill_of_one_row_is_one_sixteenth():
+    assert gpu.mma_fill(1, 4096, 4096) == 1 / 16
+    assert gpu.mma_fill(256, 4096, 4096) == 1.0

@@ -1096,3 +1096,230 @@ def issue_rate_curve(warps, alu_per_mem: int, alu_latency: int, mem_latency: int
 __all__ += ["IssueRateCurve", "MemoryLevel", "MemoryParallelism", "OccupancyCurve", "SMAnatomy",
             "anatomy_chips", "issue_rate_curve", "memory_levels", "memory_parallelism",
             "occupancy_vs_registers", "simt_operand_bandwidth", "sm_anatomy"]
+
+
+# ------------------------------------------------------------------------------------------------
+# Which 16-bit dtype the tensor cores run, how a warp's accesses become memory traffic, and how
+# a matmul fills one tensor-core instruction (chapter "Inside a GPU streaming multiprocessor").
+# ------------------------------------------------------------------------------------------------
+
+HALF_DTYPES = ("bf16", "fp16")
+"""The 16-bit dtypes in the order the book prefers them: bf16, or fp16 on chips whose tensor cores
+have no bf16 (Volta and Turing: V100, T4). The same rule as chapters 01 and 02's ``HALF``."""
+
+
+def tensor_core_half_dtype(chip: specs.Chip | None) -> str | None:
+    """The 16-bit dtype to run on ``chip``'s tensor cores (or matrix units): the first of
+    :data:`HALF_DTYPES` whose dense peak the spec database holds for the chip.
+
+    bf16 on Ampere and newer (A100, L4, H100), fp16 on the V100 and T4, whose tensor cores have
+    no bf16 (the Turing whitepaper lists FP16, INT8 and INT4 modes only). ``None`` for a chip the
+    database does not know (``chip=None``) or one with neither peak (a CPU): the caller then
+    runs bf16 and says that no spec sheet predicts it. Chapter "Inside a GPU SM".
+    """
+    if chip is None:
+        return None
+    if not isinstance(chip, specs.Chip):
+        raise ValueError(f"chip={chip!r} must be an accelbook.specs.Chip or None")
+    return next((d for d in HALF_DTYPES if chip.peak_flops.get(d)), None)
+
+
+def _data_section(name: str) -> dict:
+    text = importlib.resources.files("accelbook").joinpath("data/cuda_arch.toml").read_text("utf-8")
+    data = tomllib.loads(text)
+    return data.get(name, {}), parse_sources(data.get("sources", {}))
+
+
+def _sourced_number(where: str, item: Any, sources: Mapping[str, Source], si_unit: str):
+    if not isinstance(item, dict) or not {"value", "unit", "source"} <= set(item):
+        raise ValueError(f"{where}: expected {{value, unit, source[, note]}}, got {item!r}")
+    keys = [item["source"]] if isinstance(item["source"], str) else list(item["source"])
+    if not keys or any(k not in sources for k in keys):
+        raise ValueError(f"{where}: source {item['source']!r} must name keys of [sources]")
+    raw = item["value"] if isinstance(item["value"], list) else [item["value"]]
+    values = []
+    for v in raw:
+        si, unit = to_si(v, item["unit"])
+        if unit != si_unit:
+            raise ValueError(f"{where}: unit {item['unit']!r} converts to {unit!r}, not {si_unit!r}")
+        values.append(_as_int(where, si))
+    return (tuple(values) if isinstance(item["value"], list) else values[0]), tuple(sources[k] for k in keys)
+
+
+@dataclasses.dataclass(frozen=True)
+class MemoryAccessRules:
+    """How an NVIDIA SM (compute capability 6.0 and later) turns accesses into traffic: global
+    memory moves in ``sector_bytes`` sectors (four to a ``cache_line_bytes`` line), and shared
+    memory has ``banks`` banks of ``bank_bytes`` each, successive 32-bit words in successive banks.
+    From ``data/cuda_arch.toml`` (:func:`memory_access`), each with its sources."""
+
+    sector_bytes: int
+    cache_line_bytes: int
+    banks: int
+    bank_bytes: int
+    sources: Mapping[str, tuple[Source, ...]] = dataclasses.field(repr=False, compare=False)
+
+
+@functools.lru_cache(maxsize=1)
+def memory_access() -> MemoryAccessRules:
+    """The sourced granularity of global-memory traffic and the banking of shared memory
+    (``[memory_access]`` in ``data/cuda_arch.toml``). Chapter "Inside a GPU SM"."""
+    table, sources = _data_section("memory_access")
+    fields = {"sector_bytes": "B", "cache_line_bytes": "B", "shared_memory_banks": "count",
+              "bank_width_bytes": "B"}
+    if set(table) != set(fields):
+        raise ValueError(f"memory_access: fields {sorted(table)}, expected {sorted(fields)}")
+    got = {f: _sourced_number(f"memory_access.{f}", table[f], sources, u) for f, u in fields.items()}
+    return MemoryAccessRules(sector_bytes=got["sector_bytes"][0], cache_line_bytes=got["cache_line_bytes"][0],
+                             banks=got["shared_memory_banks"][0], bank_bytes=got["bank_width_bytes"][0],
+                             sources={f: s for f, (_, s) in got.items()})
+
+
+@dataclasses.dataclass(frozen=True)
+class WarpAccess:
+    """One warp-wide load or store (see :func:`sectors_per_request`): ``sectors`` 32-byte sectors
+    moved, ``bytes_moved`` = sectors × sector size, ``bytes_used`` distinct bytes the threads asked
+    for, and ``efficiency`` = bytes_used / bytes_moved (1.0: every byte moved is used)."""
+
+    stride_bytes: int
+    element_bytes: int
+    offset_bytes: int
+    warp_size: int
+    sectors: int
+    bytes_moved: int
+    bytes_used: int
+
+    @property
+    def efficiency(self) -> float:
+        return self.bytes_used / self.bytes_moved
+
+
+def sectors_per_request(stride_bytes: int, element_bytes: int = 4, *, offset_bytes: int = 0,
+                        warp_size: int = 32) -> WarpAccess:
+    """The 32-byte sectors one warp-wide access touches, when thread ``i`` reads ``element_bytes``
+    bytes at ``offset_bytes + i · stride_bytes`` (byte addresses from an aligned base).
+
+    The rule of the CUDA Best Practices Guide: a warp's accesses coalesce into as many sector
+    transactions as the sectors that hold the requested bytes. Contiguous, aligned 4-byte loads of
+    a 32-thread warp touch 4 sectors (efficiency 1); shifted by 4 bytes, 5 (0.8); a stride of two
+    elements, 8 (0.5); a stride of 32 or more elements, one sector per thread (4 / 32 = 0.125).
+    A stride of 0 (every thread the same element) moves one sector. Chapter "Inside a GPU SM".
+    """
+    stride = _check_int("stride_bytes", stride_bytes, 0, allowed="bytes between the addresses of neighbouring threads, >= 0")
+    size = _check_int("element_bytes", element_bytes, 1, allowed="bytes each thread reads, >= 1")
+    offset = _check_int("offset_bytes", offset_bytes, 0, allowed="bytes from an aligned address, >= 0")
+    warp = _check_int("warp_size", warp_size, 1, 1024, allowed="threads in a warp")
+    sector = memory_access().sector_bytes
+    starts = offset + stride * np.arange(warp, dtype=np.int64)
+    touched = set()
+    used = set()
+    for a in starts.tolist():
+        touched.update(range(a // sector, (a + size - 1) // sector + 1))
+        used.add(a)
+    # distinct bytes: the union of the intervals [a, a + size)
+    spans = sorted(used)
+    n_used, end = 0, -1
+    for a in spans:
+        lo = max(a, end)
+        n_used += max(0, a + size - lo)
+        end = max(end, a + size)
+    return WarpAccess(stride_bytes=stride, element_bytes=size, offset_bytes=offset, warp_size=warp,
+                      sectors=len(touched), bytes_moved=len(touched) * sector, bytes_used=n_used)
+
+
+def bank_conflict_degree(stride_words: int, *, warp_size: int = 32) -> int:
+    """How many shared-memory passes one warp-wide access of 32-bit words needs, when thread ``i``
+    reads word ``i · stride_words``: the most *distinct* words that fall in one bank (threads that
+    read the same word get it in one broadcast).
+
+    Successive 32-bit words sit in successive banks, word ``w`` in bank ``w mod 32`` (CUDA C++
+    Programming Guide, shared memory of compute capability 5.x and later). Stride 1 and every odd
+    stride: 1 (no conflict); stride 2: 2-way; stride 32: 32-way. For ``warp_size`` = the bank
+    count it equals ``gcd(stride, banks)``. Chapter "Inside a GPU SM".
+    """
+    stride = _check_int("stride_words", stride_words, 0, allowed="32-bit words between neighbouring threads, >= 0")
+    warp = _check_int("warp_size", warp_size, 1, 1024, allowed="threads in a warp")
+    banks = memory_access().banks
+    words_in_bank: dict[int, set] = collections.defaultdict(set)
+    for i in range(warp):
+        w = i * stride
+        words_in_bank[w % banks].add(w)
+    return max(len(ws) for ws in words_in_bank.values())
+
+
+@dataclasses.dataclass(frozen=True)
+class TensorCoreGeneration:
+    """How one generation of NVIDIA tensor cores is fed (see :func:`tensor_core_generations`).
+
+    ``mma_shape`` is (m, n, k) of its 16-bit matrix instruction (the largest, where the shape
+    varies); ``tensor_memory_per_sm`` bytes (0 before Blackwell); the text fields say who issues
+    the instruction, where its operands live and how tiles reach shared memory."""
+
+    compute_capability: str
+    generation: str
+    instruction: str
+    mma_shape: tuple[int, int, int]
+    issued_by: str
+    operands: str
+    global_to_shared: str
+    tensor_memory_per_sm: int
+    sources: tuple[Source, ...] = dataclasses.field(repr=False, compare=False)
+
+
+_TC_TEXT = ("generation", "instruction", "issued_by", "operands", "global_to_shared")
+
+
+@functools.lru_cache(maxsize=1)
+def tensor_core_generations() -> tuple[TensorCoreGeneration, ...]:
+    """Volta to Blackwell, oldest first: the ``[tensor_core."CC"]`` entries of
+    ``data/cuda_arch.toml``, each citing the PTX ISA, the CUDA guide, the whitepapers or CUTLASS.
+    Chapter "Inside a GPU SM" (how tensor cores are fed)."""
+    table, sources = _data_section("tensor_core")
+    out = []
+    for cc, entry in table.items():
+        where = f"tensor_core.{cc}"
+        if not re.fullmatch(r"\d+\.\d+", cc):
+            raise ValueError(f"{where}: the key must be a compute capability 'M.m'")
+        allowed = set(_TC_TEXT) | {"mma_shape", "tensor_memory_per_sm", "sources"}
+        missing = (set(allowed) - {"tensor_memory_per_sm"}) - set(entry)
+        if missing or set(entry) - allowed:
+            raise ValueError(f"{where}: missing {sorted(missing)}, unknown {sorted(set(entry) - allowed)}")
+        shape, cited = _sourced_number(f"{where}.mma_shape", entry["mma_shape"], sources, "count")
+        if not isinstance(shape, tuple) or len(shape) != 3 or min(shape) < 1:
+            raise ValueError(f"{where}.mma_shape: expected three positive counts (m, n, k), got {shape!r}")
+        tmem = 0
+        if "tensor_memory_per_sm" in entry:
+            tmem, more = _sourced_number(f"{where}.tensor_memory_per_sm", entry["tensor_memory_per_sm"], sources, "B")
+            cited += more
+        keys = list(entry["sources"])
+        if not keys or any(k not in sources for k in keys):
+            raise ValueError(f"{where}.sources: {keys!r} must name keys of [sources]")
+        cited = tuple(dict.fromkeys(tuple(sources[k] for k in keys) + cited))
+        out.append(TensorCoreGeneration(cc, *(str(entry[f]) for f in _TC_TEXT[:2]), shape,
+                                        *(str(entry[f]) for f in _TC_TEXT[2:]), tmem, cited))
+    return tuple(sorted(out, key=lambda g: tuple(int(p) for p in g.compute_capability.split("."))))
+
+
+def mma_fill(m: int, n: int, k: int, mma_shape=(16, 8, 16)) -> float:
+    """Fraction of tensor-core work that is useful when an (m, k) @ (k, n) matmul runs as whole
+    instructions of shape ``mma_shape`` = (M, N, K): each dimension is padded up to a multiple of
+    the instruction's, so the fraction is ``m·n·k / (⌈m/M⌉M · ⌈n/N⌉N · ⌈k/K⌉K)``.
+
+    With the m16n8k16 instruction (fp16 / bf16 ``mma.sync`` on Ampere, Ada and Hopper), a matmul of
+    one row (a decode step at batch 1) uses 1/16 of each instruction. Chapter "Inside a GPU SM"
+    (the running example).
+    """
+    dims = [_check_int(name, v, 1, allowed="matrix dimension, >= 1") for name, v in (("m", m), ("n", n), ("k", k))]
+    shape = tuple(mma_shape) if isinstance(mma_shape, (tuple, list)) else None
+    if shape is None or len(shape) != 3:
+        raise ValueError(f"mma_shape={mma_shape!r} must be (M, N, K): three positive integers")
+    tile = [_check_int(f"mma_shape[{i}]", t, 1, allowed="instruction dimension, >= 1") for i, t in enumerate(shape)]
+    frac = 1.0
+    for d, t in zip(dims, tile):
+        frac *= d / _round_up(d, t)
+    return frac
+
+
+__all__ += ["HALF_DTYPES", "MemoryAccessRules", "TensorCoreGeneration", "WarpAccess", "bank_conflict_degree",
+            "memory_access", "mma_fill", "sectors_per_request", "tensor_core_generations",
+            "tensor_core_half_dtype"]
