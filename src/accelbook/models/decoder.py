@@ -1,0 +1,265 @@
+"""The running example: one transformer decoder layer (Llama-2-7B), its FLOP and bytes per op.
+
+A decoder layer turns ``m`` token vectors of width ``d`` (``d_model``) into ``m`` new ones. With
+``h`` query heads of width ``d_h = d / h``, ``h_kv`` key/value heads (``kv = h_kv · d_h``), MLP
+width ``f`` (``d_ff``), ``B`` sequences, a KV cache of ``c`` tokens (``context``) and ``b`` bytes per
+value (``bytes_per_value``), the ops of one layer, in order, are
+
+====================  ===========  =======================================  =========================
+op                    kind         one matmul (m, k, n) × count             FLOP
+====================  ===========  =======================================  =========================
+attn_norm (RMSNorm)   elementwise  —                                        4·m·d
+qkv_proj              matmul       (m, d, d + 2·kv) × 1                     2·m·d·(d + 2·kv)
+rope                  elementwise  —                                        3·m·(d + kv)
+attn_scores  Q·Kᵀ     attention    (q, d_h, c) × B·h                        2·B·h·q·d_h·c
+softmax               elementwise  —                                        5·B·h·q·c
+attn_values  P·V      attention    (q, c, d_h) × B·h                        2·B·h·q·c·d_h
+o_proj                matmul       (m, d, d) × 1                            2·m·d²
+attn_residual         elementwise  —                                        m·d
+mlp_norm (RMSNorm)    elementwise  —                                        4·m·d
+gate_up_proj          matmul       (m, d, f) × 2 (gate and up)              4·m·d·f
+silu_mul              elementwise  —                                        5·m·f
+down_proj             matmul       (m, f, d) × 1                            2·m·f·d
+mlp_residual          elementwise  —                                        m·d
+====================  ===========  =======================================  =========================
+
+where, per phase,
+
+* ``"decode"``: one new token per sequence, ``m = B`` and ``q = 1``; each sequence attends to its
+  cache of ``c`` tokens (the new token's own K and V included).
+* ``"prefill"``: ``c`` prompt tokens per sequence, ``m = B · c`` and ``q = c``. The attention
+  matmuls are counted as the full ``c × c`` square a plain matmul computes (a causal kernel that
+  skips the masked half does about half of that work).
+
+FLOP of elementwise ops are conventions (an exp or a reciprocal counts as one); they are a
+fraction of a percent of the layer. ``bytes`` is the op's minimal memory traffic when it runs as
+its own kernel: its weights read once, its inputs read once, its outputs written once, and for
+attention the KV cache read once per sequence (``B · c · kv`` values for K, as many for V; query
+heads that share a KV head share its reads). The new token's K and V are written to the cache as
+part of ``qkv_proj``'s and ``rope``'s outputs. So, to leading order,
+
+    decode:   F ≈ 2 · N · B + 4 · B · c · d        Q ≈ b · (N + 2 · B · c · kv)
+    prefill:  F ≈ 2 · N · B · c + 4 · B · c² · d   Q ≈ b · N + (activations, growing with B · c)
+
+with ``N = d·(d + 2·kv) + d² + 3·d·f`` the layer's matmul weights. At batch 1, decode does about
+one FLOP per byte: far below every chip's ridge point (bandwidth-bound); prefill and large
+batches reuse each weight across many tokens.
+
+Model configurations are data: ``accelbook/data/models.toml``, with sources. Pure Python; no JAX.
+
+Taught in: "Introduction" (the running example and its time per token), then refined in "The
+roofline" (F, Q and a verdict per op), "The same matmul everywhere" (its matmuls measured),
+"Inside a GPU SM" (tensor-core tiles), "Overheads" (ops, launches, fusion) and "TPUs and systolic
+arrays" (MXU fill).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import importlib.resources
+import math
+import numbers
+import sys
+from typing import Any, Iterable
+
+from accelbook.checks import positive_int
+from accelbook.specs import Source, parse_sources
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on Python 3.10 only
+    import tomli as tomllib
+
+PHASES = ("decode", "prefill")
+KINDS = ("matmul", "attention", "elementwise")
+
+
+@dataclasses.dataclass(frozen=True)
+class DecoderConfig:
+    """The shape of a decoder-only transformer (a Llama-style layer: RMSNorm, rotary attention with
+    ``n_kv_heads`` key/value heads, SwiGLU MLP, no biases).
+
+    ``source`` is the cited config the numbers come from. ``n_layers`` and ``vocab_size`` are only
+    needed for whole-model counts (:func:`model_params`).
+    """
+
+    name: str
+    d_model: int
+    n_heads: int
+    n_kv_heads: int
+    d_ff: int
+    source: Source | None = None
+    n_layers: int = 1
+    vocab_size: int = 0
+    tie_embeddings: bool = False
+
+    def __post_init__(self):
+        for field in ("d_model", "n_heads", "n_kv_heads", "d_ff", "n_layers"):
+            positive_int(field, getattr(self, field))
+        if isinstance(self.vocab_size, bool) or not isinstance(self.vocab_size, numbers.Integral) \
+                or self.vocab_size < 0:
+            raise ValueError(f"vocab_size={self.vocab_size!r} must be an integer >= 0")
+        if self.d_model % self.n_heads:
+            raise ValueError(f"d_model={self.d_model} must be a multiple of n_heads={self.n_heads}")
+        if self.n_heads % self.n_kv_heads:
+            raise ValueError(f"n_heads={self.n_heads} must be a multiple of n_kv_heads={self.n_kv_heads}")
+
+    @property
+    def head_dim(self) -> int:
+        """Width of one attention head, ``d_model / n_heads``."""
+        return self.d_model // self.n_heads
+
+    @property
+    def kv_dim(self) -> int:
+        """Width of the keys (and of the values) of one token, ``n_kv_heads · head_dim``."""
+        return self.n_kv_heads * self.head_dim
+
+
+@dataclasses.dataclass(frozen=True)
+class Op:
+    """One op of a decoder layer: its FLOP and minimal memory traffic (bytes).
+
+    ``kind`` is ``"matmul"`` (activations × weights), ``"attention"`` (activations × KV cache) or
+    ``"elementwise"``. ``shape`` is ``(m, k, n)`` of ONE matmul (``None`` for elementwise ops) and
+    ``count`` how many such matmuls the op does (e.g. sequences × heads). ``params`` is the number
+    of weights the op reads (0 for attention and for weight-free elementwise ops).
+    """
+
+    name: str
+    kind: str
+    flops: int
+    bytes: float
+    shape: tuple[int, int, int] | None
+    count: int
+    params: int = 0
+
+    @property
+    def intensity(self) -> float:
+        """``flops / bytes``: FLOP per byte of memory traffic."""
+        return self.flops / self.bytes
+
+
+def _parse_models(data: dict) -> dict[str, DecoderConfig]:
+    sources = parse_sources(data.get("sources", {}))
+    out = {}
+    for key, m in data.get("models", {}).items():
+        if m.get("source") not in sources:
+            raise ValueError(f"models.{key}: source {m.get('source')!r} is not in [sources]")
+        out[key] = DecoderConfig(
+            name=m["name"], d_model=m["hidden_size"], n_heads=m["num_attention_heads"],
+            n_kv_heads=m.get("num_key_value_heads", m["num_attention_heads"]),
+            d_ff=m["intermediate_size"], source=sources[m["source"]],
+            n_layers=m["num_hidden_layers"], vocab_size=m["vocab_size"],
+            tie_embeddings=bool(m.get("tie_word_embeddings", False)))
+    return out
+
+
+@functools.lru_cache(maxsize=None)
+def _models() -> dict[str, DecoderConfig]:
+    text = importlib.resources.files("accelbook").joinpath("data/models.toml").read_text("utf-8")
+    return _parse_models(tomllib.loads(text))
+
+
+def get_model(key: str) -> DecoderConfig:
+    """The model configuration ``key`` of ``accelbook/data/models.toml`` (e.g. ``"llama2-7b"``)."""
+    models = _models()
+    if key not in models:
+        raise KeyError(f"key={key!r} is not a model in models.toml; known: {', '.join(sorted(models))}")
+    return models[key]
+
+
+LLAMA2_7B: DecoderConfig = get_model("llama2-7b")
+"""Llama-2-7B: d_model 4096, 32 heads, 32 KV heads, d_ff 11008, 32 layers, vocabulary 32000."""
+
+
+def _bytes_per_value(value: Any) -> float:
+    if isinstance(value, (bool,)) or not isinstance(value, numbers.Real) \
+            or not math.isfinite(float(value)) or value <= 0:
+        raise ValueError(f"bytes_per_value={value!r} must be a finite number > 0 (2 for bf16)")
+    return float(value)
+
+
+def layer_params(config: DecoderConfig) -> int:
+    """Weights of one layer: ``d·(d + 2·kv) + d² + 3·d·f`` in the matmuls plus ``2·d`` norm scales."""
+    _check_config(config)
+    d, kv, f = config.d_model, config.kv_dim, config.d_ff
+    return d * (d + 2 * kv) + d * d + 3 * d * f + 2 * d
+
+
+def model_params(config: DecoderConfig) -> int:
+    """Weights of the whole model: ``n_layers`` layers, the token embedding and the output
+    projection (``vocab · d`` each; one matrix if ``tie_embeddings``) and the final norm (``d``)."""
+    _check_config(config)
+    embeddings = (1 if config.tie_embeddings else 2) * config.vocab_size * config.d_model
+    return config.n_layers * layer_params(config) + embeddings + config.d_model
+
+
+def _check_config(config: Any) -> None:
+    if not isinstance(config, DecoderConfig):
+        raise TypeError(f"config={config!r} must be a DecoderConfig (e.g. decoder.LLAMA2_7B)")
+
+
+def layer_ops(config: DecoderConfig, batch: int, context: int, phase: str = "decode",
+              bytes_per_value: float = 2) -> list[Op]:
+    """The ops of one decoder layer for ``batch`` sequences and ``context`` tokens, in order.
+
+    ``phase="decode"``: one new token per sequence attends to a KV cache of ``context`` tokens
+    (``m = batch``). ``phase="prefill"``: ``context`` prompt tokens per sequence (``m = batch ·
+    context``). Each value (weights, activations, KV cache) takes ``bytes_per_value`` bytes (2 for
+    bf16). The formulas are in the module docstring.
+    """
+    _check_config(config)
+    batch = positive_int("batch", batch)
+    context = positive_int("context", context)
+    if phase not in PHASES:
+        raise ValueError(f"phase={phase!r} is not a phase; allowed: {', '.join(PHASES)}")
+    b = _bytes_per_value(bytes_per_value)
+
+    d, f, h, dh, kv = config.d_model, config.d_ff, config.n_heads, config.head_dim, config.kv_dim
+    q = 1 if phase == "decode" else context  # query rows per sequence
+    m = batch * q  # tokens processed
+    c = context  # keys each query row attends to
+    heads = batch * h
+
+    def matmul(name, k, n, count=1, shared_input=True):
+        params = count * k * n
+        reads_in = m * k * (1 if shared_input else count)
+        return Op(name, "matmul", 2 * m * k * n * count, b * (params + reads_in + count * m * n),
+                  (m, k, n), count, params)
+
+    def elementwise(name, flops, values_in, values_out, params=0):
+        return Op(name, "elementwise", flops, b * (values_in + values_out + params), None, 1, params)
+
+    kv_cache = batch * c * kv  # values of K (or of V) for all sequences
+    scores = heads * q * c
+    return [
+        elementwise("attn_norm", 4 * m * d, m * d, m * d, params=d),
+        matmul("qkv_proj", d, d + 2 * kv),
+        elementwise("rope", 3 * m * (d + kv), m * (d + kv), m * (d + kv)),
+        Op("attn_scores", "attention", 2 * heads * q * dh * c, b * (m * d + kv_cache + scores),
+           (q, dh, c), heads),
+        elementwise("softmax", 5 * scores, scores, scores),
+        Op("attn_values", "attention", 2 * heads * q * c * dh, b * (scores + kv_cache + m * d),
+           (q, c, dh), heads),
+        matmul("o_proj", d, d),
+        elementwise("attn_residual", m * d, 2 * m * d, m * d),
+        elementwise("mlp_norm", 4 * m * d, m * d, m * d, params=d),
+        matmul("gate_up_proj", d, f, count=2),
+        elementwise("silu_mul", 5 * m * f, 2 * m * f, m * f),
+        matmul("down_proj", f, d),
+        elementwise("mlp_residual", m * d, 2 * m * d, m * d),
+    ]
+
+
+def totals(ops: Iterable[Op]) -> tuple[int, float]:
+    """``(sum of flops, sum of bytes)`` over ``ops`` (e.g. one layer from :func:`layer_ops`)."""
+    ops = list(ops)
+    for i, op in enumerate(ops):
+        if not isinstance(op, Op):
+            raise TypeError(f"ops[{i}]={op!r} must be an Op (from decoder.layer_ops)")
+    return sum(op.flops for op in ops), sum(op.bytes for op in ops)
+
+
+__all__ = ["KINDS", "LLAMA2_7B", "PHASES", "DecoderConfig", "Op", "get_model", "layer_ops",
+           "layer_params", "model_params", "totals"]
