@@ -204,3 +204,43 @@ def test_itemsize_of_every_dtype_and_rejects_unknown():
     assert [specs.itemsize(d) for d in specs.DTYPES] == [8, 4, 4, 2, 2, 1, 1]
     with pytest.raises(ValueError, match="dtype='fp4'"):
         specs.itemsize("fp4")
+
+
+# ------------------------------------------------------------------ per-link scale-up fields
+
+
+def _with(field):
+    return [c for c in specs.chips() if c.value(field) is not None]
+
+
+def test_links_times_per_link_bandwidth_is_the_chip_total_both_directions():
+    checked = 0
+    for chip in _with("scaleup_links"):
+        total = chip.value("scaleup_bandwidth")
+        per_link = chip.value("scaleup_link_bandwidth")
+        assert per_link is not None, chip.key
+        assert chip.value("scaleup_links") * per_link * 2 == pytest.approx(total, rel=1e-9), chip.key
+        checked += 1
+    assert checked >= 8
+
+
+def test_one_neighbour_gets_all_links_through_a_switch_and_one_port_on_a_torus():
+    for chip in _with("scaleup_peer_bandwidth"):
+        peer, one_way_total = chip.value("scaleup_peer_bandwidth"), chip.value("scaleup_bandwidth") / 2
+        assert peer <= one_way_total * (1 + 1e-12), chip.key
+        topology = chip.value("scaleup_topology").lower()
+        if "nvswitch" in topology:
+            assert peer == pytest.approx(one_way_total), chip.key
+        if "torus" in topology or "no switch" in topology:
+            assert peer == pytest.approx(chip.value("scaleup_link_bandwidth")), chip.key
+    # the review's worked numbers: TPU v5e 50 GB/s and v6e 100 GB/s to a torus neighbour, one direction
+    assert specs.get_chip("tpu-v5e").value("scaleup_peer_bandwidth") == pytest.approx(50e9)
+    assert specs.get_chip("tpu-v6e").value("scaleup_peer_bandwidth") == pytest.approx(100e9)
+    assert specs.get_chip("h100-sxm").value("scaleup_peer_bandwidth") == pytest.approx(450e9)
+
+
+def test_chips_without_a_scale_up_link_have_no_per_link_fields():
+    for chip in specs.chips():
+        if chip.value("scaleup_bandwidth") is None:
+            for field in ("scaleup_links", "scaleup_link_bandwidth", "scaleup_peer_bandwidth"):
+                assert chip.value(field) is None, (chip.key, field)

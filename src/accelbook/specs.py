@@ -48,6 +48,9 @@ FIELDS: dict[str, tuple[str, str]] = {
     "host_link_bandwidth": ("B/s", "host link bandwidth, one direction"),
     "scaleup_link": ("text", "chip-to-chip interconnect (NVLink, Infinity Fabric, ICI)"),
     "scaleup_bandwidth": ("B/s", "chip-to-chip bandwidth per chip, both directions added"),
+    "scaleup_links": ("count", "chip-to-chip links (ports) per chip"),
+    "scaleup_link_bandwidth": ("B/s", "bandwidth of one chip-to-chip link, one direction"),
+    "scaleup_peer_bandwidth": ("B/s", "bandwidth to one neighbour, one direction (all links through a switch; one port on a torus)"),
     "scaleup_topology": ("text", "how chips connect (switch, torus, mesh)"),
     # NVIDIA / AMD GPU compute units
     "compute_capability": ("text", "CUDA compute capability (NVIDIA)"),
