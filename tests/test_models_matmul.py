@@ -96,3 +96,35 @@ def test_chip_model_on_a_tpu():
 def test_chip_model_rejects_bad_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
         models.matmul.chip_model(_chip("gpu", {"bf16": 1e12}), "bf16", **kwargs)
+
+
+# -- waves: NVIDIA's worked example (matmul guide: 108 SMs, 128 x 128 tiles), traced by hand ------------
+
+def test_waves_a100_example_by_hand():
+    from accelbook.models.matmul import waves
+
+    w = waves(4096, 4096, 108)  # 32 x 32 tiles = 1024; 1024 / 108 = 9.48 -> 10 waves
+    assert (w.tiles, w.whole_waves) == (1024, 10)
+    assert w.waves == pytest.approx(1024 / 108)
+    w1 = waves(4097, 4097, 108)  # 33 x 33 = 1089 tiles -> 10.08 -> 11 waves, ~10 % slower
+    assert (w1.tiles, w1.whole_waves) == (1089, 11)
+    assert w1.whole_waves / w.whole_waves == pytest.approx(1.1)
+    assert w.efficiency == pytest.approx((1024 / 108) / 10)
+
+
+def test_waves_whole_wave_is_fully_efficient_and_tile_shape_counts():
+    from accelbook.models.matmul import waves
+
+    assert waves(128 * 4, 128 * 27, 108).efficiency == 1.0  # 108 tiles: exactly one wave
+    assert waves(256, 64, 1, tile=(128, 64)).tiles == 2
+    assert waves(1, 1, 1).tiles == 1
+
+
+@pytest.mark.parametrize("kwargs", [dict(m=0, n=1, sm_count=1), dict(m=1, n=1, sm_count=0),
+                                    dict(m=1, n=1, sm_count=1, tile=(128,)), dict(m=1, n=1, sm_count=1, tile=(0, 8)),
+                                    dict(m=1.5, n=1, sm_count=1)])
+def test_waves_rejects_bad_input(kwargs):
+    from accelbook.models.matmul import waves
+
+    with pytest.raises(ValueError):
+        waves(**kwargs)

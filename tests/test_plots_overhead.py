@@ -118,3 +118,21 @@ def test_the_title_is_drawn_word_by_word_at_whole_pixels():
     keys = list(ex._renderer.stamps.stamps)
     assert any(key[0] == "eager" for key in keys)           # a word of the title, kept once
     assert all(key[-2:] == (0, 0) for key in keys if key[0] in ("eager", "fused"))
+
+
+def test_trace_timeline_one_panel_per_region_and_bars_per_kind():
+    from accelbook.measure.overhead import Trace, TraceEvent
+
+    ev = (TraceEvent("host: Python thread", "A", 0.0, 1e-3, "region"),
+          TraceEvent("host: Python thread", "PjitFunction(f)", 1e-4, 1e-4, "dispatch"),
+          TraceEvent("host: XLA CPU executor", "fusion", 2e-4, 5e-4, "kernel"),
+          TraceEvent("host: Python thread", "B", 2e-3, 1e-2, "region"),
+          TraceEvent("/device:GPU:0: Stream #1", "gemm", 3e-3, 4e-3, "kernel"))
+    fig = plots.overhead.trace_timeline(Trace(ev))
+    axes = fig.get_axes()
+    assert len(axes) == 2
+    assert [t.get_text() for t in axes[0].get_yticklabels()] == ["Python thread", "XLA CPU executor"]
+    assert "50 %" in axes[0].get_title(loc="left") and "40 %" in axes[1].get_title(loc="left")
+    assert len(axes[0].collections) == 2 and len(axes[1].collections) == 1
+    with pytest.raises(ValueError):
+        plots.overhead.trace_timeline(Trace(()))

@@ -293,6 +293,228 @@ def hlo_summary(fn: Callable[..., Any], *args: Any) -> HloSummary:
     return HloSummary(before, after, "\n".join(lines))
 
 
-__all__ = ["HloSummary", "LoopTiming", "RequestRun", "Timeline", "TransferResult",
-           "dispatch_timeline", "hlo_summary", "loop_time", "run_requests", "sync_loop_time",
-           "transfer"]
+def interleaved(probes: Any, rounds: int = 3) -> dict:
+    """Run every probe of ``probes`` (``{key: zero-argument callable}``) once per round, for
+    ``rounds`` rounds (all keys, then all again), and merge each key's samples.
+
+    A probe returns a :class:`~accelbook.measure.harness.Timing` or a record with a ``timing``
+    field (``measure.triad``, ``measure.matmul``); the merged result has the same type, with the
+    samples of all rounds. A burst of load on a shared machine then lands on every key alike,
+    instead of making one size or one way look slow. Taught in: "Overheads" (chapter 05).
+    """
+    probes = dict(probes)
+    if not probes or not all(callable(p) for p in probes.values()):
+        raise ValueError(f"probes={probes!r} must be a non-empty mapping of zero-argument callables")
+    rounds = positive_int("rounds", rounds)
+    results: dict[Any, list[Any]] = {k: [] for k in probes}
+    for _ in range(rounds):
+        for k, probe in probes.items():
+            results[k].append(probe())
+    out = {}
+    for k, rs in results.items():
+        timings = [r if isinstance(r, Timing) else r.timing for r in rs]
+        merged = Timing(tuple(t for tm in timings for t in tm.samples))
+        out[k] = merged if isinstance(rs[0], Timing) else dataclasses.replace(rs[0], timing=merged)
+    return out
+
+
+@dataclasses.dataclass(frozen=True)
+class TraceEvent:
+    """One event of a profiler trace: ``lane`` (process and thread, shortened), ``name``, ``start``
+    and ``duration`` in seconds from the start of the trace, and ``kind``: 'region' (a
+    ``jax.profiler.TraceAnnotation``), 'dispatch' (a jitted call on the Python thread) or 'kernel'
+    (an XLA operation executing: an HLO op on a CPU executor thread, a kernel on a GPU stream)."""
+
+    lane: str
+    name: str
+    start: float
+    duration: float
+    kind: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Trace:
+    """A profiler trace reduced to the events the book draws (:func:`parse_trace`)."""
+
+    events: tuple[TraceEvent, ...]
+    path: str = ""  # the trace file, for Perfetto (ui.perfetto.dev) or TensorBoard's profile plugin
+
+    def regions(self) -> dict[str, tuple[float, float]]:
+        """``{annotation name: (start, end)}`` in seconds, in the order they began."""
+        rs = sorted((e for e in self.events if e.kind == "region"), key=lambda e: e.start)
+        return {e.name: (e.start, e.start + e.duration) for e in rs}
+
+    def within(self, region: str) -> list[TraceEvent]:
+        """The dispatch and kernel events inside ``region`` (by start time), sorted by start."""
+        spans = self.regions()
+        if region not in spans:
+            raise KeyError(f"region={region!r} is not in the trace; regions: {list(spans)}")
+        lo, hi = spans[region]
+        return sorted((e for e in self.events if e.kind != "region" and lo <= e.start < hi),
+                      key=lambda e: e.start)
+
+    def busy_fraction(self, region: str) -> float:
+        """Fraction of ``region``'s wall time during which at least one kernel was running (the
+        union of the kernel intervals, clipped to the region, over its length)."""
+        lo, hi = self.regions()[region]
+        spans = sorted((max(e.start, lo), min(e.start + e.duration, hi))
+                       for e in self.within(region) if e.kind == "kernel")
+        busy, end = 0.0, lo
+        for a, b in spans:
+            a = max(a, end)
+            if b > a:
+                busy, end = busy + (b - a), b
+        return busy / (hi - lo) if hi > lo else 0.0
+
+
+def _lane(process: str, thread: str) -> str:
+    import re
+
+    thread = re.sub(r"/-?\d+$", "", thread)
+    thread = {"python": "Python thread", "tf_XLAPjRtCpuClient": "XLA CPU executor",
+              "tf_XLAEigen": "XLA CPU worker"}.get(thread, thread)
+    process = process.lstrip("/")
+    return f"{'host' if process.startswith('host') else process}: {thread}"
+
+
+def parse_trace(trace: Any, regions: Any = ()) -> Trace:
+    """Reduce a Chrome/Perfetto JSON trace (``perfetto_trace.json.gz`` as ``jax.profiler.trace``
+    writes it with ``create_perfetto_trace=True``: a path, or the loaded dict) to :class:`Trace`.
+
+    Kept: complete events ('ph' 'X') named in ``regions`` (kind 'region'); the outermost
+    ``PjitFunction(...)`` of each jitted call (kind 'dispatch'); every event that carries an
+    ``hlo_op`` argument or belongs to a ``/device:...`` process (kind 'kernel'). Zero-length
+    markers are dropped. Times become seconds from the first kept event. Taught in: "Overheads"
+    (chapter 05), reading a trace.
+    """
+    import gzip
+    import json
+
+    path = ""
+    if isinstance(trace, (str, bytes)) or hasattr(trace, "__fspath__"):
+        path = str(trace)
+        opener = gzip.open if path.endswith(".gz") else open
+        with opener(path, "rt") as f:
+            trace = json.load(f)
+    if not isinstance(trace, dict) or not isinstance(trace.get("traceEvents"), list):
+        raise ValueError("trace must be a path to, or the dict of, a JSON trace with a 'traceEvents' list")
+    names = set(regions)
+    procs, threads = {}, {}
+    for e in trace["traceEvents"]:
+        if e.get("ph") == "M" and e.get("name") == "process_name":
+            procs[e.get("pid")] = str(e.get("args", {}).get("name", e.get("pid")))
+        elif e.get("ph") == "M" and e.get("name") == "thread_name":
+            threads[e.get("pid"), e.get("tid")] = str(e.get("args", {}).get("name", e.get("tid")))
+    kept, open_dispatch = [], {}
+    for e in sorted((e for e in trace["traceEvents"] if e.get("ph") == "X"), key=lambda e: (e["ts"], -e.get("dur", 0))):
+        dur, name = float(e.get("dur", 0)), str(e.get("name", ""))
+        if dur < 0.01:  # markers: 1e-6 µs
+            continue
+        process = procs.get(e.get("pid"), str(e.get("pid")))
+        lane = _lane(process, threads.get((e.get("pid"), e.get("tid")), str(e.get("tid"))))
+        if name in names:
+            kind = "region"
+        elif name.startswith("PjitFunction"):
+            end = open_dispatch.get(lane, -1.0)
+            if e["ts"] < end:  # nested inside the call already kept
+                continue
+            open_dispatch[lane] = e["ts"] + dur
+            kind = "dispatch"
+        elif "hlo_op" in e.get("args", {}) or process.startswith("/device"):
+            kind = "kernel"
+        else:
+            continue
+        kept.append((lane, name, float(e["ts"]), dur, kind))
+    if not kept:
+        return Trace((), path)
+    t0 = min(k[2] for k in kept)
+    return Trace(tuple(TraceEvent(lane, name, (ts - t0) * 1e-6, dur * 1e-6, kind)
+                       for lane, name, ts, dur, kind in kept), path)
+
+
+def capture_trace(regimes: Any, calls: int = 3, directory: str | None = None) -> Trace:
+    """Run each of ``regimes`` (``{name: (fn, args)}``; ``fn`` warmed up) ``calls`` times inside
+    ``jax.profiler.trace`` (one ``TraceAnnotation`` per regime, each call waited for), then read
+    back the Perfetto trace JAX wrote and :func:`parse_trace` it.
+
+    ``directory``: where the trace goes (a new temporary directory by default); the file stays
+    there for Perfetto or TensorBoard. Taught in: "Overheads" (chapter 05), reading a trace.
+    """
+    import glob
+    import os
+    import tempfile
+
+    import jax
+
+    regimes = dict(regimes)
+    if not regimes or not all(isinstance(v, tuple) and len(v) == 2 and callable(v[0]) for v in regimes.values()):
+        raise ValueError(f"regimes={regimes!r} must map names to (fn, args) pairs")
+    calls = positive_int("calls", calls)
+    directory = directory or tempfile.mkdtemp(prefix="accelbook-trace-")
+    with jax.profiler.trace(directory, create_perfetto_trace=True):
+        for name, (fn, args) in regimes.items():
+            with jax.profiler.TraceAnnotation(name):
+                for _ in range(calls):
+                    jax.block_until_ready(fn(*args))
+    found = sorted(glob.glob(os.path.join(directory, "**", "perfetto_trace.json.gz"), recursive=True),
+                   key=os.path.getmtime)
+    if not found:
+        raise MeasurementError(f"jax.profiler.trace wrote no perfetto_trace.json.gz under {directory}")
+    return parse_trace(found[-1], regions=regimes)
+
+
+def decoder_layer(x, wqkv, wo, wgu, wd, k_cache, v_cache):
+    """One Llama-style decoder layer in decode, in plain JAX: RMSNorm, one QKV projection,
+    attention of the new token over ``k_cache``/``v_cache`` (batch, heads, context, head dim) plus
+    itself, output projection, residual; RMSNorm, SwiGLU MLP (``wgu`` = gate and up side by side),
+    residual. No rotary embedding and no norm weights (they add elementwise work, no new kind).
+    ``x`` is (batch, d_model). Taught in: "Overheads" (chapter 05), the running example.
+    """
+    import jax
+    import jax.numpy as jnp
+
+    b, d = x.shape
+    h, _ctx, dh = k_cache.shape[1:]
+    rms = lambda z: z * jax.lax.rsqrt(jnp.mean(z * z, axis=-1, keepdims=True) + 1e-6)
+    q, k, v = jnp.split(rms(x) @ wqkv, 3, axis=-1)
+    keys = jnp.concatenate([k_cache, k.reshape(b, h, 1, dh)], axis=2)
+    vals = jnp.concatenate([v_cache, v.reshape(b, h, 1, dh)], axis=2)
+    p = jax.nn.softmax(q.reshape(b, h, 1, dh) @ keys.swapaxes(-1, -2) / dh**0.5, axis=-1)
+    x = x + (p @ vals).reshape(b, d) @ wo
+    g, u = jnp.split(rms(x) @ wgu, 2, axis=-1)
+    return x + (jax.nn.silu(g) * u) @ wd
+
+
+def decoder_layer_counts(d_model: int = 256, n_heads: int = 4, d_ff: int = 688, context: int = 64,
+                         batch: int = 1) -> tuple[int, int, HloSummary]:
+    """Operations :func:`decoder_layer` runs at a small size: ``(eager, compiled, summary)``.
+    ``eager`` counts the primitive equations of its jaxpr (each one a separate dispatch when run
+    op by op); ``compiled`` the kernels of the jitted program after XLA's fusion
+    (:attr:`HloSummary.kernels`). Taught in: "Overheads" (chapter 05), the running example.
+    """
+    import jax
+    import jax.numpy as jnp
+
+    d, h, f, ctx, b = (positive_int(n, v) for n, v in (("d_model", d_model), ("n_heads", n_heads),
+                                                       ("d_ff", d_ff), ("context", context), ("batch", batch)))
+    if d % h:
+        raise ValueError(f"d_model={d} must be a multiple of n_heads={h}")
+    spec = lambda *shape: jax.ShapeDtypeStruct(shape, jnp.float32)
+    args = (spec(b, d), spec(d, 3 * d), spec(d, d), spec(d, 2 * f), spec(f, d),
+            spec(b, h, ctx, d // h), spec(b, h, ctx, d // h))
+
+    def count(jaxpr):  # primitives, counting inside calls such as custom_jvp (softmax, silu)
+        n = 0
+        for eqn in jaxpr.eqns:
+            inner = [p for p in eqn.params.values() if hasattr(p, "jaxpr") or hasattr(p, "eqns")]
+            n += sum(count(getattr(p, "jaxpr", p)) for p in inner) if inner else 1
+        return n
+
+    eager = count(jax.make_jaxpr(decoder_layer)(*args).jaxpr)
+    summary = hlo_summary(decoder_layer, *args)
+    return eager, summary.kernels, summary
+
+
+__all__ = ["HloSummary", "LoopTiming", "RequestRun", "Timeline", "Trace", "TraceEvent", "TransferResult",
+           "capture_trace", "decoder_layer", "decoder_layer_counts", "dispatch_timeline", "hlo_summary",
+           "interleaved", "loop_time", "parse_trace", "run_requests", "sync_loop_time", "transfer"]

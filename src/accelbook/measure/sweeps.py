@@ -14,7 +14,9 @@ import dataclasses
 from typing import Any
 
 from accelbook.checks import positive_int
-from accelbook.measure.harness import MatmulResult, Timing, matmul
+import numpy as np
+
+from accelbook.measure.harness import _JAX_DTYPES, MatmulResult, Timing, matmul
 
 
 def sweep_dtypes(backend: str) -> list[str]:
@@ -61,6 +63,107 @@ def matmul_sweep(sizes: Any, cases: Any = ("fp32",), *, rounds: int = 1,
     return out
 
 
+@dataclasses.dataclass(frozen=True)
+class PrecisionErrors:
+    """Relative errors (Frobenius norm) of one low-precision matmul ``C = A @ B`` of size ``n``,
+    split by cause. ``A32, B32`` are float32 source arrays; ``A, B`` the same rounded to ``dtype``.
+
+    ``inputs``: ``‖A·B − A32·B32‖ / ‖A32·B32‖``, both products exact (float64): what rounding the
+    inputs alone does. ``output``: ``‖C − A·B‖ / ‖A·B‖``: the device's product against the exact
+    product of the *rounded* inputs, so output rounding plus accumulation. ``total``:
+    ``‖C − A32·B32‖ / ‖A32·B32‖``: what a user who stored float32 data and cast it sees.
+    Taught in: "The same matmul on every device" (precision).
+    """
+
+    dtype: str
+    precision: str
+    n: int
+    inputs: float
+    output: float
+    total: float
+
+
+def precision_errors(n: int, dtype: str = "bf16", *, precision: str = "default",
+                     seed: int = 0) -> PrecisionErrors:
+    """Run one jitted ``dtype`` matmul of float32 Gaussian matrices rounded to ``dtype`` and split
+    its error into input rounding, output rounding plus accumulation, and the total
+    (:class:`PrecisionErrors`); references are exact float64 products (O(n³) on the host: keep n
+    to a few hundred). Taught in: "The same matmul on every device" (precision).
+    """
+    import jax
+    import jax.numpy as jnp
+
+    n = positive_int("n", n, maximum=4096)
+    if dtype not in _JAX_DTYPES:
+        raise ValueError(f"dtype={dtype!r} cannot be run; allowed: {', '.join(_JAX_DTYPES)}")
+    prec = {"default": jax.lax.Precision.DEFAULT, "high": jax.lax.Precision.HIGH,
+            "highest": jax.lax.Precision.HIGHEST}.get(precision)
+    if prec is None:
+        raise ValueError(f"precision={precision!r} is not allowed; allowed: default, high, highest")
+    rng = np.random.default_rng(seed)
+    a32, b32 = (rng.standard_normal((n, n), dtype=np.float32) for _ in range(2))
+    a, b = (jnp.asarray(x, dtype=jnp.dtype(_JAX_DTYPES[dtype])) for x in (a32, b32))
+    c = np.asarray(jax.jit(lambda x, y: jnp.matmul(x, y, precision=prec))(a, b), np.float64)
+    exact_src = a32.astype(np.float64) @ b32.astype(np.float64)
+    exact_rounded = np.asarray(a, np.float64) @ np.asarray(b, np.float64)
+    rel = lambda x, ref: float(np.linalg.norm(x - ref) / np.linalg.norm(ref))
+    return PrecisionErrors(dtype, precision, n, rel(exact_rounded, exact_src), rel(c, exact_rounded),
+                           rel(c, exact_src))
+
+
+def shapes_sweep(shapes: Any, dtype: str = "fp32", *, rounds: int = 1, seed: int = 0,
+                 **timing: Any) -> list[MatmulResult]:
+    """Time one jitted matmul of each (m, k, n) shape in ``shapes`` (A is m × k, B is k × n).
+
+    Made for layer-sized weights: every matrix is drawn once on the device (``jax.random``; a
+    weight of one (k, n) is shared by all shapes that use it), the shapes are timed with
+    :func:`~accelbook.measure.harness.time_call` in ``rounds`` interleaved rounds (every shape
+    once, then again), so a burst of load hits all alike, and each product is checked against
+    NumPy in float64 on 4 random output columns (``C[:, j]`` against ``A @ B[:, j]``) before it
+    is reported. One record per shape, in the given order. Extra keyword arguments go to
+    ``time_call``. Taught in: "The same matmul on every device" (the running example, measured).
+    """
+    import jax
+    import jax.numpy as jnp
+
+    from accelbook.measure.harness import _TOLERANCE, MeasurementError, _device_labels, time_call
+
+    shapes = [tuple(s) for s in shapes] if isinstance(shapes, (list, tuple)) else shapes
+    if not isinstance(shapes, list) or not shapes or any(len(s) != 3 for s in shapes):
+        raise ValueError(f"shapes={shapes!r} must be a non-empty list of (m, k, n) triples")
+    shapes = [(positive_int("m", m), positive_int("k", k), positive_int("n", n)) for m, k, n in shapes]
+    if dtype not in _JAX_DTYPES:
+        raise ValueError(f"dtype={dtype!r} cannot be run; allowed: {', '.join(_JAX_DTYPES)}")
+    if isinstance(rounds, bool) or not isinstance(rounds, int) or rounds < 1:
+        raise ValueError(f"rounds={rounds!r} must be an integer >= 1")
+    jdtype = jnp.dtype(_JAX_DTYPES[dtype])
+    key = jax.random.PRNGKey(seed)
+    arrays: dict[tuple[int, int], Any] = {}
+
+    def draw(rows, cols):  # one array per (rows, cols), scaled so products stay O(1)
+        if (rows, cols) not in arrays:
+            k_ = jax.random.fold_in(key, len(arrays))
+            arrays[rows, cols] = (jax.random.normal(k_, (rows, cols), jnp.float32) / rows**0.5).astype(jdtype)
+        return arrays[rows, cols]
+
+    mm = jax.jit(jnp.matmul)
+    samples: dict[int, list[float]] = {i: [] for i in range(len(shapes))}
+    for _ in range(rounds):
+        for i, (m, k, n) in enumerate(shapes):
+            samples[i] += time_call(mm, draw(m, k), draw(k, n), **timing).samples
+    rng, backend, kind, out = np.random.default_rng(seed), *_device_labels(), []
+    for i, (m, k, n) in enumerate(shapes):
+        a, b = draw(m, k), draw(k, n)
+        cols = rng.choice(n, size=min(4, n), replace=False)
+        got = np.asarray(mm(a, b)[:, cols], np.float64)
+        ref = np.asarray(a, np.float64) @ np.asarray(b[:, cols], np.float64)
+        err = float(np.linalg.norm(got - ref) / np.linalg.norm(ref))
+        if not err <= _TOLERANCE[dtype]:
+            raise MeasurementError(f"{dtype} matmul ({m}x{k} @ {k}x{n}) disagrees with NumPy: "
+                                   f"relative error {err:.2e} > {_TOLERANCE[dtype]:.0e}")
+        out.append(MatmulResult(m, n, k, dtype, "default", Timing(tuple(samples[i])), err, backend, kind))
+    return out
+
 def _is_prime(n: int) -> bool:
     if n < 2:
         return False
@@ -86,4 +189,5 @@ def nearby_sizes(n: int) -> list[int]:
     return sorted({max(1, round(n / digits) * digits), prime, n - 1, n, n + 1})
 
 
-__all__ = ["matmul_sweep", "nearby_sizes", "sweep_dtypes"]
+__all__ = ["PrecisionErrors", "matmul_sweep", "nearby_sizes", "precision_errors", "shapes_sweep",
+           "sweep_dtypes"]

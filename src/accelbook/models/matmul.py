@@ -132,6 +132,44 @@ def padding_efficiency(m: int, n: int, k: int, tile: int) -> float:
     return float(np.prod(np.array(dims, float) / np.array(padded, float)))
 
 
+@dataclasses.dataclass(frozen=True)
+class Waves:
+    """Wave quantization of a tiled GPU matmul: the (m, n) output cut into ``tiles`` tiles, one
+    thread block (CTA) each, run ``sm_count`` at a time. ``waves`` is ``tiles / sm_count``; the
+    last wave is partial unless it is a whole number, and costs as long as a full one.
+    Taught in: "The same matmul on every device" (odd shapes on a GPU)."""
+
+    tiles: int
+    sm_count: int
+    waves: float
+
+    @property
+    def whole_waves(self) -> int:
+        """``⌈tiles / sm_count⌉``: the waves the GPU really runs."""
+        return -(-self.tiles // self.sm_count)
+
+    @property
+    def efficiency(self) -> float:
+        """``waves / ⌈waves⌉``: the fraction of the SMs' time in the waves that does work."""
+        return self.waves / self.whole_waves
+
+
+def waves(m: int, n: int, sm_count: int, tile: tuple[int, int] = (128, 128)) -> Waves:
+    """Tiles and waves of an (m, k) @ (k, n) matmul on a GPU with ``sm_count`` SMs, assuming one
+    output tile of ``tile`` = (rows, columns) per thread block and one block per SM at a time:
+    ``tiles = ⌈m/Tm⌉·⌈n/Tn⌉``, ``waves = tiles / sm_count``, run as ``⌈waves⌉`` whole waves.
+
+    The tile is an assumption (cuBLAS picks one per shape); NVIDIA's matmul guide works the same
+    example with 128 × 128 tiles. Taught in: "The same matmul on every device" (odd shapes).
+    """
+    m, n, sms = positive_int("m", m), positive_int("n", n), positive_int("sm_count", sm_count)
+    if not (isinstance(tile, tuple) and len(tile) == 2):
+        raise ValueError(f"tile={tile!r} must be a (rows, columns) pair of positive integers")
+    tm, tn = positive_int("tile[0]", tile[0]), positive_int("tile[1]", tile[1])
+    tiles = (-(-m // tm)) * (-(-n // tn))
+    return Waves(tiles, sms, tiles / sms)
+
+
 def chip_model(chip, dtype: str, *, t0: float, utilization: float = 1.0,
                precision: str = "default") -> OverheadModel | None:
     """The overhead model of a square matmul on a chip from the spec database (a prediction).
@@ -153,4 +191,4 @@ def chip_model(chip, dtype: str, *, t0: float, utilization: float = 1.0,
 
 
 __all__ = ["MANTISSA_BITS", "OverheadModel", "chip_model", "fit_overhead_model",
-           "padding_efficiency", "peak_dtype", "unit_roundoff"]
+           "padding_efficiency", "peak_dtype", "unit_roundoff", "Waves", "waves"]

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 from typing import Mapping, Sequence
 
+import matplotlib as mpl
 import numpy as np
 from matplotlib.figure import Figure
 
 from accelbook import explore
 from accelbook.models import overhead
-from accelbook.plots.style import CYCLE, log_axes, si_formatter
+from accelbook.plots.style import CYCLE, PALETTE, log_axes, si_formatter
 from accelbook.plots.systolic import by_word
 from accelbook.units import fmt
 
@@ -24,6 +25,50 @@ from accelbook.units import fmt
 def _elements(n: float) -> str:
     """5.58e6 -> '5.58 M elements'."""
     return fmt(n, "").strip() + " elements"
+
+
+TRACE_COLORS = {"dispatch": PALETTE["blue"], "kernel": PALETTE["vermillion"]}
+"""Colour of each kind of trace event in :func:`trace_timeline`."""
+
+
+def trace_timeline(trace, *, width: float = 7.0, panel_height: float = 1.55) -> Figure:
+    """A profiler trace drawn as one timeline panel per annotated region, stacked: a row per lane
+    (thread or stream) that has events in the region, a bar per event (blue: a jitted call being
+    dispatched on the Python thread; vermillion: an XLA kernel executing), time from the start of
+    the region. The panel's title gives the region's name and the fraction of its time during
+    which some kernel ran. ``trace`` is an :class:`accelbook.measure.overhead.Trace` (any object
+    with ``regions()``, ``within(region)`` and ``busy_fraction(region)``).
+    Taught in: "Overheads: launch, sync and Python" (chapter 05), reading a trace.
+    """
+    regions = trace.regions()
+    if not regions:
+        raise ValueError("trace has no annotated regions to draw")
+    fig = Figure(figsize=(width, panel_height * len(regions) + 0.6), layout="constrained")
+    axes = fig.subplots(len(regions), 1, squeeze=False)[:, 0]
+    for ax, (name, (lo, hi)) in zip(axes, regions.items()):
+        events = trace.within(name)
+        lanes = list(dict.fromkeys(e.lane for e in sorted(events, key=lambda e: (e.kind != "dispatch", e.lane))))
+        scale, unit = (1e3, "ms") if hi - lo >= 2e-3 else (1e6, "µs")
+        for row, lane in enumerate(lanes):
+            for kind in ("dispatch", "kernel"):
+                bars = [((e.start - lo) * scale, max(e.duration * scale, (hi - lo) * scale / 800))
+                        for e in events if e.lane == lane and e.kind == kind]
+                if bars:
+                    ax.broken_barh(bars, (row - 0.35 + (0.1 if kind == "kernel" else 0), 0.7 - (0.2 if kind == "kernel" else 0)),
+                                   color=TRACE_COLORS[kind])
+        ax.set_yticks(range(len(lanes)), [lane.replace("host: ", "") for lane in lanes], fontsize=9.5)
+        ax.set_ylim(len(lanes) - 0.5, -0.5)
+        ax.set_xlim(0, (hi - lo) * scale)
+        ax.grid(axis="y", visible=False)
+        ax.tick_params(axis="x", labelsize=9.5)
+        ax.set_title(f"{name}: a kernel runs {100 * trace.busy_fraction(name):.0f} % of the time",
+                     fontsize=10.5, loc="left")
+        ax.set_xlabel(f"time from the start of the region ({unit})", fontsize=9.5)
+    handles = [mpl.patches.Patch(color=c, label=label) for c, label in
+               ((TRACE_COLORS["dispatch"], "jitted call dispatched (Python thread)"),
+                (TRACE_COLORS["kernel"], "XLA kernel running"))]
+    fig.legend(handles=handles, loc="outside lower center", ncols=2, fontsize=9.5)
+    return fig
 
 
 class ChainView(explore.View):
@@ -132,4 +177,4 @@ class ChainView(explore.View):
                 f"time: it is {'overhead' if self.t_op >= memory else 'bandwidth'}-bound.")
 
 
-__all__ = ["ChainView"]
+__all__ = ["ChainView", "TRACE_COLORS", "trace_timeline"]
