@@ -49,3 +49,14 @@ def test_spec_tables_link_to_sources(built):
     _, html_dir = built
     text = (html_dir / "appendix" / "spec_tables.html").read_text()
     assert text.count("https://") > 50
+
+
+def test_exercises_are_numbered_within_their_chapter(built):
+    """Chapters are numbered in book order and each chapter's exercises start at N.1, so that
+    "Exercise 2.3" tells the reader which chapter to open."""
+    _, html_dir = built
+    for number, page in enumerate(_pages(html_dir), start=1):
+        found = re.findall(r"Exercise (\d+)\.(\d+)", html.unescape(page.read_text()))
+        assert found, f"{page.name}: no numbered exercise"
+        assert {int(c) for c, _ in found} == {number}, f"{page.name}: {sorted(set(found))[:5]}"
+        assert min(int(e) for _, e in found) == 1, f"{page.name}: numbering does not start at 1"
