@@ -10,7 +10,8 @@ import pytest
 from hypothesis import given, strategies as st
 
 from accelbook.models.systolic import (DATAFLOWS, MAPPINGS, SystolicRun, cycles, cycles_double_buffered,
-                                       padded_shape, shape_efficiency, simulate)
+                                       cycles_pipelined, mac_schedule, padded_shape, shape_efficiency,
+                                       simulate, utilization)
 
 A2 = np.array([[1.0, 2.0], [3.0, 4.0]])
 B2 = np.array([[5.0, 6.0], [7.0, 8.0]])
@@ -422,7 +423,8 @@ def test_simulate_rejects_bad_array_sizes(name, value):
         simulate(A2, B2, kwargs["rows"], kwargs["cols"], "os")
 
 
-@pytest.mark.parametrize("func", [cycles, cycles_double_buffered, padded_shape, shape_efficiency])
+@pytest.mark.parametrize("func", [cycles, cycles_double_buffered, cycles_pipelined, padded_shape,
+                                  shape_efficiency])
 @pytest.mark.parametrize("name, value", [("M", 0), ("N", -1), ("K", 0), ("rows", 0), ("cols", -8),
                                          ("K", 1.5), ("M", None)])
 def test_closed_forms_reject_bad_sizes(func, name, value):
@@ -445,6 +447,164 @@ def test_unknown_dataflow_is_rejected_with_the_allowed_values(dataflow):
 def test_other_bad_options():
     with pytest.raises(ValueError, match="double_buffer"):
         simulate(A2, B2, 2, 2, "ws", double_buffer="yes")
+    for call in (lambda: simulate(A2, B2, 2, 2, "ws", pipelined=1),
+                 lambda: cycles(2, 2, 2, 2, 2, "ws", pipelined="yes"),
+                 lambda: utilization(2, 2, 2, 2, 2, "ws", pipelined=None)):
+        with pytest.raises(ValueError, match="pipelined=.*True or False"):
+            call()
+    with pytest.raises(ValueError, match="max_cycles=5"):
+        simulate(A2, B2, 2, 2, "ws", max_cycles=5, pipelined=True)          # 6 cycles, 1 fold
     with pytest.raises(ValueError, match="max_cycles=5"):
         simulate(A2, B2, 2, 2, "ws", max_cycles=5)
     assert simulate(A2, B2, 2, 2, "ws", max_cycles=6).cycles == 6
+
+
+# ---------------------------------------------------------------------------------------------
+# pipelined folds: the next fold's wavefront follows the current one through the array
+
+
+def pipelined_by_recurrence(M, N, K, R, C, dataflow):
+    """The pipelined count fold by fold, from the rules (independent of the O(1) closed form):
+    s_0 = kr_0, s_{f+1} = s_f + max(Q, kr_{f+1}), end_f = s_f + Q + kr_f + nc_f - 2 ('ws'/'is',
+    Q streamed, K innermost); 'os': s_f = f * K, end_f = s_f + K + mr_f + nc_f - 2."""
+    if dataflow == "os":
+        tiles = [(min(R, M - i), min(C, N - j)) for i in range(0, M, R) for j in range(0, N, C)]
+        return max(f * K + K + mr + nc - 2 for f, (mr, nc) in enumerate(tiles))
+    P, Q = (N, M) if dataflow == "ws" else (M, N)
+    s, ends = None, []
+    for j in range(0, P, C):
+        for i in range(0, K, R):
+            kr, nc = min(R, K - i), min(C, P - j)
+            s = kr if s is None else s + max(Q, kr)
+            ends.append(s + Q + kr + nc - 2)
+    return max(ends)
+
+
+@given(M=st.integers(1, 12), N=st.integers(1, 12), K=st.integers(1, 12),
+       R=st.integers(1, 6), C=st.integers(1, 6), dataflow=st.sampled_from(sorted(DATAFLOWS)),
+       seed=st.integers(0, 2**16))
+def test_pipelined_simulation_equals_numpy_and_the_closed_form(M, N, K, R, C, dataflow, seed):
+    A, B = random_problem(seed, M, N, K)
+    run = simulate(A, B, R, C, dataflow, pipelined=True)
+    np.testing.assert_allclose(run.C, A @ B, rtol=1e-12, atol=1e-12)
+    assert run.cycles == cycles_pipelined(M, N, K, R, C, dataflow)
+    assert run.cycles == cycles(M, N, K, R, C, dataflow, pipelined=True)
+    assert int(run.activity.sum()) == M * N * K
+    assert run.pipelined and run.double_buffer
+    assert run.utilization == pytest.approx(utilization(M, N, K, R, C, dataflow, pipelined=True),
+                                            rel=1e-15)
+    # the schedule (q-th MAC of PE (r, c) at stream_start + q + r + c) is what the array did
+    sched = mac_schedule(run)
+    assert np.array_equal(sched[..., 0] >= 0, run.activity)
+    busy = sched[..., 0] >= 0
+    m, n, k = (sched[..., i][busy] for i in range(3))
+    out = np.zeros((M, N))
+    np.add.at(out, (m, n), A[m, k] * B[k, n])
+    np.testing.assert_allclose(out, A @ B, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("dataflow", sorted(DATAFLOWS))
+def test_pipelined_cycle_count_exhaustively(dataflow):
+    """Every shape with M, N, K in 1..4 on every array up to 4 x 4, simulated."""
+    rng = np.random.default_rng(1)
+    for M, N, K, R, C in itertools.product(range(1, 5), range(1, 5), range(1, 5),
+                                           range(1, 5), range(1, 5)):
+        A, B = rng.standard_normal((M, K)), rng.standard_normal((K, N))
+        run = simulate(A, B, R, C, dataflow, pipelined=True)
+        assert run.cycles == cycles_pipelined(M, N, K, R, C, dataflow), (M, N, K, R, C)
+        np.testing.assert_allclose(run.C, A @ B, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("dataflow", sorted(DATAFLOWS))
+@pytest.mark.parametrize("M, N, K, R, C", [
+    (40, 24, 40, 8, 8),      # many folds, streaming longer than the array
+    (3, 30, 37, 8, 8),       # streaming shorter than the array: the loads set the pace
+    (37, 23, 41, 8, 5),      # no dimension a multiple of the array
+    (1, 9, 30, 16, 2),       # a single streamed row on a tall array
+])
+def test_pipelined_larger_shapes(dataflow, M, N, K, R, C):
+    A, B = random_problem(2, M, N, K)
+    run = simulate(A, B, R, C, dataflow, pipelined=True)
+    np.testing.assert_allclose(run.C, A @ B, rtol=1e-12, atol=1e-12)
+    assert run.cycles == cycles_pipelined(M, N, K, R, C, dataflow)
+
+
+def test_pipelined_closed_form_equals_the_fold_by_fold_recurrence():
+    shapes = itertools.product((1, 2, 7, 128, 300), (1, 5, 128, 129, 1000), (1, 3, 128, 257, 4096),
+                               (1, 4, 128), (1, 2, 128, 256))
+    for M, N, K, R, C in shapes:
+        for dataflow in DATAFLOWS:
+            assert (cycles_pipelined(M, N, K, R, C, dataflow)
+                    == pipelined_by_recurrence(M, N, K, R, C, dataflow)), (M, N, K, R, C, dataflow)
+
+
+def test_pipelined_hand_trace_two_folds_on_a_2x2_array():
+    # Weight-stationary 2 x 2 array, A (2 x 4) @ B (4 x 2): K = 4 makes two folds, k 0:2 and k 2:4.
+    # Fold 0: its tile loads from cycle 0 (column c from cycle c), streams from s_0 = kr = 2;
+    #   PE (r, c) multiplies A[m, r] by B[r, c] at 2 + m + r + c.
+    # Fold 1: column c's shadow registers load B[2:4, c] from cycle 2 + c (the cycle fold 0's first
+    #   row reaches PE (0, c)); row 0's shadow is written in cycles 2 + c and 3 + c, row 1's in
+    #   3 + c. The left edge is free at 2 + M = 4 and column 0 holds the tile at 2 + kr = 4, so
+    #   s_1 = 4 = s_0 + max(M, kr): PE (r, c) multiplies A[m, 2 + r] by B[2 + r, c] at 4 + m + r + c.
+    # cycle 2: (0,0) fold 0 m0 k0
+    # cycle 3: (0,0) fold 0 m1 k0 | (0,1) fold 0 m0 k0 | (1,0) fold 0 m0 k1
+    # cycle 4: (0,0) fold 1 m0 k2 | (0,1) fold 0 m1 k0 | (1,0) fold 0 m1 k1 | (1,1) fold 0 m0 k1
+    # cycle 5: (0,0) fold 1 m1 k2 | (0,1) fold 1 m0 k2 | (1,0) fold 1 m0 k3 | (1,1) fold 0 m1 k1
+    # cycle 6: (0,1) fold 1 m1 k2 | (1,0) fold 1 m1 k3 | (1,1) fold 1 m0 k3
+    # cycle 7: (1,1) fold 1 m1 k3                                   -> 8 cycles (12 one at a time)
+    # In cycles 4 and 5 both folds are in the array: fold 1 fills while fold 0 drains.
+    A = np.array([[1.0, 2.0, 3.0, 4.0], [5.0, 6.0, 7.0, 8.0]])
+    B = np.array([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0], [7.0, 8.0]])
+    run = simulate(A, B, 2, 2, "ws", pipelined=True)
+    trace = {2: {(0, 0): (0, 0, 0)},
+             3: {(0, 0): (1, 0, 0), (0, 1): (0, 1, 0), (1, 0): (0, 0, 1)},
+             4: {(0, 0): (0, 0, 2), (0, 1): (1, 1, 0), (1, 0): (1, 0, 1), (1, 1): (0, 1, 1)},
+             5: {(0, 0): (1, 0, 2), (0, 1): (0, 1, 2), (1, 0): (0, 0, 3), (1, 1): (1, 1, 1)},
+             6: {(0, 1): (1, 1, 2), (1, 0): (1, 0, 3), (1, 1): (0, 1, 3)},
+             7: {(1, 1): (1, 1, 3)}}                                  # PE: (m, n, k)
+    sched = mac_schedule(run)
+    assert run.cycles == 8 == cycles_pipelined(2, 2, 4, 2, 2, "ws")
+    assert cycles(2, 2, 4, 2, 2, "ws") == 12
+    for t in range(8):
+        assert active_pes(run, t) == set(trace.get(t, {})), t
+        for pe, mnk in trace.get(t, {}).items():
+            assert tuple(sched[t][pe]) == mnk, (t, pe)
+    assert [(f.load_start, f.stream_start, f.end) for f in run.folds] == [(0, 2, 6), (2, 4, 8)]
+    assert run.C.tolist() == (A @ B).tolist()
+
+
+def test_pipelined_folds_overlap_and_start_every_max_of_stream_and_load():
+    """The controller's observed schedule: s_{f+1} - s_f = max(Q, kr_{f+1}), and folds overlap."""
+    for M in (3, 8, 20):
+        A, B = random_problem(4, M, 10, 21)
+        run = simulate(A, B, 8, 4, "ws", pipelined=True)
+        for prev, nxt in zip(run.folds, run.folds[1:]):
+            assert nxt.stream_start - prev.stream_start == max(M, nxt.rows_used)
+            assert nxt.stream_start < prev.end            # the next fold fills while this drains
+            assert nxt.load_start == prev.stream_start    # loaded right behind the wavefront
+
+
+def test_pipelined_is_never_slower_and_tends_to_the_shape_efficiency():
+    for M, N, K, R, C in itertools.product((1, 3, 8, 50), (1, 5, 16), (1, 4, 9, 33), (1, 2, 4, 8),
+                                           (1, 3, 8)):
+        for dataflow in DATAFLOWS:
+            p = cycles_pipelined(M, N, K, R, C, dataflow)
+            assert p <= cycles_double_buffered(M, N, K, R, C, dataflow) <= cycles(M, N, K, R, C,
+                                                                                  dataflow)
+    for R in (128, 256):
+        N = K = 4 * R                                     # whole tiles: shape efficiency 1
+        for pipelined in (False, True):
+            u = [utilization(M, N, K, R, R, "ws", double_buffer=True, pipelined=pipelined)
+                 for M in (10, 10**3, 10**5, 10**7)]
+            assert all(a < b for a, b in zip(u, u[1:])) and u[-1] > 0.999
+        # full tiles: R + (F - 1) * max(M, R) + M + R + C - 2 for F folds
+        for M in (1, 64, 128, 1000):
+            assert cycles_pipelined(M, N, K, R, R, "ws") == R + 15 * max(M, R) + M + 2 * R - 2
+
+
+def test_pipelined_worked_examples():
+    assert cycles_pipelined(256, 256, 256, 128, 128, "ws") == 128 + 3 * 256 + 256 + 128 + 128 - 2
+    assert utilization(256, 256, 256, 128, 128, "ws", pipelined=True) == pytest.approx(
+        256**3 / (128 * 128 * 1406))
+    assert cycles_pipelined(65536, 65536, 65536, 128, 128, "ws") == (
+        128 + (512 * 512 - 1) * 65536 + 65536 + 254)

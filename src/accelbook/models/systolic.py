@@ -37,7 +37,7 @@ import dataclasses
 
 import numpy as np
 
-from accelbook.checks import positive_int
+from accelbook.checks import boolean, positive_int
 
 DATAFLOWS: dict[str, str] = {
     "ws": "weight-stationary",
@@ -96,7 +96,8 @@ class SystolicRun:
     convention. ``activity[t, r, c]`` is True when PE (r, c) did a useful MAC in cycle ``t``
     (shape (cycles, rows, cols)). ``utilization = macs / (rows * cols * cycles)`` with
     ``macs = M * N * K``. ``folds`` lists the tiles in the order they ran; ``mapping`` is the
-    (rows, cols, streamed) dimension names of the dataflow.
+    (rows, cols, streamed) dimension names of the dataflow; ``pipelined`` says whether
+    consecutive folds overlapped in the array (:func:`cycles_pipelined`).
     """
 
     C: np.ndarray
@@ -110,6 +111,7 @@ class SystolicRun:
     cols: int
     double_buffer: bool
     mapping: tuple[str, str, str]
+    pipelined: bool = False
 
 
 # ---------------------------------------------------------------------------------------------
@@ -154,8 +156,13 @@ def _sizes(M, N, K, rows, cols, dataflow):
 # closed forms
 
 
-def cycles(M: int, N: int, K: int, rows: int, cols: int, dataflow: str) -> int:
+def cycles(M: int, N: int, K: int, rows: int, cols: int, dataflow: str, *,
+           pipelined: bool = False) -> int:
     """Cycles to compute an (M, K) @ (K, N) product on a ``rows x cols`` array, one fold at a time.
+
+    ``pipelined=True`` counts the pipelined-fold machine instead (:func:`cycles_pipelined`: the
+    next fold's wavefront follows the current one through the array, so fill and drain are paid
+    once per matmul). The default, ``False``, is the per-fold count below, the pessimistic bound.
 
     The model (chapter "TPUs and systolic arrays"): the problem is cut into folds (tiles of the
     two dimensions that map onto the array, see :data:`MAPPINGS`); each fold pays its own load,
@@ -200,6 +207,8 @@ def cycles(M: int, N: int, K: int, rows: int, cols: int, dataflow: str) -> int:
     >>> cycles(2, 2, 2, 2, 2, "os")
     4
     """
+    if boolean("pipelined", pipelined):
+        return cycles_pipelined(M, N, K, rows, cols, dataflow)
     M, N, K, R, C, df = _sizes(M, N, K, rows, cols, dataflow)
     if df == "os":
         fm, fn = _ceil_div(M, R), _ceil_div(N, C)
@@ -261,6 +270,84 @@ def cycles_double_buffered(M: int, N: int, K: int, rows: int, cols: int, dataflo
     return total
 
 
+def cycles_pipelined(M: int, N: int, K: int, rows: int, cols: int, dataflow: str) -> int:
+    """Cycles for the product when consecutive folds overlap in the array (pipelined folds).
+
+    The model (chapter "TPUs and systolic arrays"). Every PE has an active and a shadow register
+    for the stationary operand. In the weight-stationary array ('ws': K on rows, N on columns,
+    M streams) fold f streams from cycle ``s_f``: row m of A enters array row r at ``s_f + m + r``,
+    so PE (r, c) works on fold f in cycles ``s_f + r + c`` to ``s_f + r + c + M - 1``.
+
+    * The swap to the next tile travels with the wavefront: a PE takes its shadow weight into
+      use when the first row of the next fold's activations reaches it, at ``s_{f+1} + r + c``
+      (TPU v1's weights "take effect with the advancing wave alongside the first data of a new
+      block", Jouppi et al. 2017). So two folds can be in the array at once, the earlier one
+      draining from the bottom right while the later one fills from the top left.
+    * The next tile is loaded into column c's shadow registers right behind that swap: its rows
+      enter at the top from cycle ``s_f + c`` and shift down one row per cycle, and row r's shadow
+      register is first written in cycle ``s_f + r + c``, the cycle fold f's swap passes it. After
+      ``kr`` cycles (the next tile's height) the column holds the whole tile.
+    * Fold f + 1 may start streaming once the left edge is free (``s_f + M``) and its tile is in
+      (``s_f + kr_{f+1}``)::
+
+          s_0     = kr_0                                  (the first load is exposed)
+          s_{f+1} = s_f + max(M, kr_{f+1})                (steady state: max(M, k_r) per fold)
+          end_f   = s_f + M + kr_f + nc_f - 2             (fold f's last MAC, plus one)
+          total   = max over folds of end_f
+
+      With full tiles that is ``R + (F - 1) * max(M, R) + M + R + C - 2`` for F folds: the fill
+      and drain (``R + C - 2``) and the first load are paid once per matmul, and each further
+      fold costs ``max(M, R)``: M cycles of streaming, or R cycles of loading when M < R.
+
+    * 'is' is the same machine with M on the columns and N streaming (replace M by N above).
+    * 'os': nothing is loaded; a PE hands its finished accumulator to a shadow register (read
+      out of the array, not counted, as in :func:`cycles`) when the next fold's first operands
+      reach it, so the next fold's operands enter as soon as the edges are free:
+      ``s_f = f * K``, ``end_f = s_f + K + mr_f + nc_f - 2``, ``total = max end_f``.
+
+    Folds run in the order of :func:`simulate` (K innermost for 'ws'/'is'; output tiles row by
+    row for 'os'); edge folds use their true tile sizes. The maximum is taken over the last
+    fold of each kind of tile (full, short in K, narrow in N, both), so the arithmetic is O(1).
+    The count never exceeds :func:`cycles_double_buffered`, and utilization tends to the shape
+    efficiency as the streamed dimension grows.
+
+    Worked example: M = N = K = 256 on 128 x 128, 'ws': 4 full folds, so
+    128 + 3 * 256 + 256 + 128 + 128 - 2 = 1406 cycles (2168 double-buffered, 2552 one fold at
+    a time), utilization 73 %. On a 2 x 2 array, M = N = 2 and K = 4 run two folds:
+    2 + max(2, 2) + 2 + 2 + 2 - 2 = 8 cycles (12 one fold at a time).
+
+    >>> cycles_pipelined(256, 256, 256, 128, 128, "ws")
+    1406
+    >>> cycles_pipelined(2, 2, 4, 2, 2, "ws")
+    8
+    """
+    M, N, K, R, C, df = _sizes(M, N, K, rows, cols, dataflow)
+    if df == "os":
+        fm, fn = _ceil_div(M, R), _ceil_div(N, C)
+        m_last, n_last = M - (fm - 1) * R, N - (fn - 1) * C
+        ends = []
+        for i, mr in ((fm - 2, R), (fm - 1, m_last)):        # last fold of each kind of tile
+            for j, nc in ((fn - 2, C), (fn - 1, n_last)):
+                if i >= 0 and j >= 0:
+                    ends.append((i * fn + j) * K + K + mr + nc - 2)
+        return max(ends)
+    P, Q = (N, M) if df == "ws" else (M, N)   # P: on the columns, Q: streamed
+    fk, fp = _ceil_div(K, R), _ceil_div(P, C)
+    r_last, c_last = K - (fk - 1) * R, P - (fp - 1) * C
+    kr0 = R if fk > 1 else K
+
+    def start(f: int) -> int:                 # s_f = kr_0 + sum over 1..f of max(Q, kr_h)
+        n_short = (f + 1) // fk               # folds 0..f that are the last (short) K tile
+        return kr0 - max(Q, kr0) + (f + 1 - n_short) * max(Q, R) + n_short * max(Q, r_last)
+
+    ends = []
+    for i, kr in ((fk - 2, R), (fk - 1, r_last)):
+        for j, nc in ((fp - 2, C), (fp - 1, c_last)):
+            if i >= 0 and j >= 0:
+                ends.append(start(j * fk + i) + Q + kr + nc - 2)
+    return max(ends)
+
+
 # ---------------------------------------------------------------------------------------------
 # shape efficiency
 
@@ -308,7 +395,7 @@ def shape_efficiency(M: int, N: int, K: int, rows: int = 128, cols: int = 128,
 
 
 def simulate(A, B, rows: int, cols: int, dataflow: str, *, double_buffer: bool = False,
-             max_cycles: int = 1_000_000) -> SystolicRun:
+             pipelined: bool = False, max_cycles: int = 1_000_000) -> SystolicRun:
     """Simulate ``A @ B`` cycle by cycle on a ``rows x cols`` systolic array; return the record.
 
     The model (chapter "TPUs and systolic arrays"). Every PE has real registers that are
@@ -341,8 +428,17 @@ def simulate(A, B, rows: int, cols: int, dataflow: str, *, double_buffer: bool =
     'is'): the next tile shifts in while the current fold computes and is swapped in once the
     current fold's last MAC is done and the load is complete. For 'os' it changes nothing.
 
+    ``pipelined=True`` runs the pipelined-fold machine of :func:`cycles_pipelined` in ONE array
+    with shared registers: the next tile shifts into the shadow registers right behind the
+    current fold's wavefront, a PE swaps it in when the next fold's first operand reaches it, and
+    a controller starts the next fold's stream as soon as the left edge is free and the first
+    column holds the next tile, so consecutive folds are in the array at the same time ('os':
+    a PE hands its finished output to a shadow register when the next fold's operands arrive).
+    The run then has shadow registers by definition: its ``double_buffer`` is True.
+
     The cycle count is measured, not computed: it must equal :func:`cycles` (or
-    :func:`cycles_double_buffered`), which the tests check over many shapes. The simulator is
+    :func:`cycles_double_buffered`, :func:`cycles_pipelined`), which the tests check over many
+    shapes. The simulator is
     meant for teaching sizes (the loop runs once per cycle); it raises ValueError if the run
     would exceed ``max_cycles`` cycles.
 
@@ -356,6 +452,7 @@ def simulate(A, B, rows: int, cols: int, dataflow: str, *, double_buffer: bool =
     if not isinstance(double_buffer, (bool, np.bool_)):
         raise ValueError(f"double_buffer={double_buffer!r} is not allowed; "
                          f"it must be True or False")
+    pipelined = boolean("pipelined", pipelined)
     max_cycles = positive_int("max_cycles", max_cycles)
     A = _check_matrix("A", A)
     B = _check_matrix("B", B)
@@ -365,7 +462,15 @@ def simulate(A, B, rows: int, cols: int, dataflow: str, *, double_buffer: bool =
                          f"must equal B's rows ({B.shape[0]})")
     N = B.shape[1]
 
-    if df == "os":
+    if pipelined and cycles_pipelined(M, N, K, R, C, df) > max_cycles:
+        raise _too_long(max_cycles)
+    if pipelined and df == "os":
+        out, n_cycles, activity, folds = _run_output_stationary_pipelined(A, B, R, C, max_cycles)
+    elif pipelined:
+        X, S = (A, B) if df == "ws" else (B.T, A.T)
+        out, n_cycles, activity, folds = _run_stationary_pipelined(X, S, R, C, max_cycles)
+        out = out if df == "ws" else out.T.copy()
+    elif df == "os":
         out, n_cycles, activity, folds = _run_output_stationary(A, B, R, C, max_cycles)
     elif df == "ws":
         out, n_cycles, activity, folds = _run_stationary(A, B, R, C, bool(double_buffer),
@@ -380,8 +485,8 @@ def simulate(A, B, rows: int, cols: int, dataflow: str, *, double_buffer: bool =
     activity.setflags(write=False)
     return SystolicRun(C=out, cycles=n_cycles, activity=activity,
                        utilization=macs / (R * C * n_cycles), macs=macs, folds=tuple(folds),
-                       dataflow=df, rows=R, cols=C, double_buffer=bool(double_buffer),
-                       mapping=MAPPINGS[df])
+                       dataflow=df, rows=R, cols=C, double_buffer=bool(double_buffer) or pipelined,
+                       mapping=MAPPINGS[df], pipelined=pipelined)
 
 
 def _too_long(max_cycles: int):
@@ -650,6 +755,183 @@ def _run_output_stationary(A: np.ndarray, B: np.ndarray, R: int, C: int, max_cyc
     return out, n_cycles, activity, folds
 
 
+# Pipelined folds: one array, real shared registers. Unlike the runs above, folds here are not
+# run in copies of the array and placed afterwards: the folds overlap in the same PEs, the next
+# tile loads into the shadow registers while the current fold streams, and a controller decides,
+# cycle by cycle, from what it observes, when the next fold's operands enter.
+
+
+def _run_stationary_pipelined(X: np.ndarray, S: np.ndarray, R: int, C: int, max_cycles: int):
+    """Stationary-operand array with pipelined folds: S (Kd x P) held, rows of X (Q x Kd) stream.
+
+    Registers per PE: the streamed operand (value, fold, stream index), the active and the shadow
+    stationary operand (value, fold), the partial sum (value, fold, stream index). Each cycle:
+    (1) the controller starts the next fold's stream if the left edge is free and column 0 holds
+    its tile; operands move one PE right and the skewed feed enters at the left edge; (2) a PE
+    reached by the first row of a fold (stream index 0) swaps its shadow operand in; (3) a PE
+    fires when its operand and its active stationary value belong to the same fold; (4) partial
+    sums move one PE down, picking up the products, and leave at the bottom edge into the
+    accumulators; (5) the loaders shift the next tile into the shadow registers: column c's load
+    of fold f + 1 starts in the cycle fold f's first row reaches PE (0, c), and row r's shadow
+    register takes part from ``r`` cycles later, the cycle fold f's swap has passed it.
+    """
+    Q, Kd = X.shape
+    P = S.shape[1]
+    fk, fp = _ceil_div(Kd, R), _ceil_div(P, C)
+    F = fk * fp
+    plan = [(i * R, min(Kd, i * R + R), j * C, min(P, j * C + C)) for j in range(fp) for i in range(fk)]
+    k0s = np.array([p[0] for p in plan])
+    krs = np.array([p[1] - p[0] for p in plan])
+    p0s = np.array([p[2] for p in plan])
+    ncs = np.array([p[3] - p[2] for p in plan])
+    expected = krs * ncs * Q
+    total, n_exits = int(expected.sum()), fk * Q * P
+    rows, cols = np.arange(R)[:, None], np.arange(C)[None, :]
+
+    a_val, a_fold, a_idx = np.zeros((R, C)), np.full((R, C), -1), np.full((R, C), -1)
+    w_val, w_fold = np.zeros((R, C)), np.full((R, C), -2)          # active stationary operand
+    sh_val, sh_fold = np.zeros((R, C)), np.full((R, C), -2)        # shadow
+    ps_val, ps_fold, ps_idx = np.zeros((R, C)), np.full((R, C), -1), np.full((R, C), -1)
+    ld_fold, ld_start = np.zeros(C, dtype=np.int64), np.arange(C)  # fold 0 loads column c from c
+    starts, load0 = [], {0: 0}                                     # s_f; column 0's load start
+    out = np.zeros((Q, P))
+    log, ends = [], np.zeros(F, dtype=np.int64)
+    done = exited = 0
+    t = 0
+    while done < total or exited < n_exits:
+        if t > max_cycles + R:
+            raise _too_long(max_cycles)
+        g = len(starts)                         # (1) the controller: start the next fold?
+        if g < F and g in load0 and t >= load0[g] + krs[g] and (not starts or t >= starts[-1] + Q):
+            starts.append(t)
+        a_val[:, 1:], a_fold[:, 1:], a_idx[:, 1:] = a_val[:, :-1], a_fold[:, :-1], a_idx[:, :-1]
+        a_val[:, 0], a_fold[:, 0], a_idx[:, 0] = 0.0, -1, -1
+        for f in range(max(0, len(starts) - R - 1), len(starts)):   # folds still feeding a row
+            q = t - starts[f] - np.arange(R)
+            ok = (q >= 0) & (q < Q) & (np.arange(R) < krs[f])
+            if ok.any():
+                r_ok = np.nonzero(ok)[0]
+                a_val[r_ok, 0] = X[q[ok], k0s[f] + r_ok]
+                a_fold[r_ok, 0], a_idx[r_ok, 0] = f, q[ok]
+        swap = (a_idx == 0) & (a_fold >= 0)      # (2) the swap travels with the first row
+        w_val, w_fold = np.where(swap, sh_val, w_val), np.where(swap, sh_fold, w_fold)
+        fire = (a_fold >= 0) & (a_fold == w_fold)   # (3)
+        prod = np.where(fire, a_val * w_val, 0.0)
+        ps_val[1:], ps_fold[1:], ps_idx[1:] = ps_val[:-1] + prod[1:], ps_fold[:-1], ps_idx[:-1]
+        ps_val[0], ps_fold[0], ps_idx[0] = prod[0], a_fold[0], a_idx[0]     # (4)
+        if fire.any():
+            log.append((t, fire.copy()))
+            done += int(fire.sum())
+            ends[np.unique(a_fold[fire])] = t + 1
+        leave = ps_fold[R - 1] >= 0
+        if leave.any():
+            c_out = np.nonzero(leave)[0]
+            f_out = ps_fold[R - 1, c_out]
+            use = c_out < ncs[f_out]             # sums of columns the fold does not use hold 0
+            np.add.at(out, (ps_idx[R - 1, c_out[use]], p0s[f_out[use]] + c_out[use]),
+                      ps_val[R - 1, c_out[use]])
+            exited += int(use.sum())
+            ps_fold[R - 1, c_out] = -1           # left the array
+        first = (a_idx[0] == 0) & (a_fold[0] >= 0) & (a_fold[0] + 1 < F)   # (5) loaders
+        ld_fold[first], ld_start[first] = a_fold[0, first] + 1, t
+        if first[0]:
+            load0[int(a_fold[0, 0]) + 1] = t
+        step = t - ld_start                      # per column; row r writes while r <= step < kr
+        kr_c = krs[ld_fold]
+        write = (rows <= step[None, :]) & (step[None, :] < kr_c[None, :])
+        if write.any():
+            tile_row = np.clip(kr_c - 1 - step, 0, R - 1)
+            col_ok = cols[0] < ncs[ld_fold]
+            src = np.clip(k0s[ld_fold] + tile_row, 0, Kd - 1), np.clip(p0s[ld_fold] + cols[0], 0, P - 1)
+            top_val = np.where(col_ok, S[src], 0.0)
+            top_fold = np.where(col_ok, ld_fold, -2)
+            new_val = np.vstack([top_val[None], sh_val[:-1]])
+            new_fold = np.vstack([top_fold[None], sh_fold[:-1]])
+            sh_val, sh_fold = np.where(write, new_val, sh_val), np.where(write, new_fold, sh_fold)
+        t += 1
+    n_cycles = int(ends.max())
+    if n_cycles > max_cycles:
+        raise _too_long(max_cycles)
+    activity = np.zeros((n_cycles, R, C), dtype=bool)
+    for tt, fire in log:
+        activity[tt] = fire
+    folds = [Fold(index=f, row_span=(k0, k1), col_span=(p0, p1), load_start=int(load0[f]),
+                  stream_start=int(starts[f]), end=int(ends[f]), macs=int(expected[f]))
+             for f, (k0, k1, p0, p1) in enumerate(plan)]
+    return out, n_cycles, activity, folds
+
+
+def _run_output_stationary_pipelined(A: np.ndarray, B: np.ndarray, R: int, C: int, max_cycles: int):
+    """Output-stationary array with pipelined folds: a fold's operands enter as soon as the edges
+    are free; a PE reached by the next fold's first operands hands its finished accumulator to a
+    shadow register (read out of the array, not counted) and starts the next output."""
+    M, K = A.shape
+    N = B.shape[1]
+    fm, fn = _ceil_div(M, R), _ceil_div(N, C)
+    F = fm * fn
+    plan = [(i * R, min(M, i * R + R), j * C, min(N, j * C + C)) for i in range(fm) for j in range(fn)]
+    m0s, mrs = np.array([p[0] for p in plan]), np.array([p[1] - p[0] for p in plan])
+    n0s, ncs = np.array([p[2] for p in plan]), np.array([p[3] - p[2] for p in plan])
+    expected = mrs * ncs * K
+    total = int(expected.sum())
+    rows, cols = np.arange(R)[:, None], np.arange(C)[None, :]
+    a_val, a_fold, a_k = np.zeros((R, C)), np.full((R, C), -1), np.full((R, C), -1)
+    b_val, b_fold, b_k = np.zeros((R, C)), np.full((R, C), -2), np.full((R, C), -2)
+    acc, acc_fold = np.zeros((R, C)), np.full((R, C), -1)
+    out = np.zeros((M, N))
+    starts, log, ends = [], [], np.zeros(F, dtype=np.int64)
+    done = 0
+    t = 0
+
+    def flush(mask):
+        f = acc_fold[mask]
+        rr, cc = np.nonzero(mask)
+        out[m0s[f] + rr, n0s[f] + cc] = acc[mask]
+
+    while done < total:
+        if t > max_cycles:
+            raise _too_long(max_cycles)
+        if len(starts) < F and (not starts or t >= starts[-1] + K):   # the edges are free
+            starts.append(t)
+        a_val[:, 1:], a_fold[:, 1:], a_k[:, 1:] = a_val[:, :-1], a_fold[:, :-1], a_k[:, :-1]
+        b_val[1:], b_fold[1:], b_k[1:] = b_val[:-1], b_fold[:-1], b_k[:-1]
+        a_val[:, 0], a_fold[:, 0], a_k[:, 0] = 0.0, -1, -1
+        b_val[0], b_fold[0], b_k[0] = 0.0, -2, -2
+        for f in range(max(0, len(starts) - max(R, C) - 1), len(starts)):
+            for lane, used, val, fold, kk, edge in ((np.arange(R), mrs[f], a_val, a_fold, a_k, 0),
+                                                    (np.arange(C), ncs[f], b_val, b_fold, b_k, 1)):
+                k = t - starts[f] - lane
+                ok = (k >= 0) & (k < K) & (lane < used)
+                if ok.any():
+                    ln = np.nonzero(ok)[0]
+                    if edge == 0:
+                        val[ln, 0], fold[ln, 0], kk[ln, 0] = A[m0s[f] + ln, k[ok]], f, k[ok]
+                    else:
+                        val[0, ln], fold[0, ln], kk[0, ln] = B[k[ok], n0s[f] + ln], f, k[ok]
+        fire = (a_fold >= 0) & (a_fold == b_fold) & (a_k == b_k)
+        new = fire & (acc_fold != a_fold)
+        if new.any():
+            flush(new & (acc_fold >= 0))
+            acc[new], acc_fold[new] = 0.0, a_fold[new]
+        acc += np.where(fire, a_val * b_val, 0.0)
+        if fire.any():
+            log.append((t, fire.copy()))
+            done += int(fire.sum())
+            ends[np.unique(a_fold[fire])] = t + 1
+        t += 1
+    flush(acc_fold >= 0)
+    n_cycles = int(ends.max())
+    if n_cycles > max_cycles:
+        raise _too_long(max_cycles)
+    activity = np.zeros((n_cycles, R, C), dtype=bool)
+    for tt, fire in log:
+        activity[tt] = fire
+    folds = [Fold(index=f, row_span=(m0, m1), col_span=(n0, n1), load_start=int(starts[f]),
+                  stream_start=int(starts[f]), end=int(ends[f]), macs=int(expected[f]))
+             for f, (m0, m1, n0, n1) in enumerate(plan)]
+    return out, n_cycles, activity, folds
+
+
 # ---------------------------------------------------------------------------------------------
 # Added for the chapter "TPUs and systolic arrays" (06_tpu_systolic): which MAC every PE does in
 # every cycle, the words that cross the array's edge (Kung's reuse argument), the utilization
@@ -758,22 +1040,29 @@ def edge_traffic(M: int, N: int, K: int, rows: int, cols: int, dataflow: str) ->
 
 
 def utilization(M: int, N: int, K: int, rows: int, cols: int, dataflow: str, *,
-                double_buffer: bool = False) -> float:
+                double_buffer: bool = False, pipelined: bool = False) -> float:
     """Fraction of the array's MAC slots doing useful work: ``M*N*K / (rows*cols*cycles)``.
 
     The model (chapter "TPUs and systolic arrays"): ``cycles`` is :func:`cycles`, or
-    :func:`cycles_double_buffered` with ``double_buffer=True``; equal to
+    :func:`cycles_double_buffered` with ``double_buffer=True``, or :func:`cycles_pipelined` with
+    ``pipelined=True`` (which has shadow registers by definition, whatever ``double_buffer``
+    says); equal to
     ``simulate(...).utilization`` for the same shape. It is at most :func:`shape_efficiency`
     (padding) and falls further when the streamed dimension is short next to the fill and
     drain of each fold.
 
     >>> round(utilization(256, 256, 256, 128, 128, "ws"), 3)
     0.401
+    >>> round(utilization(256, 256, 256, 128, 128, "ws", pipelined=True), 3)
+    0.728
     """
     if not isinstance(double_buffer, (bool, np.bool_)):
         raise ValueError(f"double_buffer={double_buffer!r} is not allowed; "
                          f"it must be True or False")
-    count = (cycles_double_buffered if double_buffer else cycles)(M, N, K, rows, cols, dataflow)
+    if boolean("pipelined", pipelined):
+        count = cycles_pipelined(M, N, K, rows, cols, dataflow)
+    else:
+        count = (cycles_double_buffered if double_buffer else cycles)(M, N, K, rows, cols, dataflow)
     return (int(M) * int(N) * int(K)) / (int(rows) * int(cols) * count)
 
 
