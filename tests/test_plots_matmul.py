@@ -122,3 +122,23 @@ def test_the_axes_are_fixed_and_hold_every_setting():
 
 def test_random_moves_never_need_a_full_draw():
     assert _explorable().random_walk(24, seed=1) == 1
+
+
+def test_the_caption_leads_with_the_comparison_it_computes():
+    view = _view()
+    runs, _fits = _runs()
+    a100 = specs.get_chip("a100-40gb")
+    # n = 64, t0 = 1 ms: the A100's model time is t0 + 2n³/P, about 1 ms; measured here: the fit's time
+    cap = view.update(run=("fp32", "default"), n=64, chip="a100-40gb", utilization=1.0, t0=1e-3)
+    pred = chip_model(a100, "fp32", t0=1e-3)
+    ratio = runs["fp32", "default"][0].timing.median / float(pred.seconds(2.0 * 64**3))
+    assert ratio < 1  # the chip's assumed t0 (1 ms) exceeds this device's whole call
+    assert cap.startswith("At n = 64 and t0 = 1 ms")
+    assert f"{1 / ratio:.1f}× slower" in cap
+    assert f"half its peak at n ≈ {pred.n_half:.0f}" in cap
+    cap = view.update(run=("fp32", "default"), n=1024, chip="a100-40gb", utilization=1.0, t0=1e-6)
+    pred = chip_model(a100, "fp32", t0=1e-6)
+    ratio = runs["fp32", "default"][2].timing.median / float(pred.seconds(2.0 * 1024**3))
+    assert ratio >= 2 and f"{ratio:.0f}× faster" in cap
+    cap = view.update(run=("fp32", "highest"), n=64, chip="tpu-v5e", utilization=1.0, t0=1e-5)
+    assert "no spec-sheet peak" in cap

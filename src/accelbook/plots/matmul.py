@@ -156,7 +156,26 @@ class MatmulModelView(explore.View):
         drawn = [a for arts in (a for _b, a in self.measured.values()) for a in arts]
         self.dynamic = _draw_order(self.ax, drawn + [self.fit_line, self.ring, self.pred_line, self.peak_line,
                                                      self.legend]) + [self.title]
-        return None
+        return self.caption(here, chip, pred, t0)
+
+    def caption(self, here, chip, pred, t0) -> str:
+        """The lesson of the current setting, first: how much faster the chip's model is than the
+        time measured here at this n, and where the chip's model reaches half its peak."""
+        n, measured = here.n, here.timing.median
+        if pred is None:
+            return (f"{chip.name} has no spec-sheet peak for {here.dtype} at precision '{here.precision}', so "
+                    f"only what {self.device_label} measured is drawn.")
+        predicted = float(pred.seconds(2.0 * n**3))
+        ratio = measured / predicted
+        head = (f"At n = {n} and t0 = {fmt(t0, 's')}, the model puts the {chip.name} at {fmt(predicted, 's')} per "
+                f"call against {fmt(measured, 's')} measured on {self.device_label}: ")
+        if ratio < 1:
+            head += f"with the same t0 the {chip.name} would be {1 / ratio:.1f}× slower than this device."
+        elif ratio < 2:
+            head += f"with the same t0 the {chip.name} is hardly faster ({ratio:.1f}×): the overhead sets both times."
+        else:
+            head += f"the {chip.name} would be {ratio:.0f}× faster, because at this size its peak, not t0, sets the time."
+        return head + f" Its model reaches half its peak at n ≈ {pred.n_half:.0f}."
 
 
 __all__ = ["MatmulModelView", "measured_rates"]
