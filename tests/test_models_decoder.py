@@ -169,3 +169,30 @@ def test_the_loader_rejects_a_model_without_a_known_source():
         decoder._parse_models({"sources": {}, "models": {"m": {
             "name": "m", "source": "nowhere", "hidden_size": 8, "intermediate_size": 8,
             "num_attention_heads": 2, "num_hidden_layers": 1, "vocab_size": 1}}})
+
+
+def test_the_kv_cache_holds_a_key_and_a_value_per_layer_per_token():
+    # Llama-2-7B in bf16: 2 x 32 layers x 4096 x 2 bytes = 524,288 bytes per token
+    assert decoder.kv_cache_bytes(decoder.LLAMA2_7B, 1) == 2 * LAYERS * D * 2 == 524_288
+    assert decoder.kv_cache_bytes(decoder.LLAMA2_7B, 4096, 1) == 4096 * 2 * LAYERS * D
+    with pytest.raises(ValueError, match="tokens=0"):
+        decoder.kv_cache_bytes(decoder.LLAMA2_7B, 0)
+
+
+def test_predict_is_t0_plus_the_larger_of_compute_and_memory_time():
+    ops = decoder.layer_ops(decoder.LLAMA2_7B, batch=1, context=1024)
+    f, q = decoder.totals(ops)
+    p = decoder.predict(ops, peak_flops=1e15, bandwidth=1e12, t0=1e-5)
+    assert p.time == pytest.approx(1e-5 + max(f / 1e15, q / 1e12))
+    assert p.bound == "memory" and p.t_memory == pytest.approx(q / 1e12)
+    # a hand case: 10 FLOP, 4 bytes (one op) on P = 1, W = 1 -> compute; with t0 = 100 -> overhead
+    op = decoder.Op("x", "elementwise", 10, 4.0, None, 1)
+    assert decoder.predict([op], 1.0, 1.0).bound == "compute"
+    assert decoder.predict([op], 1.0, 1.0, t0=100.0).time == 110.0
+    assert decoder.predict([op], 1.0, 1.0, t0=100.0).bound == "overhead"
+    for kwargs, match in ((dict(peak_flops=0), "peak_flops=0"), (dict(bandwidth=float("inf")), "bandwidth=inf"),
+                          (dict(t0=-1.0), "t0=-1.0")):
+        args = dict(ops=ops, peak_flops=1.0, bandwidth=1.0, t0=0.0)
+        args.update(kwargs)
+        with pytest.raises(ValueError, match=match):
+            decoder.predict(**args)

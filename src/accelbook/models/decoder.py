@@ -261,5 +261,48 @@ def totals(ops: Iterable[Op]) -> tuple[int, float]:
     return sum(op.flops for op in ops), sum(op.bytes for op in ops)
 
 
-__all__ = ["KINDS", "LLAMA2_7B", "PHASES", "DecoderConfig", "Op", "get_model", "layer_ops",
-           "layer_params", "model_params", "totals"]
+def kv_cache_bytes(config: DecoderConfig, tokens: int, bytes_per_value: float = 2) -> float:
+    """Bytes of the KV cache for ``tokens`` tokens (all sequences together) over all layers:
+    ``2 · n_layers · kv_dim · bytes_per_value`` per token (a key and a value per layer).
+    Taught in: "Introduction" (does it fit?)."""
+    _check_config(config)
+    tokens = positive_int("tokens", tokens)
+    return 2.0 * config.n_layers * config.kv_dim * _bytes_per_value(bytes_per_value) * tokens
+
+
+@dataclasses.dataclass(frozen=True)
+class Prediction:
+    """The spine's estimate for one call: ``time = t0 + max(flops / peak, bytes / bandwidth)``."""
+
+    flops: float
+    bytes: float
+    t_compute: float  # flops / peak_flops, seconds
+    t_memory: float  # bytes / bandwidth, seconds
+    t0: float  # fixed overhead per call, seconds
+
+    @property
+    def time(self) -> float:
+        return self.t0 + max(self.t_compute, self.t_memory)
+
+    @property
+    def bound(self) -> str:
+        """The largest term: ``"overhead"`` (t0), ``"compute"`` (F/P) or ``"memory"`` (Q/W)."""
+        terms = {"overhead": self.t0, "compute": self.t_compute, "memory": self.t_memory}
+        return max(terms, key=terms.get)
+
+
+def predict(ops: Iterable[Op], peak_flops: float, bandwidth: float, t0: float = 0.0) -> Prediction:
+    """The spine ``t ≈ t0 + max(F/P, Q/W)`` for ``ops`` run as one call (``S = 0`` on one chip):
+    ``F, Q = totals(ops)``, ``peak_flops`` P in FLOP/s, ``bandwidth`` W in bytes/s, ``t0`` seconds.
+    Taught in: "Introduction" (the running example's time per token)."""
+    for name, v in (("peak_flops", peak_flops), ("bandwidth", bandwidth)):
+        if isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(v) or v <= 0:
+            raise ValueError(f"{name}={v!r} must be a finite number > 0")
+    if isinstance(t0, bool) or not isinstance(t0, numbers.Real) or not math.isfinite(t0) or t0 < 0:
+        raise ValueError(f"t0={t0!r} must be a finite number >= 0 (seconds)")
+    flops, nbytes = totals(ops)
+    return Prediction(flops, nbytes, flops / peak_flops, nbytes / bandwidth, float(t0))
+
+
+__all__ = ["KINDS", "LLAMA2_7B", "PHASES", "DecoderConfig", "Op", "Prediction", "get_model",
+           "kv_cache_bytes", "layer_ops", "layer_params", "model_params", "predict", "totals"]
