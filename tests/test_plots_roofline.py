@@ -39,6 +39,39 @@ def test_roofline_plot_rejects_a_bad_range():
     plt.close(fig)
 
 
+def test_roofline_plot_styles_and_ridge_labels():
+    fig, ax = plt.subplots()
+    styles = [{"color": "#123456", "linestyle": "--"}, {"color": "#654321", "linestyle": ":"}]
+    plots.roofline.roofline_plot(ax, [("A", 1e12, 1e11), ("B", 4e12, 1e10)], intensity_range=(0.1, 1000),
+                                 styles=styles, ridge_labels=True, ylabel="achieved throughput (FLOP/s)")
+    for label, style in zip("AB", styles):
+        line = next(l for l in ax.get_lines() if l.get_label() == label)
+        assert line.get_color() == style["color"] and line.get_linestyle() == style["linestyle"]
+    # each ridge value written once, at its ridge point (P / W = 10 and 400 FLOP/byte)
+    ridges = {t.get_text(): t.xy for t in ax.texts}
+    assert ridges == {"10": (10.0, 1e12), "400": (400.0, 4e12)}
+    assert ax.get_ylabel() == "achieved throughput (FLOP/s)"
+    with pytest.raises(ValueError, match="styles"):
+        plots.roofline.roofline_plot(ax, [("A", 1e12, 1e11)], styles=[])
+    plt.close(fig)
+
+
+def test_measured_points_draw_error_bars_from_low_to_high_and_label_each_point():
+    fig, ax = plt.subplots()
+    ax.set(xscale="log", yscale="log", xlim=(0.01, 1000), ylim=(1e8, 1e13))
+    pts = [("add", 0.08, 3e9, 2e9, 4e9), ("matmul", 100.0, 5e11, 4.5e11, 5.2e11)]
+    plots.roofline.measured_points(ax, pts)
+    segments = [seg for c in ax.collections for seg in c.get_segments()]
+    spans = sorted((float(s[0][0]), *sorted((float(s[0][1]), float(s[1][1])))) for s in segments)
+    assert spans == sorted((i, lo, hi) for _n, i, _a, lo, hi in pts)
+    assert sorted(t.get_text() for t in ax.texts) == ["add", "matmul"]
+    for t in ax.texts:  # each label sits at its own point
+        assert t.xy == next((i, a) for n, i, a, _lo, _hi in pts if n == t.get_text())
+    with pytest.raises(ValueError, match="within low"):
+        plots.roofline.measured_points(ax, [("bad", 1.0, 5.0, 6.0, 7.0)])
+    plt.close(fig)
+
+
 def test_chip_map_draws_every_chip_and_marks_other_dtypes_hollow():
     rows = models.roofline.ridge_table(specs.chips(), ("bf16", "fp16"))
     fig, ax = plt.subplots()
@@ -173,7 +206,9 @@ def test_roofline_view_draws_the_model(chip, dtype, batch, width):
         assert m_star is None or m_star > BATCHES[-1]
     assert f"{width} × {width}" in view.xlabel.get_text()
     assert [t.get_text() for t in view.key_labels] == [f"{plots.style.short_name(c.name)}, {dtype}",
-                                                      f"batch {batch}: {now.intensity:.3g} FLOP/B"]
+                                                      plots.roofline._point_label(batch, now.intensity)]
+    assert plots.roofline._point_label(64, 62.06) == "batch 64: 62.1 FLOP/B"
+    assert plots.roofline._point_label(4096, 1365.3) == "batch 4096: 1365 FLOP/B"
 
 
 def test_roofline_view_reports_the_bound_and_the_fraction_of_peak():

@@ -30,34 +30,66 @@ from accelbook.units import fmt
 def roofline_plot(ax, ceilings: Sequence[tuple[str, float, float]],
                   points: Iterable[tuple[str, float, float]] = (),
                   intensity_range: tuple[float, float] = (0.05, 5000.0),
-                  title: str | None = None):
+                  title: str | None = None, *, styles: Sequence[dict] | None = None,
+                  ridge_labels: bool = False, ylabel: str = "attainable throughput (FLOP/s)",
+                  fontsize: float = 8.5):
     """Draw rooflines and measured points on ``ax``.
 
     ``ceilings``: (label, peak FLOP/s, bandwidth bytes/s) for each chip, drawn as
     ``min(peak, bandwidth · I)`` with the ridge point marked. ``points``: (label, intensity
-    FLOP/byte, achieved FLOP/s) for each measured kernel, drawn as black markers.
+    FLOP/byte, achieved FLOP/s) for each measured kernel, drawn as black markers. ``styles``: one
+    dict of line properties per ceiling (``color``, ``linestyle``...), instead of the colour cycle.
+    ``ridge_labels`` writes each ridge point's value beside its marker; ``fontsize`` sets the
+    legend and those labels.
     """
     lo, hi = intensity_range
     if not 0 < lo < hi:
         raise ValueError(f"intensity_range={intensity_range!r} must satisfy 0 < low < high")
+    ceilings = list(ceilings)
+    if styles is not None and len(styles) != len(ceilings):
+        raise ValueError(f"styles has {len(styles)} entries; ceilings has {len(ceilings)}")
     x = np.geomspace(lo, hi, 400)
     for i, (label, peak, bw) in enumerate(ceilings):
-        color = CYCLE[i % len(CYCLE)]
-        ax.plot(x, roofline.attainable(x, peak, bw), color=color, label=label)
+        style = {"color": CYCLE[i % len(CYCLE)], **(styles[i] if styles is not None else {})}
+        (line,) = ax.plot(x, roofline.attainable(x, peak, bw), label=label, **style)
         ridge = roofline.ridge_point(peak, bw)
         if lo <= ridge <= hi:
-            ax.plot([ridge], [peak], marker="o", color=color, markersize=5)
+            ax.plot([ridge], [peak], marker="o", color=line.get_color(), markersize=5)
+            if ridge_labels:
+                ax.annotate(f"{ridge:.0f}", (ridge, peak), xytext=(0, 4), textcoords="offset points",
+                            ha="right", va="bottom", fontsize=fontsize, color=line.get_color(),
+                            fontweight="bold")
     for j, (label, intensity, achieved) in enumerate(points):
         ax.plot([intensity], [achieved], linestyle="none", marker=MARKERS[j % len(MARKERS)],
                 color="black", markerfacecolor="white", markeredgewidth=1.5, label=label)
     log_axes(ax, y_unit="FLOP/s")
     ax.set_xlabel("arithmetic intensity (FLOP per byte of memory traffic)")
-    ax.set_ylabel("attainable throughput (FLOP/s)")
+    ax.set_ylabel(ylabel)
     ax.xaxis.set_major_formatter(mticker.FuncFormatter(lambda v, _p: f"{v:g}"))
     if title:
         ax.set_title(title)
-    ax.legend(fontsize=8.5, loc="lower right")
+    ax.legend(fontsize=fontsize, loc="lower right")
     return ax
+
+
+def measured_points(ax, points: Sequence[tuple[str, float, float, float, float]], *,
+                    fontsize: float = 8.5) -> None:
+    """Measured kernels as black open circles with vertical error bars, each labelled beside it.
+
+    ``points``: (label, intensity FLOP/byte, achieved FLOP/s at the median time, low, high): the
+    bar runs from ``low`` to ``high`` (say the rates at the p90 and p10 times). Labels are placed
+    by :func:`accelbook.plots.style.place_labels`, clear of every other label and marker; set the
+    axis limits first. Taught in: "The roofline" (chapter 02), its measured operations.
+    """
+    points = list(points)
+    for label, intensity, achieved, low, high in points:
+        if not low <= achieved <= high:
+            raise ValueError(f"point {label!r}: achieved={achieved!r} must lie within low={low!r} "
+                             f"and high={high!r}")
+        ax.errorbar([intensity], [achieved], yerr=[[achieved - low], [high - achieved]], fmt="o",
+                    color="black", markerfacecolor="white", markeredgewidth=1.5, elinewidth=1.2,
+                    capsize=3, zorder=4)
+    place_labels(ax, [(label, i, a) for label, i, a, _lo, _hi in points], fontsize=fontsize)
 
 
 def intensity_markers(ax, items: Sequence[tuple[str, float]], color: str = "#555555") -> None:
@@ -213,7 +245,7 @@ def _layer(m, width: int, itemsize: float):
 
 
 def _point_label(batch: int, intensity: float) -> str:
-    return f"batch {batch}: {intensity:.3g} FLOP/B"
+    return f"batch {batch}: {intensity:.3g} FLOP/B" if intensity < 1000 else f"batch {batch}: {intensity:.0f} FLOP/B"
 
 
 def _log_margins(lo: float, hi: float, margin: float = 0.05) -> tuple[float, float]:
@@ -226,8 +258,9 @@ class RooflineView(explore.View):
     """Where one layer ``(batch, width) @ (width, width)`` lands on a chip's roofline:
     ``update(chip=key, dtype=..., batch=..., width=...)``.
 
-    Left: the chip's roofline for ``dtype`` with every batch of ``batches`` on it (grey) and
-    ``batch`` highlighted. Right: predicted time per call against batch, with the memory and
+    Top ("left" panel): the chip's roofline for ``dtype`` with every batch of ``batches`` on it
+    (grey) and ``batch`` highlighted. Bottom ("right" panel): predicted time per call against
+    batch, with the memory and
     compute lower bounds and the smallest compute-bound batch. The title gives the time, the bound
     and the fraction of peak; for a chip without a ``dtype`` peak it says so over empty axes.
 
@@ -239,7 +272,7 @@ class RooflineView(explore.View):
     """
 
     def __init__(self, chips: Sequence[str], dtypes: Sequence[str], batches: Sequence[int],
-                 widths: Sequence[int], figsize: tuple[float, float] = (9.5, 4.3)):
+                 widths: Sequence[int], figsize: tuple[float, float] = (6.6, 6.8)):
         self.chips = {key: specs.get_chip(key) for key in chips}
         self.batches = sorted(batches)
         ceilings_named = {f"{short_name(c.name)}, {d}": (c.peak_flops[d], c.memory_bandwidth, specs.itemsize(d))
@@ -263,11 +296,12 @@ class RooflineView(explore.View):
         fig = self.figure = Figure(figsize=figsize)
         # the title sits where constrained layout puts a suptitle; the layout keeps its room free
         pad = mpl.rcParams["figure.constrained_layout.h_pad"] / figsize[1]
-        self.title = fig.text(0.5, 1 - pad, "Ag", ha="center", va="top", fontsize=11)
+        self.title = fig.text(0.5, 1 - pad, "Ag", ha="center", va="top", fontsize=10.5)
         box = self.title.get_window_extent(RendererAgg(*fig.canvas.get_width_height(), fig.dpi))
         self.title.set_text(" ")
         fig.set_layout_engine(ConstrainedLayoutEngine(rect=(0, 0, 1, 1 - 2 * pad - box.height / fig.bbox.height)))
-        left, right = self.left, self.right = fig.subplots(1, 2)
+        # stacked, so that the figure fits the text column at full size and its text stays legible
+        left, right = self.left, self.right = fig.subplots(2, 1)
         # left: the roofline
         (self.roof,) = left.plot([], [], color=CYCLE[0], zorder=2)
         (self.ridge,) = left.plot([], [], "o", color=CYCLE[0], markersize=5, zorder=2)
@@ -401,5 +435,5 @@ class RooflineView(explore.View):
         return None
 
 
-__all__ = ["CHIP_FIELDS", "ChipMapView", "RooflineView", "chip_map", "intensity_markers", "ridge_bars",
-           "ridge_lines", "roofline_plot"]
+__all__ = ["CHIP_FIELDS", "ChipMapView", "RooflineView", "chip_map", "intensity_markers", "measured_points",
+           "ridge_bars", "ridge_lines", "roofline_plot"]
