@@ -208,3 +208,45 @@ def test_too_many_cycles_is_refused_before_simulating(dataflow):
     A, B = np.ones((2000, 2000)), np.ones((2000, 2000))   # millions of cycles on a 2 x 2 array
     with pytest.raises(ValueError, match="max_cycles"):
         simulate(A, B, 2, 2, dataflow, max_cycles=10_000)
+
+
+# ---------------------------------------------------------------------------------------------
+# layout_padding: the (8, 128) rule of JAX's Pallas TPU documentation (vector memory is read and
+# written in (8, 128) tiles of 32-bit words; narrower types pack 32 / bits rows into a sublane)
+
+
+def test_layout_tile_follows_the_packing_rule():
+    from accelbook.models.systolic import layout_tile
+    for dtype, bits in (("fp32", 32), ("bf16", 16), ("fp16", 16), ("int8", 8), ("fp8", 8)):
+        assert layout_tile(dtype) == (8 * 32 // bits, 128)
+    for bad in ("fp64", "tf32", "float32", None):
+        with pytest.raises(ValueError, match="dtype"):
+            layout_tile(bad)
+
+
+@given(shape=st.lists(st.integers(1, 700), min_size=2, max_size=4),
+       dtype=st.sampled_from(["fp32", "bf16", "int8"]))
+def test_layout_padding_against_a_numpy_tiling(shape, dtype):
+    """Independent check: lay the array out as whole tiles with np.pad and count the tiles."""
+    from accelbook.models.systolic import layout_padding
+    s = {"fp32": 8, "bf16": 16, "int8": 32}[dtype]
+    x = np.ones(shape[-2:], dtype=bool)
+    tiled = np.pad(x, [(0, (-shape[-2]) % s), (0, (-shape[-1]) % 128)])
+    n_tiles = (tiled.shape[0] // s) * (tiled.shape[1] // 128)
+    padded, wasted = layout_padding(tuple(shape), dtype)
+    assert padded == (*shape[:-2], *tiled.shape)
+    assert n_tiles * s * 128 == tiled.size
+    assert wasted == pytest.approx(1 - x.sum() / tiled.size)
+    assert 0 <= wasted < 1
+    assert (wasted == 0) == (shape[-2] % s == 0 and shape[-1] % 128 == 0)
+
+
+def test_layout_padding_examples_and_bad_input():
+    from accelbook.models.systolic import layout_padding
+    assert layout_padding((4096, 4096), "bf16") == ((4096, 4096), 0.0)
+    assert layout_padding((32, 1, 64), "fp32") == ((32, 8, 128), 1 - 64 / 1024)
+    assert layout_padding((1, 4096), "bf16") == ((16, 4096), 15 / 16)     # one token, bf16
+    assert layout_padding((8, 4096), "fp32")[1] == 0
+    for shape in ((5,), (), 7, (0, 3), (2, -1), (2.5, 3), "ab"):
+        with pytest.raises(ValueError, match="shape"):
+            layout_padding(shape, "fp32")

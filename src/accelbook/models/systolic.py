@@ -37,6 +37,7 @@ import dataclasses
 
 import numpy as np
 
+from accelbook import specs
 from accelbook.checks import boolean, positive_int
 
 DATAFLOWS: dict[str, str] = {
@@ -1086,3 +1087,56 @@ def mxu_peak(chip) -> float | None:
         return None
     cores, mxus, r, c, clock = values
     return float(cores * mxus * r * c * 2 * clock)
+
+
+LAYOUT_TILE_32BIT: tuple[int, int] = (8, 128)
+"""The TPU's memory tile for 32-bit values: (sublanes, lanes) of one vector register."""
+
+
+def layout_tile(dtype: str) -> tuple[int, int]:
+    """The (second-to-last, last) tile a TPU lays an array of ``dtype`` out in.
+
+    The model (chapter "TPUs and systolic arrays"): a vector register holds 8 sublanes x 128
+    lanes of 32-bit words, and VMEM is read and written in tiles of that shape (JAX's Pallas
+    TPU documentation). Narrower values are packed into the 32-bit words along the sublanes, so
+    a tile holds ``8 * 4 / itemsize`` rows: (8, 128) for fp32, (16, 128) for bf16 and fp16,
+    (32, 128) for int8 and fp8. fp64 and tf32 are not TPU storage types and are refused.
+
+    >>> layout_tile("fp32"), layout_tile("bf16"), layout_tile("int8")
+    ((8, 128), (16, 128), (32, 128))
+    """
+    if dtype not in ("fp32", "bf16", "fp16", "fp8", "int8"):
+        raise ValueError(f"dtype={dtype!r} is not allowed; a TPU lays out 'fp32', 'bf16', "
+                         f"'fp16', 'fp8' and 'int8' arrays")
+    sub, lanes = LAYOUT_TILE_32BIT
+    return sub * 4 // specs.itemsize(dtype), lanes
+
+
+def layout_padding(shape, dtype: str) -> tuple[tuple[int, ...], float]:
+    """The shape an array occupies in a TPU's HBM and VMEM, and the fraction of it that is padding.
+
+    The model (chapter "TPUs and systolic arrays"): the last two dimensions are rounded up to
+    whole tiles of :func:`layout_tile` (``(8, 128)`` for 32-bit values, ``(16, 128)`` for
+    bf16), every leading dimension is kept: ``padded = (..., roundup(d[-2], s), roundup(d[-1],
+    128))`` and ``wasted = 1 - prod(shape) / prod(padded)``. Every operation that reads the array
+    (a matmul, an elementwise op, a copy) moves the padded tiles. Arrays of two or more
+    dimensions only (the compiler lays 1-D arrays out in its own way).
+
+    >>> layout_padding((4096, 4096), "bf16")
+    ((4096, 4096), 0.0)
+    >>> layout_padding((32, 1, 64), "fp32")     # 32 rows of 1 x 64: each fills 8 x 128
+    ((32, 8, 128), 0.9375)
+    """
+    tile = layout_tile(dtype)
+    try:
+        dims = tuple(shape)
+    except TypeError:
+        raise ValueError(f"shape={shape!r} is not allowed; pass a tuple of two or more positive "
+                         f"integers") from None
+    if len(dims) < 2:
+        raise ValueError(f"shape={shape!r} is not allowed; the (sublane, lane) tiling applies to "
+                         f"the last two dimensions, so pass two or more")
+    dims = tuple(positive_int(f"shape[{i}]", d) for i, d in enumerate(dims))
+    padded = (*dims[:-2], _ceil_div(dims[-2], tile[0]) * tile[0], _ceil_div(dims[-1], tile[1]) * tile[1])
+    used = float(np.prod(dims, dtype=float))
+    return padded, 1.0 - used / float(np.prod(padded, dtype=float))
