@@ -202,3 +202,25 @@ def test_generation_growth_rejects_bad_input():
         models.roofline.generation_growth(rows, {"x": "tpu-v2"})
     with pytest.raises(TypeError, match="rows\\[0\\]"):
         models.roofline.generation_growth([1.0])
+
+
+def test_group_ops_merges_identical_ops_in_order():
+    Op = types.SimpleNamespace
+    ops = [Op(name="norm1", kind="elementwise", shape=None, flops=4, bytes=8.0),
+           Op(name="proj", kind="matmul", shape=(1, 2, 3), flops=12, bytes=20.0),
+           Op(name="norm2", kind="elementwise", shape=None, flops=4, bytes=8.0),
+           Op(name="proj2", kind="matmul", shape=(1, 3, 2), flops=12, bytes=20.0)]  # same counts, other shape
+    rows = models.roofline.group_ops(ops)
+    assert [(names, n) for names, _op, n in rows] == [("norm1 + norm2", 2), ("proj", 1), ("proj2", 1)]
+    assert rows[0][1] is ops[0]
+    with pytest.raises(TypeError, match=r"ops\[0\]"):
+        models.roofline.group_ops([1.0])
+
+
+def test_group_ops_on_the_running_example_keeps_every_flop_and_byte():
+    from accelbook.models import decoder
+    ops = decoder.layer_ops(decoder.LLAMA2_7B, batch=4, context=64)
+    rows = models.roofline.group_ops(ops)
+    assert sum(op.flops * n for _names, op, n in rows) == decoder.totals(ops)[0]
+    assert sum(op.bytes * n for _names, op, n in rows) == pytest.approx(decoder.totals(ops)[1])
+    assert sorted(name for names, _op, _n in rows for name in names.split(" + ")) == sorted(o.name for o in ops)

@@ -72,6 +72,15 @@ def test_measured_points_draw_error_bars_from_low_to_high_and_label_each_point()
     plt.close(fig)
 
 
+def test_op_points_sit_on_the_roof():
+    fig, ax = plt.subplots()
+    plots.roofline.op_points(ax, [("low", [0.5, 2.0], {"marker": "o"}), ("high", [50.0], {"marker": "s"})], 1e12, 1e11)
+    low, high = ax.get_lines()
+    assert low.get_label() == "low" and list(low.get_ydata()) == [0.5e11, 2e11]  # W · I below the ridge
+    assert list(high.get_ydata()) == [1e12] and high.get_marker() == "s"  # P above it
+    plt.close(fig)
+
+
 def test_chip_map_draws_every_chip_and_marks_other_dtypes_hollow():
     rows = models.roofline.ridge_table(specs.chips(), ("bf16", "fp16"))
     fig, ax = plt.subplots()

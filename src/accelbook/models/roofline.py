@@ -215,6 +215,25 @@ def ridge_table(chip_list: Any, dtypes: tuple[str, ...] = ("bf16",)) -> list[Rid
     return sorted(rows, key=lambda r: (r.ridge, r.chip.name))
 
 
+def group_ops(ops: Any) -> list[tuple[str, Any, int]]:
+    """Ops with the same kind, shape, FLOP and bytes merged into one row: ``(names, op, how many)``.
+
+    ``ops`` are records with ``name``, ``kind``, ``shape``, ``flops`` and ``bytes`` (say the ops
+    of :func:`accelbook.models.decoder.layer_ops`); the rows keep the order in which each group
+    first appears and ``names`` joins the names with " + ". A layer's two norms or its two residual
+    adds become one row each. Taught in: "The roofline" (chapter 02), the running example.
+    """
+    groups: dict[tuple, list] = {}
+    for i, op in enumerate(ops):
+        try:
+            key = (op.kind, op.shape, op.flops, op.bytes)
+        except AttributeError:
+            raise TypeError(f"ops[{i}]={op!r} must have kind, shape, flops and bytes "
+                            "(an op of accelbook.models.decoder.layer_ops)") from None
+        groups.setdefault(key, []).append(op)
+    return [(" + ".join(o.name for o in same), same[0], len(same)) for same in groups.values()]
+
+
 PRODUCT_LINES: dict[str, tuple[str, ...]] = {
     "NVIDIA data-center flagships": ("v100-sxm2", "a100-80gb", "h100-sxm", "b200"),
     "NVIDIA low-power inference cards": ("t4", "l4"),
@@ -253,5 +272,6 @@ def generation_growth(rows: list[RidgeRow], lines: dict[str, Any] | None = None
 
 
 __all__ = ["PRODUCT_LINES", "Prediction", "RidgeRow", "attainable", "elementwise_intensity", "generation_growth",
+           "group_ops",
            "matmul_intensity", "min_batch_for_compute_bound", "min_time", "predict", "ridge_point",
            "ridge_table", "square_matmul_crossover"]

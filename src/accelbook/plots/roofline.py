@@ -92,6 +92,20 @@ def measured_points(ax, points: Sequence[tuple[str, float, float, float, float]]
     place_labels(ax, [(label, i, a) for label, i, a, _lo, _hi in points], fontsize=fontsize)
 
 
+def op_points(ax, series: Sequence[tuple[str, Sequence[float], dict]], peak_flops: float,
+              bandwidth: float) -> None:
+    """Ops placed on one chip's roofline: each intensity (FLOP/byte) at ``min(P, W · I)``.
+
+    ``series``: (legend label, intensities, marker properties such as ``marker``, ``color``,
+    ``markerfacecolor``) for each group of ops, say the projections at batch 1. The points are the
+    model's verdict, not measurements. Taught in: "The roofline" (chapter 02), the running example.
+    """
+    for label, intensities, style in series:
+        i = np.asarray(list(intensities), dtype=float)
+        ax.plot(i, roofline.attainable(i, peak_flops, bandwidth), linestyle="none", label=label,
+                **{"markersize": 8, "markeredgewidth": 1.5, "zorder": 4, **style})
+
+
 def intensity_markers(ax, items: Sequence[tuple[str, float]], color: str = "#555555") -> None:
     """Vertical dotted lines at the intensities (FLOP/byte) of named operations, each labelled
     at the bottom of the axes on a white background (so a roof line behind it stays readable).
@@ -435,5 +449,5 @@ class RooflineView(explore.View):
         return None
 
 
-__all__ = ["CHIP_FIELDS", "ChipMapView", "RooflineView", "chip_map", "intensity_markers", "measured_points",
+__all__ = ["CHIP_FIELDS", "ChipMapView", "RooflineView", "chip_map", "intensity_markers", "measured_points", "op_points",
            "ridge_bars", "ridge_lines", "roofline_plot"]
