@@ -176,3 +176,44 @@ def test_sync_step_time_between_sum_and_max():
     assert list(overhead.sync_step_time(1.0, 1.0, [1, 2])) == [2.0, 1.5]
     with pytest.raises(ValueError, match="sync_every"):
         overhead.sync_step_time(1, 1, 0.5)
+
+
+# -- a layer's launches against its bytes ---------------------------------------------------------------
+
+def test_launch_budget_by_hand():
+    from types import SimpleNamespace as Op
+
+    ops = [Op(kind="elementwise", bytes=100.0), Op(kind="matmul", bytes=1000.0), Op(kind="attention", bytes=400.0),
+           Op(kind="elementwise", bytes=500.0)]
+    b = overhead.launch_budget(ops, t_launch=1e-5, bandwidth=1e6)
+    assert b.kernels == 4 and b.launch_time == pytest.approx(4e-5)
+    assert b.bytes == 2000.0 and b.elementwise_bytes == 600.0 and b.elementwise_share == pytest.approx(0.3)
+    assert b.memory_time == pytest.approx(2e-3) and b.overhead_ratio == pytest.approx(0.02)
+
+
+def test_launch_budget_of_the_decoder_layer_at_batch_one_is_launch_heavy_on_an_h100():
+    from accelbook import specs
+    from accelbook.models import decoder
+
+    h100 = specs.get_chip("h100-sxm")
+    ops = decoder.layer_ops(decoder.LLAMA2_7B, batch=1, context=4096, phase="decode", bytes_per_value=2)
+    b = overhead.launch_budget(ops, 10e-6, h100.memory_bandwidth)
+    flops, q = decoder.totals(ops)
+    assert b.bytes == pytest.approx(q)
+    assert b.memory_time == pytest.approx(q / h100.memory_bandwidth)
+    assert b.elementwise_share < 0.01  # at batch 1 the weights dominate the bytes
+
+
+@pytest.mark.parametrize("args", [([], 1e-5, 1e9), ([3], 1e-5, 1e9), (None, 1e-5, 1e9)])
+def test_launch_budget_rejects_bad_ops(args):
+    with pytest.raises((ValueError, TypeError)):
+        overhead.launch_budget(*args)
+
+
+def test_launch_budget_rejects_bad_numbers():
+    from types import SimpleNamespace as Op
+
+    with pytest.raises(ValueError):
+        overhead.launch_budget([Op(kind="matmul", bytes=1.0)], -1.0, 1e9)
+    with pytest.raises(ValueError):
+        overhead.launch_budget([Op(kind="matmul", bytes=1.0)], 1e-5, 0)

@@ -52,7 +52,7 @@ def test_the_dots_title_and_caption_are_the_models(n, N, chip):
     if n in left:
         assert left[n] == pytest.approx(eager)
     title = view.title.get_text()
-    assert title.startswith(f"{name}, n = {n}, N = {N:,}: eager {fmt(eager, 's')}, fused {fmt(fused, 's')}")
+    assert title.startswith(f"{name}\nn = {n}, N = {N:,}: eager {fmt(eager, 's')}, fused {fmt(fused, 's')}")
     memory = 8 * N / w  # one pass over float32: read and write
     assert caption.endswith(f"{'overhead' if T_OP >= memory else 'bandwidth'}-bound.")
     # the measured chain (100 elements on this device) appears only there, with its legend entries

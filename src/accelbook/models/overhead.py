@@ -216,6 +216,48 @@ def chain_times(n_ops, elements, *, t_op: float, bandwidth: float, t0: float | N
     return _out(eager), _out(fused)
 
 
+@dataclasses.dataclass(frozen=True)
+class LaunchBudget:
+    """What a layer's operations cost in launches and in memory traffic, one kernel per operation
+    (:func:`launch_budget`). Seconds and bytes."""
+
+    kernels: int  # one launch per operation (an op of count c is one batched kernel)
+    launch_time: float  # kernels · t_launch
+    bytes: float  # the layer's minimal traffic, all ops
+    elementwise_bytes: float  # the part of it that elementwise ops move
+    memory_time: float  # bytes / bandwidth
+
+    @property
+    def elementwise_share(self) -> float:
+        """Fraction of the layer's bytes that its elementwise ops move: what fusing them into
+        their neighbours can save, at most."""
+        return self.elementwise_bytes / self.bytes if self.bytes else 0.0
+
+    @property
+    def overhead_ratio(self) -> float:
+        """``launch_time / memory_time``: above 1, launching the kernels one after another takes
+        longer than streaming the layer's bytes."""
+        return self.launch_time / self.memory_time
+
+
+def launch_budget(ops: Iterable[Any], t_launch: float, bandwidth: float) -> LaunchBudget:
+    """Launches and bytes of a layer given as operations with ``kind`` ('matmul', 'attention',
+    'elementwise') and ``bytes`` (as :func:`accelbook.models.decoder.layer_ops` returns them):
+    ``kernels`` = number of ops (each run as one kernel, batched over its count), launch time
+    ``kernels · t_launch``, memory time ``Σ bytes / W``, and the bytes of the elementwise ops, which
+    fusion into neighbouring kernels removes (their inputs and outputs stay on chip).
+    Taught in: "Overheads" (chapter 05), the running example.
+    """
+    ops = list(ops)
+    if not ops or not all(hasattr(op, "kind") and hasattr(op, "bytes") for op in ops):
+        raise ValueError("ops must be a non-empty list of operations with 'kind' and 'bytes'")
+    t = float(_nonneg("t_launch", t_launch))
+    w = _positive("bandwidth", bandwidth)
+    total = float(sum(float(_nonneg("op.bytes", op.bytes)) for op in ops))
+    elem = float(sum(op.bytes for op in ops if op.kind == "elementwise"))
+    return LaunchBudget(len(ops), len(ops) * t, total, elem, total / w)
+
+
 # --- Compilation: a cost per distinct shape ----------------------------------------------------
 
 
@@ -317,7 +359,7 @@ def sync_step_time(t_host: float, t_device: float, sync_every: float = 1):
     return _out(max(t_h, t_d) + min(t_h, t_d) / k)
 
 
-__all__ = ["BucketPlan", "MatmulRegimes", "REGIMES", "amortized_time", "break_even_calls", "bucket_plan",
-           "call_time", "chain_bytes", "chain_time", "chain_times", "expected_distinct",
+__all__ = ["BucketPlan", "LaunchBudget", "MatmulRegimes", "REGIMES", "amortized_time", "break_even_calls", "bucket_plan",
+           "call_time", "chain_bytes", "launch_budget", "chain_time", "chain_times", "expected_distinct",
            "overhead_crossover_bytes", "pow2_bucket", "regime", "spans", "square_matmul_regimes",
            "sync_step_time"]

@@ -75,8 +75,8 @@ class ChainView(explore.View):
     """Model time of a chain of ``n`` elementwise operations on arrays of ``N`` elements, eager and
     fused, for the explorable ``overhead-chain``; ``update(n, N, chip)``.
 
-    Left panel: time against the number of operations at this ``N``; right panel: against the
-    array size at this ``n``; a dot on each curve marks the choice. ``chips`` maps a key to
+    Top panel ("left" in the code): time against the number of operations at this ``N``; bottom panel
+    ("right"): against the array size at this ``n``; a dot on each curve marks the choice. ``chips`` maps a key to
     ``(name, memory bandwidth in bytes/s)``; ``t_op`` is the cost of one eager operation and ``t0``
     that of one jitted call (seconds), both measured on this device and used for every chip.
     ``ops`` and ``sizes`` are the values the controls offer: the axes span them. ``measured``
@@ -104,9 +104,9 @@ class ChainView(explore.View):
         t_hi = self._times(self.ops[-1], self.sizes[-1], min(w for _n, w in self.chips.values()))[0]
         t_range = (10 ** np.floor(np.log10(0.8 * t_lo)), 10 ** np.ceil(np.log10(1.2 * t_hi)))
 
-        self.figure = fig = Figure(figsize=(9.5, 4.2))
-        fig.subplots_adjust(left=0.09, right=0.98, bottom=0.13, top=0.88, wspace=0.06)
-        self.left, self.right = fig.subplots(1, 2, sharey=True)
+        self.figure = fig = Figure(figsize=(7.0, 7.6))  # stacked: legible at the text column's width
+        fig.subplots_adjust(left=0.12, right=0.97, bottom=0.075, top=0.9, hspace=0.32)
+        self.left, self.right = fig.subplots(2, 1)
         self.curves, self.dots = {}, {}  # (panel, "eager" | "fused") -> Line2D
         for ax, xs in ((self.left, self.dense_n), (self.right, self.dense_N)):
             for i, label in enumerate(("eager", "fused")):
@@ -116,13 +116,13 @@ class ChainView(explore.View):
             ax.xaxis.set_major_formatter(si_formatter(""))
             ax.minorticks_off()  # quick to draw
             ax.set_xlim(xs[0] / 1.5, xs[-1] * 1.5)
-        self.crosses = [self.left.plot(counts, seconds, "x", color=CYCLE[i % len(CYCLE)],
-                                       label=f"measured, {way}")[0]
+        self.crosses = [self.left.plot(counts, seconds, "X", color=CYCLE[i % len(CYCLE)], ms=10, mec="black",
+                                       mew=0.8, ls="none", label=f"measured, {way}")[0]
                         for i, (way, (counts, seconds)) in enumerate(self.measured.items())]
         self.crossover = self.right.axvline(self.sizes[0], color="grey", ls=":", lw=1.2)
         self.left.set(xlabel="operations in the chain, n", ylabel="predicted time (s)", ylim=t_range)
-        self.right.set(xlabel="elements per array, N")
-        self.title = fig.suptitle(" ", fontsize=10.5)
+        self.right.set(xlabel="elements per array, N", ylabel="predicted time (s)", ylim=t_range)
+        self.title = fig.suptitle(" ", fontsize=11)
         self.stamps = explore.TextStamps()  # the legends are redrawn on every frame: keep their pictures
         by_word(self.title)  # words at whole pixels: the renderer's TextStamps keeps each word once
         self.legends, self._legend_keys, self._kept = {}, {}, {}  # _kept: (axes, entries) -> Legend
@@ -139,7 +139,7 @@ class ChainView(explore.View):
             return
         if key and (ax, key) not in self._kept:
             ax.legend_ = None
-            self._kept[ax, key] = self.stamps.attach(ax.legend(handles=handles, fontsize=8, loc="upper left"),
+            self._kept[ax, key] = self.stamps.attach(ax.legend(handles=handles, fontsize=9.5, loc="upper left"),
                                                      frozen=True)
         ax.legend_ = self._kept[ax, key] if key else None  # what ax.legend() sets; the axes draw it
         self.legends[ax], self._legend_keys[ax] = ax.legend_, key
@@ -164,7 +164,7 @@ class ChainView(explore.View):
         self._legend(self.left, model + (self.crosses if show_measured else []))
         self._legend(self.right, model + [self.crossover] if inside else [])
         e, f = now["eager"], now["fused"]
-        self.title.set_text(f"{name}, n = {n}, N = {N:,}: eager {fmt(e, 's')}, fused {fmt(f, 's')} "
+        self.title.set_text(f"{name}\nn = {n}, N = {N:,}: eager {fmt(e, 's')}, fused {fmt(f, 's')} "
                             f"({f'{e / f:.1f}× less' if e >= f else f'{f / e:.1f}× more'})")
         self.dynamic = ([self.curves[self.left, "eager"], self.dots[self.left, "eager"],
                          self.curves[self.left, "fused"], self.dots[self.left, "fused"], *self.crosses]
