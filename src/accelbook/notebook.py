@@ -135,21 +135,75 @@ def device_summary(info, ceilings=None) -> str:
     """Markdown describing the device running the notebook, and where its ceilings come from.
 
     ``info`` is a :class:`accelbook.device.DeviceInfo`; ``ceilings`` an optional
-    :class:`accelbook.measure.Ceilings` to report next to it.
+    :class:`accelbook.measure.Ceilings` to report next to it. On a CPU the table names the CPU
+    (:func:`accelbook.device.cpu_info`): model, cores used, vector width, FMA units, clock and the
+    peak they imply, beside the measured one, and says whether the measured numbers are the
+    book build's single measurement. On TPU v2 and v3 it says that a JAX device is one
+    TensorCore, with its share of the chip. Taught in: "Introduction" (what is this machine?).
     """
+    from accelbook import device
+
     rows = [("backend", info.backend), ("device kind (from JAX)", f"`{info.device_kind}`"),
             ("devices", info.device_count)]
     if info.has_spec_sheet:
         chip = info.chip
         rows.append(("spec sheet", f"{chip.name} ({chip.architecture}, {chip.year})"))
+        if info.tensorcores_per_device:
+            share = f"1/{info.tensorcores_per_device}"
+            rows.append(("one JAX device", f"one of the chip's {info.tensorcores_per_device} TensorCores: "
+                                           f"{share} of its peak, bandwidth and memory"))
     elif info.chip is not None:
         rows.append(("spec sheet", "none applies to a CPU: ceilings are measured"))
     else:
         rows.append(("spec sheet", "device not in the database: ceilings are measured"))
+    cpu = device.cpu_info(info)
+    cores = None
+    if cpu is not None:
+        cores = ceilings.cpu_cores if ceilings is not None and ceilings.cpu_cores else cpu.cores
+        arch = f" ({cpu.microarchitecture})" if cpu.microarchitecture else ""
+        rows.append(("CPU", f"{cpu.model_name}{arch}"))
+        used = f"{cores} of {cpu.total_cpus} logical CPUs"
+        if cpu.logical_cpus < cpu.total_cpus:
+            used += " (this process is pinned to them; XLA sizes its CPU thread pool from that)"
+        rows.append(("cores used", used))
+        if cpu.vector_bits is not None:
+            fma = f"{cpu.fma_units} FMA units of {cpu.fma_bits} bits per core"
+            fma += (" (assumed: this CPU is not in the table)" if cpu.fma_assumed
+                    else f" ({cpu.fma_source.title})")
+            rows.append(("vector instructions", f"{cpu.simd}: {cpu.fp32_lanes} fp32 lanes; {fma}"))
+        rows.append(("clock", "unknown" if cpu.clock_hz is None
+                     else f"{fmt(cpu.clock_hz, 'Hz')}, {cpu.clock_source}"))
+        dtype = ceilings.dtype if ceilings is not None and ceilings.dtype in ("fp64", "fp32", "bf16", "fp16") else "fp32"
+        peak = cpu.peak_flops(dtype, cores)
+        if peak is not None:
+            per_cycle = cpu.flop_per_cycle(dtype)
+            rows.append((f"computed peak ({dtype})",
+                         f"{fmt(peak, 'FLOP/s')} = {cores} core{'s' if cores != 1 else ''} × {per_cycle:.0f} FLOP "
+                         f"per cycle × "
+                         f"{fmt(cpu.clock_hz, 'Hz')}" + (" (bf16 has no arithmetic of its own here: "
+                                                         "it is computed in fp32)" if dtype == "bf16" else "")))
     if ceilings is not None:
         rows.append((f"peak ({ceilings.dtype}, {ceilings.source})", fmt(ceilings.peak_flops, "FLOP/s")))
         rows.append((f"memory bandwidth ({ceilings.source})", fmt(ceilings.memory_bandwidth, "B/s")))
         rows.append(("ridge point", f"{ceilings.ridge_point:.3g} FLOP/byte"))
+        if ceilings.source == "measured":
+            rounds = len(ceilings.peak_samples)
+            how = (f"once for this build of the book, before any chapter ran (the same numbers on every page)"
+                   if ceilings.once_per_build else "in this notebook's process")
+            spread = ceilings.peak_spread
+            rows.append(("how measured", f"{how}: median of {rounds} interleaved rounds of a large matmul and a "
+                                         f"STREAM triad; rounds differ by {spread:.0%} (peak) and "
+                                         f"{ceilings.bandwidth_spread:.0%} (bandwidth)"))
+            if cpu is not None and peak is not None:
+                ratio = ceilings.peak_flops / peak
+                if ratio <= 1:
+                    why = "of the computed peak"
+                elif cpu.clock_is_max:
+                    why = ("above the computed peak: this CPU has more FMA throughput than "
+                           + ("the assumed default" if cpu.fma_assumed else "its table entry") + " says")
+                else:
+                    why = "above the computed peak: the cores run faster than the clock the system reports"
+                rows.append(("measured ÷ computed peak", f"{ratio:.2f} ({why})"))
     return markdown_table(["", "this machine"], rows)
 
 

@@ -170,6 +170,34 @@ def matmul(n: int, dtype: str = "fp32", *, m: int | None = None, k: int | None =
     Freivalds' test (C·x against A·(B·x) for random vectors x), which costs O(n²) instead of
     O(n³), before the rate is reported. Extra keyword arguments go to :func:`time_call`.
     """
+    probe = matmul_probe(n, dtype, m=m, k=k, precision=precision, seed=seed)
+    timing_result = time_call(probe.run, **timing)
+    rel_error = probe.check()
+    backend, kind = _device_labels()
+    m, k, n = probe.shape
+    return MatmulResult(m, n, k, dtype, precision, timing_result, rel_error, backend, kind)
+
+
+@dataclasses.dataclass(frozen=True)
+class Probe:
+    """A prepared probe: inputs made on the device and the function jitted, ready to be timed
+    many times (say, in interleaved rounds) without making them again.
+
+    ``run()`` does the work once and returns what to wait for (time it with :func:`time_call`);
+    ``check()`` compares the latest result with NumPy and raises :class:`MeasurementError` when
+    they disagree (it returns the matmul's relative error, 0.0 for the triad); ``work`` is the
+    FLOP (matmul) or bytes (triad) of one run; ``shape`` is (m, k, n) or (elements,).
+    """
+
+    run: Callable[[], Any]
+    check: Callable[[], float]
+    work: float
+    shape: tuple[int, ...]
+
+
+def matmul_probe(n: int, dtype: str = "fp32", *, m: int | None = None, k: int | None = None,
+                 precision: str = "default", seed: int = 0) -> Probe:
+    """The matmul of :func:`matmul` as a :class:`Probe` (same inputs, same Freivalds check)."""
     import jax
     import jax.numpy as jnp
 
@@ -189,14 +217,16 @@ def matmul(n: int, dtype: str = "fp32", *, m: int | None = None, k: int | None =
     a = jnp.asarray(rng.standard_normal((m, k), dtype=np.float32), dtype=jdtype)
     b = jnp.asarray(rng.standard_normal((k, n), dtype=np.float32), dtype=jdtype)
     f = _jitted_matmul(precision)
-    timing_result = time_call(f, a, b, **timing)
-    rel_error = freivalds_error(np.asarray(a, np.float64), np.asarray(b, np.float64),
-                                np.asarray(f(a, b), np.float64), rng)
-    if not rel_error <= _TOLERANCE[dtype]:
-        raise MeasurementError(f"{dtype} matmul ({m}x{k} @ {k}x{n}) disagrees with the NumPy "
-                               f"reference: relative error {rel_error:.2e} > {_TOLERANCE[dtype]:.0e}")
-    backend, kind = _device_labels()
-    return MatmulResult(m, n, k, dtype, precision, timing_result, rel_error, backend, kind)
+
+    def check() -> float:
+        rel_error = freivalds_error(np.asarray(a, np.float64), np.asarray(b, np.float64),
+                                    np.asarray(f(a, b), np.float64), rng)
+        if not rel_error <= _TOLERANCE[dtype]:
+            raise MeasurementError(f"{dtype} matmul ({m}x{k} @ {k}x{n}) disagrees with the NumPy "
+                                   f"reference: relative error {rel_error:.2e} > {_TOLERANCE[dtype]:.0e}")
+        return rel_error
+
+    return Probe(lambda: f(a, b), check, 2.0 * m * n * k, (m, k, n))
 
 
 @functools.lru_cache(maxsize=None)
@@ -229,6 +259,15 @@ def triad(elements: int, *, scalar: float = 3.0, **timing: Any) -> BandwidthResu
     since the old values are not read), so the probe measures memory traffic rather than the
     page faults of a freshly allocated output. The result is checked against NumPy.
     """
+    probe = triad_probe(elements, scalar=scalar)
+    timing_result = time_call(probe.run, **timing)
+    probe.check()
+    backend, kind = _device_labels()
+    return BandwidthResult(probe.shape[0], timing_result, backend, kind)
+
+
+def triad_probe(elements: int, *, scalar: float = 3.0) -> Probe:
+    """The triad of :func:`triad` as a :class:`Probe` (donated output, checked against NumPy)."""
     import jax
     import jax.numpy as jnp
 
@@ -244,12 +283,13 @@ def triad(elements: int, *, scalar: float = 3.0, **timing: Any) -> BandwidthResu
         state["out"] = kernel(state["out"], b, c)
         return state["out"]
 
-    timing_result = time_call(step, **timing)
-    got = np.asarray(state["out"])
-    if not np.allclose(got, b_host + np.float32(scalar) * c_host, rtol=1e-6, atol=1e-6):
-        raise MeasurementError("triad result disagrees with the NumPy reference")
-    backend, kind = _device_labels()
-    return BandwidthResult(elements, timing_result, backend, kind)
+    def check() -> float:
+        got = np.asarray(state["out"])
+        if not np.allclose(got, b_host + np.float32(scalar) * c_host, rtol=1e-6, atol=1e-6):
+            raise MeasurementError("triad result disagrees with the NumPy reference")
+        return 0.0
+
+    return Probe(step, check, 3.0 * 4 * elements, (elements,))
 
 
 def default_matmul_sizes(backend: str) -> list[int]:
@@ -261,10 +301,21 @@ def default_matmul_sizes(backend: str) -> list[int]:
     raise ValueError(f"backend={backend!r} is not known; allowed: cpu, gpu, tpu")
 
 
-def default_triad_elements(backend: str, memory_bytes: float | None = None) -> int:
-    """Triad length: far beyond on-chip caches, and at most 1/16 of device memory."""
+def default_triad_elements(backend, memory_bytes: float | None = None) -> int:
+    """Triad length: far beyond on-chip caches, and at most 1/16 of the device's memory per array.
+
+    ``backend`` is 'cpu', 'gpu' or 'tpu', or a :class:`accelbook.device.DeviceInfo`, whose
+    per-device memory (:attr:`~accelbook.device.DeviceInfo.memory_bytes`: half a chip's on TPU
+    v2 and v3, where a JAX device is one TensorCore) is then the default ``memory_bytes``.
+    2**24 float32 values (64 MiB an array) on a CPU, 2**27 (512 MiB an array, 1.5 GiB for the
+    three, which fits a 16 GB T4 or TPU v5e) on a GPU or TPU, fewer on a smaller device.
+    """
+    if hasattr(backend, "backend") and hasattr(backend, "memory_bytes"):
+        info = backend
+        backend = info.backend
+        memory_bytes = info.memory_bytes if memory_bytes is None else memory_bytes
     if backend not in ("cpu", "gpu", "tpu"):
-        raise ValueError(f"backend={backend!r} is not known; allowed: cpu, gpu, tpu")
+        raise ValueError(f"backend={backend!r} is not known; allowed: cpu, gpu, tpu, or a DeviceInfo")
     elements = 2**24 if backend == "cpu" else 2**27
     if memory_bytes:
         elements = min(elements, int(memory_bytes // (16 * 4)))
@@ -310,6 +361,6 @@ def dispatch_time(fn: Callable[..., Any], *args: Any, repeats: int = 20) -> Timi
     return Timing(tuple(samples))
 
 
-__all__ = ["BandwidthResult", "MatmulResult", "MeasurementError", "PRECISIONS", "Timing",
+__all__ = ["BandwidthResult", "MatmulResult", "MeasurementError", "PRECISIONS", "Probe", "Timing",
            "default_matmul_sizes", "default_triad_elements", "dispatch_time", "first_call_time",
-           "freivalds_error", "matmul", "time_call", "triad"]
+           "freivalds_error", "matmul", "matmul_probe", "time_call", "triad", "triad_probe"]
