@@ -68,3 +68,11 @@ def test_bad_input_is_rejected():
         intro.link_summary(None)
     with pytest.raises(ValueError, match="dtype='bf17'"):
         intro.hardware_picture(specs.get_chip("h100-sxm"), dtype="bf17")
+
+
+def test_it_draws_into_a_given_figure():
+    from matplotlib.figure import Figure
+    fig = Figure(figsize=(7.3, 4.6))
+    assert intro.hardware_picture(specs.get_chip("l4"), fig=fig) is fig and len(fig.axes) == 1
+    with pytest.raises(TypeError, match="fig="):
+        intro.hardware_picture(specs.get_chip("l4"), fig="figure")

@@ -64,13 +64,14 @@ def link_summary(chip: specs.Chip) -> tuple[float | None, str, str]:
 
 
 def hardware_picture(chip: specs.Chip, dtype: str = "bf16", *,
-                     figsize: tuple[float, float] = (7.3, 4.6)) -> Figure:
+                     figsize: tuple[float, float] = (7.3, 4.6), fig: Figure | None = None) -> Figure:
     """Draw the host, the PCIe link, the chip (compute units and HBM) and a neighbour chip.
 
     Each part carries its term of ``t ≈ t0 + max(F/P, Q/W) + S/B_link`` with the chip's value from
     the spec database (``P`` at ``dtype``, or the chip's 16-bit peak if it lacks ``dtype``); a key
-    at the bottom names the chapters that sharpen each term. Returns a Matplotlib Figure (not
-    registered with pyplot).
+    at the bottom names the chapters that sharpen each term. Draws into ``fig`` when given (say
+    ``plt.figure(figsize=...)``, so that a notebook shows it), else into a new Figure of ``figsize``
+    that is not registered with pyplot; returns the figure.
     """
     if not isinstance(chip, specs.Chip):
         raise TypeError(f"chip={chip!r} must be a specs.Chip (e.g. specs.get_chip('h100-sxm'))")
@@ -84,7 +85,10 @@ def hardware_picture(chip: specs.Chip, dtype: str = "bf16", *,
     link_bw, link_what, link_name = link_summary(chip)
 
     with style():
-        fig = Figure(figsize=figsize)
+        if fig is None:
+            fig = Figure(figsize=figsize)
+        elif not isinstance(fig, Figure):
+            raise TypeError(f"fig={fig!r} must be a matplotlib Figure or None")
         ax = fig.add_axes([0, 0, 1, 1])
         ax.set_xlim(0, 10)
         ax.set_ylim(0, 6.6)
