@@ -540,7 +540,7 @@ def test_pipelined_closed_form_equals_the_fold_by_fold_recurrence():
 
 def test_pipelined_hand_trace_two_folds_on_a_2x2_array():
     # Weight-stationary 2 x 2 array, A (2 x 4) @ B (4 x 2): K = 4 makes two folds, k 0:2 and k 2:4.
-    # Fold 0: its tile loads from cycle 0 (column c from cycle c), streams from s_0 = kr = 2;
+    # Fold 0: its tile loads in cycles 0 and 1, streams from s_0 = kr = 2;
     #   PE (r, c) multiplies A[m, r] by B[r, c] at 2 + m + r + c.
     # Fold 1: column c's shadow registers load B[2:4, c] from cycle 2 + c (the cycle fold 0's first
     #   row reaches PE (0, c)); row 0's shadow is written in cycles 2 + c and 3 + c, row 1's in

@@ -127,7 +127,7 @@ def visible_labels(ticks):
 
 def test_activity_figure_ticks_whole_rows_and_leaves_room_for_the_legend():
     view = sp.ActivityView()
-    view.update(R=16, dataflow="is", M=20, N=17, K=16, double_buffer=False)
+    view.update(R=16, dataflow="is", M=20, N=17, K=16, schedule="single")
     panels, cycles = view._panels, view.run.cycles
     heat_rows, pe_cols, pe_rows = (visible_labels(t) for t in panels.array_ticks)
     for labels in (heat_rows, pe_cols, pe_rows):
@@ -155,7 +155,8 @@ def activity_params():
             explore.slider("M", dims, value=64, static=[64]),
             explore.slider("N", dims, value=16, static=[16, 17]),
             explore.slider("K", dims, value=16, static=[16]),
-            explore.toggle("double_buffer", label="double buffering")]
+            explore.choice("schedule", [(v, k) for k, v in sp.ActivityView.SCHEDULES.items()],
+                           value="double")]
 
 
 @pytest.fixture
@@ -167,9 +168,9 @@ def house_style():
 def test_activity_view_updates_equal_a_full_redraw(house_style):
     ex = explore.Explorable(sp.ActivityView, activity_params(), name="tpu-activity")
     assert ex.check() >= 10                   # the ends of every live range, a few site frames
-    for values in (dict(R=32, dataflow="is", M=64, N=64, K=64, double_buffer=True),
-                   dict(R=8, dataflow="os", M=1, N=1, K=1, double_buffer=False),
-                   dict(R=20, dataflow="ws", M=37, N=50, K=45, double_buffer=True)):
+    for values in (dict(R=32, dataflow="is", M=64, N=64, K=64, schedule="double"),
+                   dict(R=8, dataflow="os", M=1, N=1, K=1, schedule="single"),
+                   dict(R=20, dataflow="ws", M=37, N=50, K=45, schedule="pipelined")):
         got, cap = ex.frame(**values)
         want, want_cap = ex.reference(**values)
         assert explore.difference(got, want) <= explore.TOLERANCE["fraction"] and cap == want_cap
@@ -177,11 +178,14 @@ def test_activity_view_updates_equal_a_full_redraw(house_style):
 
 def test_activity_view_shows_the_model(house_style):
     view = sp.ActivityView()
-    for R, df, M, N, K, db in [(8, "ws", 64, 17, 16, False), (12, "os", 8, 8, 64, False),
-                               (16, "is", 30, 40, 50, True)]:
-        caption = view.update(R=R, dataflow=df, M=M, N=N, K=K, double_buffer=db)
+    for R, df, M, N, K, sched in [(8, "ws", 64, 17, 16, "single"), (12, "os", 8, 8, 64, "single"),
+                                  (16, "is", 30, 40, 50, "double"), (8, "ws", 5, 17, 30, "pipelined")]:
+        caption = view.update(R=R, dataflow=df, M=M, N=N, K=K, schedule=sched)
         panels, run = view._panels, view.run
-        closed = (systolic.cycles_double_buffered if db else systolic.cycles)(M, N, K, R, R, df)
+        closed = {"single": systolic.cycles, "double": systolic.cycles_double_buffered,
+                  "pipelined": systolic.cycles_pipelined}[sched](M, N, K, R, R, df)
+        assert run.pipelined == (sched == "pipelined")
+        assert ("pipelined folds" in panels.title.get_text()) == (sched == "pipelined")
         assert run.cycles == closed and run.rows == run.cols == R and run.dataflow == df
         title = panels.title.get_text()
         assert f"{R} × {R} {systolic.DATAFLOWS[df]}" in title and f"M={M}, N={N}, K={K}" in title
@@ -213,7 +217,7 @@ def test_the_heat_maps_pixels_are_the_busy_fractions_colours(house_style):
     """The images draw nearest-neighbour without matplotlib's resampling: each pixel is the colour
     bar's colour of the busy fraction of the cell under it, as imshow(interpolation="nearest") draws."""
     view = sp.ActivityView()
-    view.update(R=8, dataflow="ws", M=20, N=17, K=16, double_buffer=False)
+    view.update(R=8, dataflow="ws", M=20, N=17, K=16, schedule="single")
     run, panels = view.run, view._panels
     fig = view.figure
     FigureCanvasAgg(fig).draw()
@@ -269,7 +273,7 @@ def test_dynamic_text_is_drawn_at_whole_pixels(house_style):
     back anywhere is stamped, not rendered glyph by glyph again."""
     ex = explore.Explorable(sp.ActivityView, activity_params(), name="tpu-activity")
     settings = [dict(R=16, dataflow="is", M=20, N=17, K=16), dict(R=8, dataflow="os", M=33, N=9, K=64),
-                dict(R=12, dataflow="ws", M=64, N=16, K=40, double_buffer=True)]
+                dict(R=12, dataflow="ws", M=64, N=16, K=40, schedule="pipelined")]
     for values in settings:
         ex.frame(**values)
     keys = list(ex._renderer.stamps.stamps)
@@ -288,6 +292,24 @@ def test_activity_caption_names_the_mapping_the_folds_and_the_padding():
     assert exact.startswith("N = 3 streams") and "nothing is padded" in exact and "2 folds" in exact
     one = sp.activity_caption(run_of("os", M=2, N=2, K=5, R=2, C=2, double_buffer=True))
     assert "in 1 fold." in one and "double buffering changes nothing" in one
+    rng = np.random.default_rng(0)
+    piped = systolic.simulate(rng.random((3, 5)), rng.random((5, 2)), 2, 2, "ws", pipelined=True)
+    assert "fill and drain are paid once" in sp.activity_caption(piped)
+
+
+def test_pipelined_pes_hold_the_tile_of_the_last_wavefront_that_reached_them():
+    # 2 x 2 array, A (2 x 4) @ B (4 x 2): fold 0 holds B[0:2], fold 1 B[2:4]; fold 1's wavefront
+    # reaches PE (r, c) at 4 + r + c, so in cycle 5 the PEs on the anti-diagonal r + c = 1 and
+    # the top-left PE hold fold 1's weights while PE (1, 1) still holds fold 0's
+    rng = np.random.default_rng(1)
+    run = systolic.simulate(rng.random((2, 4)), rng.random((4, 2)), 2, 2, "ws", pipelined=True)
+    assert [f.stream_start for f in run.folds] == [2, 4]
+    tile = sp.stationary_tile(run, 5)
+    assert tile[:, :, 0].tolist() == [[2, 2], [3, 1]]          # k of the weight each PE holds
+    assert tile[:, :, 1].tolist() == [[0, 1], [0, 1]]          # n
+    assert sp.stationary_tile(run, 3)[:, :, 0].tolist() == [[0, 0], [1, 1]]
+    with pytest.raises(ValueError, match="schedule"):
+        sp.ActivityView.simulate(4, "ws", 2, 2, 2, "triple")
 
 
 def test_busy_timeline_sums_the_activity():

@@ -793,7 +793,7 @@ def _run_stationary_pipelined(X: np.ndarray, S: np.ndarray, R: int, C: int, max_
     w_val, w_fold = np.zeros((R, C)), np.full((R, C), -2)          # active stationary operand
     sh_val, sh_fold = np.zeros((R, C)), np.full((R, C), -2)        # shadow
     ps_val, ps_fold, ps_idx = np.zeros((R, C)), np.full((R, C), -1), np.full((R, C), -1)
-    ld_fold, ld_start = np.zeros(C, dtype=np.int64), np.arange(C)  # fold 0 loads column c from c
+    ld_fold, ld_start = np.zeros(C, dtype=np.int64), np.zeros(C, dtype=np.int64)  # fold 0: from 0
     starts, load0 = [], {0: 0}                                     # s_f; column 0's load start
     out = np.zeros((Q, P))
     log, ends = [], np.zeros(F, dtype=np.int64)

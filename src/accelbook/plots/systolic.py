@@ -55,12 +55,26 @@ def stationary_tile(run, t: int) -> np.ndarray:
     visible registers hold: with single buffering the tile being shifted in from the top (one
     row per cycle, bottom tile row first, as :func:`accelbook.models.systolic.simulate` loads it), then
     the fold that computes; with double buffering the first tile while it loads, then the fold
-    that computes (later tiles shift into shadow registers, not drawn).
+    that computes (later tiles shift into shadow registers, not drawn); with pipelined folds
+    each PE holds the tile of the last fold whose wavefront has reached it.
     Taught in: "TPUs and systolic arrays".
     """
     _check(run, t)
     out = np.full((run.rows, run.cols, 2), -1, dtype=np.int64)
     load = _loading(run, t)
+    if run.pipelined and load is None and run.folds[0].stream_start <= t:
+        # pipelined folds: a PE takes the next fold's operand when that fold's first streamed
+        # operand reaches it, at stream_start + r + c (rows the fold does not use keep theirs)
+        r, c = np.ogrid[:run.rows, :run.cols]
+        for n, f in enumerate(run.folds):
+            if f.stream_start > t:
+                break
+            # the first tile is in every PE once loaded; later ones arrive with their wavefront
+            reached = (r < f.rows_used) & ((f.stream_start + r + c <= t) | (n == 0))
+            out[reached] = -1
+            for i, j in zip(*np.nonzero(reached & (c < f.cols_used))):
+                out[i, j] = _tile_entry(run, f, int(i), int(j))
+        return out
     if load is not None:               # row i holds tile row kr-1-step+i once it has entered
         f, step = load
         held = {i: f.rows_used - 1 - step + i for i in range(step + 1)}
@@ -527,8 +541,11 @@ class _ActivityPanels:
         """Set every dynamic artist for ``run`` (a :class:`~accelbook.models.systolic.SystolicRun`)."""
         M, N = run.C.shape
         K = run.macs // (M * N)
-        closed = (systolic.cycles_double_buffered if run.double_buffer else systolic.cycles)(
-            M, N, K, run.rows, run.cols, run.dataflow)
+        if run.pipelined:
+            closed = systolic.cycles_pipelined(M, N, K, run.rows, run.cols, run.dataflow)
+        else:
+            closed = (systolic.cycles_double_buffered if run.double_buffer else systolic.cycles)(
+                M, N, K, run.rows, run.cols, run.dataflow)
         eff = systolic.shape_efficiency(M, N, K, run.rows, run.cols, run.dataflow)
         cycles, rows, cols = (-0.5, run.cycles - 0.5), (run.rows - 0.5, -0.5), (-0.5, run.cols - 0.5)
         self.heat_image.set_data(self._rgba(run.activity.mean(axis=2).T))  # (rows, cycles): busy fraction of a row
@@ -548,7 +565,8 @@ class _ActivityPanels:
         agree = "=" if closed == run.cycles else "≠"
         self.title.set_text(
             f"{run.rows} × {run.cols} {systolic.DATAFLOWS[run.dataflow]}"
-            f"{', double-buffered' if run.double_buffer else ''}; M={M}, N={N}, K={K}, "
+            f"{', pipelined folds' if run.pipelined else ', double-buffered' if run.double_buffer else ''}"
+            f"; M={M}, N={N}, K={K}, "
             f"{_count(len(run.folds), 'fold')}\n{_count(run.cycles, 'cycle')} simulated {agree} {closed} "
             f"closed form; utilization {100 * run.utilization:.1f} %, shape efficiency {100 * eff:.0f} %")
 
@@ -569,7 +587,8 @@ def activity_figure(fig, run):
 
 class ActivityView(explore.View):
     """:func:`activity_figure` as an explorable: simulate ``(M, K) @ (K, N)`` on an ``R x R`` array
-    with a dataflow, single or double buffered, and show the run; the caption is
+    with a dataflow and a fold schedule (one fold at a time, double-buffered weights, or pipelined
+    folds: ``schedule`` is a key of :attr:`SCHEDULES`), and show the run; the caption is
     :func:`activity_caption`.
 
     The figure is built once. Its axes follow the run, as :func:`activity_figure`'s always did: the
@@ -592,15 +611,23 @@ class ActivityView(explore.View):
         self.dynamic = self._panels.dynamic
         self.run = None
 
-    @staticmethod
-    def simulate(R: int, dataflow: str, M: int, N: int, K: int, double_buffer: bool):
+    SCHEDULES = {"single": "one fold at a time", "double": "double-buffered weights",
+                 "pipelined": "pipelined folds"}
+    """The ``schedule`` values: what overlaps between folds (see :func:`simulate`)."""
+
+    @classmethod
+    def simulate(cls, R: int, dataflow: str, M: int, N: int, K: int, schedule: str):
         """The run the view shows for one setting."""
+        if schedule not in cls.SCHEDULES:
+            raise ValueError(f"schedule={schedule!r} is not allowed; allowed: "
+                             f"{', '.join(map(repr, cls.SCHEDULES))}")
         A = np.random.default_rng(0).standard_normal((M, K))
         B = np.random.default_rng(1).standard_normal((K, N))
-        return systolic.simulate(A, B, R, R, dataflow, double_buffer=double_buffer)
+        return systolic.simulate(A, B, R, R, dataflow, double_buffer=schedule == "double",
+                                 pipelined=schedule == "pipelined")
 
-    def update(self, R, dataflow, M, N, K, double_buffer):
-        self.run = self.simulate(R, dataflow, M, N, K, double_buffer)
+    def update(self, R, dataflow, M, N, K, schedule):
+        self.run = self.simulate(R, dataflow, M, N, K, schedule)
         self._panels.show(self.run)
         return activity_caption(self.run)
 
@@ -627,7 +654,10 @@ def activity_caption(run) -> str:
         text += f"Padded to whole tiles of {run.rows} × {run.cols}: {', '.join(grown)}."
     else:
         text += f"{on_rows} and {on_cols} fill whole tiles of {run.rows} × {run.cols}: nothing is padded."
-    if run.dataflow == "os" and run.double_buffer:
+    if run.pipelined:
+        text += (" Pipelined folds: each fold's wavefront follows the previous one through the "
+                 "array, so fill and drain are paid once.")
+    elif run.dataflow == "os" and run.double_buffer:
         text += " Output-stationary has no stationary tile to load, so double buffering changes nothing."
     return text
 
