@@ -78,6 +78,11 @@ def test_op_points_sit_on_the_roof():
     low, high = ax.get_lines()
     assert low.get_label() == "low" and list(low.get_ydata()) == [0.5e11, 2e11]  # W · I below the ridge
     assert list(high.get_ydata()) == [1e12] and high.get_marker() == "s"  # P above it
+    plots.roofline.op_points(ax, [], 1e12, 1e11, moves=[(1.0, 100.0, "batching")])
+    arrow, label = ax.texts[-2:]
+    # from below the roof at I = 1 (W · 1 = 1e11) to below it at I = 100 (P = 1e12), labelled midway
+    assert arrow.xyann == (1.0, 1e11 / 2.5) and arrow.xy == (100.0, 1e12 / 2.5)
+    assert label.get_text() == "batching" and label.xy[0] == pytest.approx(10.0)
     plt.close(fig)
 
 

@@ -93,17 +93,26 @@ def measured_points(ax, points: Sequence[tuple[str, float, float, float, float]]
 
 
 def op_points(ax, series: Sequence[tuple[str, Sequence[float], dict]], peak_flops: float,
-              bandwidth: float) -> None:
+              bandwidth: float, moves: Sequence[tuple[float, float, str]] = (), fontsize: float = 8.5) -> None:
     """Ops placed on one chip's roofline: each intensity (FLOP/byte) at ``min(P, W · I)``.
 
     ``series``: (legend label, intensities, marker properties such as ``marker``, ``color``,
     ``markerfacecolor``) for each group of ops, say the projections at batch 1. The points are the
-    model's verdict, not measurements. Taught in: "The roofline" (chapter 02), the running example.
+    model's verdict, not measurements. ``moves``: (from intensity, to intensity, label) arrows
+    drawn just below the roof, say where a larger batch takes the projections.
+    Taught in: "The roofline" (chapter 02), the running example.
     """
     for label, intensities, style in series:
         i = np.asarray(list(intensities), dtype=float)
         ax.plot(i, roofline.attainable(i, peak_flops, bandwidth), linestyle="none", label=label,
                 **{"markersize": 8, "markeredgewidth": 1.5, "zorder": 4, **style})
+    for start, end, label in moves:
+        y0, y1 = (roofline.attainable(v, peak_flops, bandwidth) / 2.5 for v in (start, end))
+        ax.annotate("", xy=(end, y1), xytext=(start, y0), zorder=3,
+                    arrowprops={"arrowstyle": "->", "color": "#555555", "linewidth": 1.2})
+        mid = np.sqrt(start * end)
+        ax.annotate(label, (mid, roofline.attainable(mid, peak_flops, bandwidth) / 2.5), xytext=(4, -4),
+                    textcoords="offset points", ha="left", va="top", fontsize=fontsize, color="#333333")
 
 
 def intensity_markers(ax, items: Sequence[tuple[str, float]], color: str = "#555555") -> None:
