@@ -289,3 +289,19 @@ def test_mma_fill(m, n, k, shape):
 def test_mma_fill_of_one_row_is_one_sixteenth():
     assert gpu.mma_fill(1, 4096, 4096) == 1 / 16
     assert gpu.mma_fill(256, 4096, 4096) == 1.0
+
+
+@pytest.mark.parametrize("key", ["v100-sxm2", "t4", "a100-40gb", "l4", "h100-sxm"])
+def test_sm_units_reproduce_the_fp64_to_fp32_ratio_of_the_spec_sheets(key):
+    # lanes per SM scale the peaks alike: fp64 peak / fp32 peak = fp64 lanes / fp32 lanes
+    a = gpu.sm_anatomy(key)
+    units = gpu.sm_units(a.compute_capability)
+    peaks = a.chip.peak_flops
+    assert peaks["fp64"] / peaks["fp32"] == pytest.approx(units.fp64 / a.fp32_lanes_per_sm, rel=0.03)
+    assert units.sfu == 16 and units.int32 == 64 and units.sources
+
+
+def test_sm_units_cover_the_architecture_table():
+    assert all(gpu.sm_units(cc).compute_capability == cc for cc in gpu.compute_capabilities())
+    with pytest.raises(KeyError, match="compute_capability"):
+        gpu.sm_units("6.0")

@@ -26,7 +26,10 @@ def test_sm_diagram_labels_carry_the_database_numbers():
     plots.gpu.sm_diagram(ax, "h100-sxm")
     texts = "\n".join(_texts(ax))
     assert sum(t.startswith("sub-partition") for t in _texts(ax)) == 4
-    assert texts.count("64 KiB") == 4 and texts.count("lanes\n× 32") == 4 and texts.count("core\n× 1") == 4
+    assert texts.count("64 KiB") == 4 and texts.count("FP32\n× 32") == 4 and texts.count("tensor\n× 1") == 4
+    # the units of the CUDA guide's throughput table, per sub-partition: 64 FP64, 64 INT32, 16 SFU lanes per SM
+    assert texts.count("FP64\n× 16") == 4 and texts.count("INT32\n× 16") == 4 and texts.count("SFU\n× 4") == 4
+    assert texts.count("load/\nstore") == 4
     assert "256 KiB per SM" in texts and "up to 228 KiB" in texts and "≤ 16 warps" in texts
     assert "50 MB" in texts and "3.35 TB/s" in texts and "132 SMs" in texts
     assert "2,048 threads" in ax.get_title()
@@ -36,7 +39,9 @@ def test_sm_diagram_labels_carry_the_database_numbers():
 def test_sm_diagram_of_a_t4_shows_two_tensor_cores_per_partition():
     fig, ax = plt.subplots()
     plots.gpu.sm_diagram(ax, models.gpu.sm_anatomy("t4"))
-    assert "\n".join(_texts(ax)).count("cores\n× 2") == 4
+    texts = "\n".join(_texts(ax))
+    assert texts.count("tensor\n× 2") == 4
+    assert texts.count("FP64\n2/SM") == 4  # two FP64 lanes per SM on Turing: not split over the sub-partitions
     plt.close(fig)
 
 
@@ -168,7 +173,7 @@ def test_anatomy_view_labels_every_chip_with_its_numbers_and_fits_the_figure():
         assert view.sm.title.get_text().startswith(f"One SM of the {plots.style.short_name(chip.name)} (CC ")
         assert view.chip.title.get_text().startswith(chip.name)
         assert texts.count(f"≤ {a.max_warps_per_sm // a.partitions} warps") == a.partitions
-        assert texts.count(f"lanes\n× {a.fp32_lanes_per_sm // a.partitions}") == a.partitions
+        assert texts.count(f"FP32\n× {a.fp32_lanes_per_sm // a.partitions}") == a.partitions
         assert f"{a.sm_count} SMs" in texts and fmt(chip.memory_bandwidth, "B/s") in texts
         assert len(view.chip.sms.get_paths()) == a.sm_count
         assert_inside(view.figure)
@@ -204,9 +209,9 @@ def test_anatomy_view_hides_the_sub_partitions_a_chip_lacks():
     view.update(chip="two-part")
     shown = [t.get_text() for t in view.figure.axes[0].texts if t.get_visible() and t.get_text().startswith("sub-")]
     assert shown == ["sub-partition 0", "sub-partition 1"]
-    assert sum(p.get_visible() for p in view.sm.patches) == 2 * 5
+    assert sum(p.get_visible() for p in view.sm.patches) == 2 * 9  # frame, scheduler, registers, six units
     view.update(chip="h100-sxm")
-    assert sum(p.get_visible() for p in view.sm.patches) == 4 * 5
+    assert sum(p.get_visible() for p in view.sm.patches) == 4 * 9
     with pytest.raises(ValueError, match="t4"):
         view.update(chip="t4")
 

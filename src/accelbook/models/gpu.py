@@ -1323,3 +1323,44 @@ def mma_fill(m: int, n: int, k: int, mma_shape=(16, 8, 16)) -> float:
 __all__ += ["HALF_DTYPES", "MemoryAccessRules", "TensorCoreGeneration", "WarpAccess", "bank_conflict_degree",
             "memory_access", "mma_fill", "sectors_per_request", "tensor_core_generations",
             "tensor_core_half_dtype"]
+
+
+@dataclasses.dataclass(frozen=True)
+class SMUnits:
+    """Execution units of one SM besides the FP32 lanes and tensor cores, as results per clock per
+    SM (the CUDA C++ Programming Guide's throughput table): ``fp64`` lanes, ``int32`` lanes and
+    ``sfu`` (special-function) lanes. See :func:`sm_units`."""
+
+    compute_capability: str
+    fp64: int
+    int32: int
+    sfu: int
+    sources: tuple[Source, ...] = dataclasses.field(repr=False, compare=False)
+
+
+@functools.lru_cache(maxsize=None)
+def _sm_units_table() -> dict[str, SMUnits]:
+    table, sources = _data_section("sm_units")
+    out = {}
+    for cc, entry in table.items():
+        if set(entry) != {"fp64", "int32", "sfu"}:
+            raise ValueError(f"sm_units.{cc}: fields {sorted(entry)}, expected fp64, int32, sfu")
+        got = {f: _sourced_number(f"sm_units.{cc}.{f}", entry[f], sources, "count") for f in entry}
+        cited = tuple(dict.fromkeys(s for _, ss in got.values() for s in ss))
+        out[cc] = SMUnits(cc, got["fp64"][0], got["int32"][0], got["sfu"][0], cited)
+    return out
+
+
+def sm_units(compute_capability: str | tuple[int, int]) -> SMUnits:
+    """FP64, INT32 and special-function lanes per SM of one compute capability (``[sm_units]`` in
+    ``data/cuda_arch.toml``). ``KeyError`` for a compute capability the table does not hold.
+    Chapter "Inside a GPU SM" (the SM diagram)."""
+    cc = _normalize_cc(compute_capability)
+    table = _sm_units_table()
+    if cc not in table:
+        raise KeyError(f"compute_capability={compute_capability!r} has no execution-unit entry; "
+                       f"known: {', '.join(sorted(table))}")
+    return table[cc]
+
+
+__all__ += ["SMUnits", "sm_units"]

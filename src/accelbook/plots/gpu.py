@@ -25,8 +25,9 @@ from accelbook.units import fmt
 
 
 _SM_COLORS = {"scheduler": PALETTE["sky"], "registers": PALETTE["orange"], "fp32": PALETTE["blue"],
-              "tensor": PALETTE["green"], "l1": PALETTE["purple"], "l2": PALETTE["yellow"],
-              "memory": "#999999"}
+              "int32": PALETTE["blue"], "fp64": PALETTE["blue"], "tensor": PALETTE["green"],
+              "sfu": PALETTE["vermillion"], "ldst": PALETTE["yellow"], "l1": PALETTE["purple"],
+              "l2": PALETTE["yellow"], "memory": "#999999"}
 
 
 def _patch(ax, x, y, w, h, color, alpha=0.35):
@@ -89,26 +90,28 @@ class _SMPanel:
     """The artists of :func:`sm_diagram`, made once for up to ``partitions`` sub-partitions;
     :meth:`show` sets their geometry, texts and visibility for one chip."""
 
-    _UNITS = (("scheduler", 76, 9), ("registers", 56, 18), ("fp32", 36, 18), ("tensor", 36, 18))
+    # (unit, y, height): the scheduler, the register file, then two rows of three execution units
+    _UNITS = (("scheduler", 80, 8.5), ("registers", 64.5, 14), ("fp32", 49.5, 13.5), ("int32", 49.5, 13.5),
+              ("fp64", 49.5, 13.5), ("tensor", 35.5, 12.5), ("sfu", 35.5, 12.5), ("ldst", 35.5, 12.5))
 
     def __init__(self, ax, partitions: int):
         ax.set(xlim=(0, 100), ylim=(0, 100))
         ax.axis("off")
-        _patch(ax, 1, 12, 98, 80, "#ffffff", alpha=0.0)
+        _patch(ax, 1, 12, 98, 86, "#ffffff", alpha=0.0)
         self.patches, self.parts = [], []  # patches back to front; per sub-partition (patches, texts)
         for _ in range(partitions):
-            boxes = [_patch(ax, 0, 34, 1, 56, "#eeeeee", alpha=1.0)]
+            boxes = [_patch(ax, 0, 34, 1, 58, "#eeeeee", alpha=1.0)]
             boxes += [_patch(ax, 0, y, 1, h, _SM_COLORS[k]) for k, y, h in self._UNITS]
-            texts = [ax.text(0, 88, "", ha="center", va="center", fontsize=8, color="#444444")]
-            texts += [_centred(ax, 8.5) for _ in self._UNITS]
+            texts = [ax.text(0, 90, "", ha="center", va="center", fontsize=9, color="#444444")]
+            texts += [_centred(ax, 9) for _ in self._UNITS]
             self.patches += boxes
             self.parts.append((boxes, texts))
         _patch(ax, 3, 15, 94, 16, _SM_COLORS["l1"])
         self.l1 = _centred(ax, 9.5)
         _place(self.l1, 3, 15, 94, 16)
         ax.annotate("", xy=(50, 1.5), xytext=(50, 12), arrowprops=dict(arrowstyle="<->", color="#333333", lw=1))
-        self.l2 = ax.text(52, 6, "", ha="left", va="center", fontsize=9)
-        self.title = ax.set_title(" ", fontsize=10)
+        self.l2 = ax.text(52, 6, "", ha="left", va="center", fontsize=9.5)
+        self.title = ax.set_title(" ", fontsize=10.5)
         texts = [t for _, ts in self.parts for t in ts]
         self.changing = [*self.patches, *texts, self.l1, self.l2, self.title]  # what show() sets
 
@@ -118,18 +121,29 @@ class _SMPanel:
                              f"made for at most {len(self.parts)}")
         gap, left = 2.0, 3.0
         w = (94 - gap * (a.partitions - 1)) / a.partitions
-        half = (w - 3) / 2
+        third = (w - 4) / 3
         regs = a.registers_per_sm // a.partitions
         tc = a.tensor_cores_per_partition
+        units = gpu.sm_units(a.compute_capability)
+        per = lambda n: f"× {n // a.partitions}" if n % a.partitions == 0 else f"{n}/SM"
         labels = [f"warp scheduler\n≤ {a.max_warps_per_scheduler} warps",
-                  f"register file\n{_kib(a.register_file_per_partition)}\n({regs:,} × 32-bit)",
-                  f"FP32\nlanes\n× {a.fp32_lanes_per_partition}",
-                  f"tensor\ncore{'s' if tc > 1 else ''}\n× {tc}"]
+                  f"register file {_kib(a.register_file_per_partition)}\n({regs:,} × 32-bit)",
+                  f"FP32\n× {a.fp32_lanes_per_partition}", f"INT32\n{per(units.int32)}",
+                  f"FP64\n{per(units.fp64)}", f"tensor\n× {tc}", f"SFU\n{per(units.sfu)}", "load/\nstore"]
         for p, (boxes, texts) in enumerate(self.parts):
             on = p < a.partitions
             x = left + p * (w + gap)
-            bounds = [(x, 34, w, 56), (x + 1, 76, w - 2, 9), (x + 1, 56, w - 2, 18), (x + 1, 36, half, 18),
-                      (x + 2 + half, 36, half, 18)]
+            # row of FP32, INT32, FP64: equal thirds; row of tensor, SFU, load/store: the words need more room
+            widths = {"fp32": third, "int32": third, "fp64": third,
+                      "tensor": 1.12 * third, "sfu": 0.76 * third, "ldst": 1.12 * third}
+            bounds, cursor = [(x, 34, w, 58)], {}
+            for k, y, h in self._UNITS:
+                if k in ("scheduler", "registers"):
+                    bounds.append((x + 1, y, w - 2, h))
+                    continue
+                left_edge = cursor.get(y, x + 1)
+                bounds.append((left_edge, y, widths[k], h))
+                cursor[y] = left_edge + widths[k] + 1
             for box, b in zip(boxes, bounds):
                 box.set_bounds(*b)
                 box.set_visible(on)
@@ -137,9 +151,9 @@ class _SMPanel:
             for text, b, label in zip(texts[1:], bounds[1:], labels):
                 text.set(text=label, visible=on)
                 _place(text, *b)
-        self.l1.set_text(f"L1 data cache / shared memory: {_kib(a.l1_smem_per_sm)} per SM "
+        self.l1.set_text(f"L1 data cache / shared memory: {_kib(a.l1_smem_per_sm)} per SM\n"
                          f"(up to {_kib(a.shared_mem_per_sm)} as shared memory)")
-        self.l2.set_text(f"to L2 ({fmt(a.l2_cache, 'B')}, shared by all {a.sm_count} SMs) and "
+        self.l2.set_text(f"to L2 ({fmt(a.l2_cache, 'B')}, all {a.sm_count} SMs) and "
                          f"{a.memory_type} ({fmt(a.memory_bandwidth, 'B/s')})")
         self.title.set_text(f"One SM of the {short_name(a.chip.name)} (CC {a.compute_capability}): "
                             f"{a.max_threads_per_sm:,} threads = {a.max_warps_per_sm} warps resident at most")
@@ -234,7 +248,7 @@ class AnatomyView(explore.View):
             raise ValueError("chips must not be empty")
         self.anatomies = {a.chip.key: a for a in anatomies}
         self.highlight = highlight
-        self.figure = Figure(figsize=(9, 7.5), layout="tight")
+        self.figure = Figure(figsize=(7.5, 8), layout="tight")
         top, bottom = self.figure.subplots(2, 1, gridspec_kw={"height_ratios": [4.6, 3.4]})
         self.sm = _SMPanel(top, max(a.partitions for a in anatomies))
         self.chip = _ChipPanel(bottom)
@@ -299,8 +313,8 @@ def occupancy_staircase(ax, compute_capability, block_sizes: Sequence[int] = (12
                     zorder=10)
     handles, labels = ax.get_legend_handles_labels()
     _staircase_axes(ax, compute_capability)
-    ax.set_title(_staircase_title(compute_capability, shared_mem_per_block), fontsize=10)
-    ax.legend(handles[::-1], labels[::-1], fontsize=8, loc="upper right")
+    ax.set_title(_staircase_title(compute_capability, shared_mem_per_block), fontsize=10.5)
+    ax.legend(handles[::-1], labels[::-1], fontsize=9, loc="upper right")
 
 
 _RESOURCES = ("warps", "blocks", "registers", "shared_memory")
@@ -318,8 +332,8 @@ class _LimitsPanel:
         n = len(_RESOURCES)
         self.bars = list(ax.barh(range(n), [0] * n, height=0.6, color=PALETTE["sky"]))
         self.values = [ax.annotate("", (0, i), xytext=(3, 0), textcoords="offset points", va="center",
-                                   fontsize=8.5) for i in range(n)]
-        self.unused = [ax.text(0.5, i, "no limit (uses none)", va="center", fontsize=8, color="#555555")
+                                   fontsize=9) for i in range(n)]
+        self.unused = [ax.text(0.5, i, "no limit (uses none)", va="center", fontsize=9, color="#555555")
                        for i in range(n)]
         ax.set_yticks(range(n), [_RESOURCE_LABELS[k] for k in _RESOURCES])
         ax.set(xlim=(0, top), ylim=(n - 0.5, -0.5), xlabel="blocks per SM this resource allows")
@@ -473,7 +487,7 @@ class _IssueRateArtists:
                                     label="_nolegend_")
         # the knee's line rises to the bound's ceiling, 1, and stays clear of the texts above it
         (self.knee,) = ax.plot([0, 0], [0, 1], color=color, ls=":", lw=1.2)
-        self.knee_text = ax.annotate("", (0, 0.03), xytext=(-3, 0), textcoords="offset points", fontsize=8,
+        self.knee_text = ax.annotate("", (0, 0.03), xytext=(-3, 0), textcoords="offset points", fontsize=9,
                                      color=color, rotation=90, va="bottom", ha="right")
         self.lines = [self.bound, self.simulated, self.knee]
 
@@ -495,7 +509,7 @@ def _latency_axes(ax, most_warps: int, max_warps: int | None) -> None:
     if max_warps is not None and max_warps < most_warps:
         ax.axvspan(max_warps, most_warps + 2, color="#bbbbbb", alpha=0.2, lw=0)
         ax.annotate(f"more warps than one scheduler\ncan hold ({max_warps})", (max_warps, 1.12), xytext=(4, 0),
-                    textcoords="offset points", fontsize=8, color="#444444", va="top")
+                    textcoords="offset points", fontsize=9, color="#444444", va="top")
     ax.xaxis.set_major_locator(mticker.MultipleLocator(8))
     ax.set(xlim=(0, most_warps + 2), ylim=(0, 1.15), xlabel="resident warps on one scheduler",
            ylabel="instructions issued per cycle")
@@ -536,13 +550,13 @@ class LatencyView(explore.View):
         self.warps = tuple(int(w) for w in warps)
         if not self.warps:
             raise ValueError("warps must not be empty")
-        self.figure = Figure(figsize=(8, 4.5), layout="tight")
+        self.figure = Figure(figsize=(7, 4.5), layout="tight")
         ax = self.figure.subplots()
         self.curve = _IssueRateArtists(ax, CYCLE[0], "Little's-law bound")
         _latency_axes(ax, max(self.warps), max_warps)
         # Upper left, above 1: no curve, point or knee line reaches the legend or the shading's note,
         # so both stay in the cached picture.
-        ax.legend(fontsize=8, loc="upper left")
+        ax.legend(fontsize=9, loc="upper left")
         self.title = _twin(ax.set_title(" ", fontsize=9.5), "Xg\nXg", (0.5, 0), "center", "bottom")
         # drawing order as in a full drawing: lines, the x axis' spine over the points on it, texts
         self.dynamic = [*self.curve.lines, ax.spines["bottom"], self.curve.knee_text, self.title]
@@ -580,12 +594,12 @@ def ratio_table(ax, chips: Sequence, dtypes: Sequence[str] = ("tf32", "bf16", "f
             if np.isfinite(v):
                 r, g, b, _ = cmap(norm(v))
                 dark = 0.2126 * r + 0.7152 * g + 0.0722 * b < 0.5
-                ax.text(j, i, f"{v:.3g}×", ha="center", va="center", fontsize=8.5,
+                ax.text(j, i, f"{v:.3g}×", ha="center", va="center", fontsize=9,
                         color="white" if dark else "#111111")
             else:
                 ax.text(j, i, "—", ha="center", va="center", fontsize=9, color="#777777")
     ax.set_xticks(range(len(dtypes)), [f"{d}\n/ fp32" for d in dtypes])
-    ax.set_yticks(range(len(chips)), [f"{short_name(c.name)} ({c.year})" for c in chips], fontsize=8.5)
+    ax.set_yticks(range(len(chips)), [f"{short_name(c.name)} ({c.year})" for c in chips], fontsize=9)
     ax.tick_params(axis="x", top=True, labeltop=True, bottom=False, labelbottom=False)
     ax.grid(False)
     for s in ax.spines.values():
