@@ -346,3 +346,30 @@ def test_the_view_exports_as_svg_and_png(house_style, tmp_path):
     svg, png = ex.export(tmp_path / "tpu-activity")
     assert svg.stat().st_size > 10_000 and png.stat().st_size > 10_000
     assert "<image" in svg.read_text()                      # the heat maps, embedded
+
+
+@pytest.mark.parametrize("key", ["tpu-v1", "tpu-v4", "tpu-v5e", "tpu-v6e"])
+def test_tensorcore_diagram_draws_the_database(key, house_style):
+    from accelbook import specs
+    from accelbook.units import fmt
+    chip = specs.get_chip(key)
+    fig = Figure(figsize=(7, 4.4))
+    ax = fig.add_subplot()
+    sp.tensorcore_diagram(ax, chip)
+    texts = " | ".join(t.get_text() for t in ax.texts) + " | " + ax.get_title()
+    mxus, rows = int(chip.value("mxus_per_tensorcore")), int(chip.value("mxu_rows"))
+    assert sum(t.get_text().startswith(f"MXU {rows} × {rows}") for t in ax.texts) == mxus
+    assert fmt(chip.memory_bandwidth, "B/s") in texts
+    vmem = chip.value("on_chip_memory") / chip.value("tensorcores_per_chip")
+    assert fmt(vmem, "B", binary=True) in texts
+    assert "8 sublanes × 128 lanes" in texts
+    assert ("shared by 2 TensorCores" in texts) == (chip.value("tensorcores_per_chip") == 2)
+    fig.canvas.draw()
+    assert min(t.get_fontsize() for t in ax.texts) >= 9     # legible at the column width
+
+
+def test_tensorcore_diagram_refuses_a_gpu():
+    ax = Figure().add_subplot()
+    for bad in ("h100-sxm", "no-such-chip", 3):
+        with pytest.raises((ValueError, KeyError)):
+            sp.tensorcore_diagram(ax, bad)

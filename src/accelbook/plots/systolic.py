@@ -662,5 +662,84 @@ def activity_caption(run) -> str:
     return text
 
 
+def _box(ax, x, y, w, h, color, text, *, alpha=0.35, fontsize=9.5, weight="normal"):
+    """A rounded box with centred text, in the axes' 0-100 data units."""
+    ax.add_patch(mpl.patches.FancyBboxPatch(
+        (x, y), w, h, boxstyle="round,pad=0,rounding_size=0.8", linewidth=0.8, edgecolor="#333333",
+        facecolor=mpl.colors.to_rgba(color, alpha)))
+    ax.text(x + w / 2, y + h / 2, text, ha="center", va="center", fontsize=fontsize,
+            color="#111111", linespacing=1.2, fontweight=weight)
+
+
+def _arrow(ax, xy, xytext, both=True):
+    ax.annotate("", xy=xy, xytext=xytext,
+                arrowprops=dict(arrowstyle="<->" if both else "->", color="#333333", lw=1.1))
+
+
+def tensorcore_diagram(ax, chip) -> None:
+    """Draw one TensorCore of a TPU (a :class:`~accelbook.specs.Chip` or its key) on ``ax``.
+
+    From the top: HBM (capacity and bandwidth, shared by the chip's TensorCores), the on-chip
+    vector memory VMEM (the database's ``on_chip_memory`` divided among the TensorCores), the
+    vector registers ((8, 128) words of 32 bits, :data:`accelbook.models.systolic.LAYOUT_TILE_32BIT`),
+    the vector unit (VPU) that runs every operation that is not a matmul, the scalar unit that
+    runs the control, and the ``mxus_per_tensorcore`` MXUs of ``mxu_rows x mxu_cols``. Every
+    number comes from the spec database; a missing one is said, not guessed.
+    Taught in: "TPUs and systolic arrays" (chapter 06), section "Inside a TensorCore".
+    """
+    from accelbook import specs
+    from accelbook.units import fmt
+    if isinstance(chip, str):
+        chip = specs.get_chip(chip)
+    if not isinstance(chip, specs.Chip) or chip.kind != "tpu":
+        raise ValueError(f"chip={chip!r} is not allowed; pass a TPU's Chip or key from the spec database")
+    cores = chip.value("tensorcores_per_chip")
+    mxus, rows, cols = (chip.value(f) for f in ("mxus_per_tensorcore", "mxu_rows", "mxu_cols"))
+    vmem = chip.value("on_chip_memory")
+    sub, lanes = systolic.LAYOUT_TILE_32BIT
+    ax.set(xlim=(0, 100), ylim=(0, 100))
+    ax.axis("off")
+    mem = (f"{chip.value('memory_type') or 'memory'}: {fmt(chip.memory_bytes, 'B')} at "
+           f"{fmt(chip.memory_bandwidth, 'B/s')}" if chip.memory_bytes and chip.memory_bandwidth
+           else "off-chip memory (not in the database)")
+    shared = f", shared by {int(cores)} TensorCores" if cores and cores > 1 else ""
+    _box(ax, 2, 87, 96, 11, "#999999", mem + shared)
+    ax.add_patch(mpl.patches.FancyBboxPatch((1, 1), 98, 80, boxstyle="round,pad=0,rounding_size=1.2",
+                                            facecolor="none", edgecolor="#333333", linewidth=1.2))
+    ax.text(3, 78.5, "one TensorCore", ha="left", va="top", fontsize=9.5, color="#444444",
+            fontstyle="italic")
+    vm = (f"VMEM (vector memory): {fmt(vmem / (cores or 1), 'B', binary=True)}" if vmem
+          else "VMEM (size not in the database)")
+    _box(ax, 4, 61, 92, 12, PALETTE["purple"], vm + "\nevery operand of a kernel is staged here")
+    _box(ax, 4, 41, 44, 13, PALETTE["orange"],
+         f"vector registers\n{sub} sublanes × {lanes} lanes × 32 bit")
+    _box(ax, 4, 22, 44, 13, PALETTE["sky"], "VPU (vector unit): every\nop that is not a matmul")
+    _box(ax, 4, 4, 44, 12, PALETTE["yellow"], "scalar unit: control flow,\naddresses, loop counts")
+    feed = "bf16 in, fp32 accumulate" if "bf16" in chip.peak_flops else "int8 in, int32 accumulate"
+    n = int(mxus or 0)
+    if n and rows and cols:
+        gap = 2.0
+        h = (50 - gap * (n - 1)) / n          # the MXUs fill y = 4 .. 54
+        for i in range(n):
+            y = 4 + i * (h + gap)
+            label = f"MXU {int(rows)} × {int(cols)}" + (f"\n{feed}" if h >= 11 else "")
+            _box(ax, 52, y, 44, h, PALETTE["green"], label, fontsize=9.5 if h >= 7 else 9)
+    else:
+        _box(ax, 52, 4, 44, 50, PALETTE["green"], "MXUs\n(count or size\nnot in the database)")
+    _arrow(ax, (50, 73), (50, 87))              # HBM <-> VMEM
+    _arrow(ax, (26, 54), (26, 61))              # VMEM <-> vector registers
+    _arrow(ax, (26, 35), (26, 41))              # registers <-> VPU
+    _arrow(ax, (52.5, 47.5), (47.5, 47.5))      # registers <-> MXUs
+    count = f"{n} MXU{'s' if n != 1 else ''}" if n else "MXUs"
+    ax.set_title(f"{plots_label(chip)}: {int(cores or 1)} TensorCore{'s' if (cores or 1) > 1 else ''} "
+                 f"per chip, {count} each", fontsize=10.5)
+
+
+def plots_label(chip) -> str:
+    """The short chip label the book's figures use."""
+    from accelbook.plots.style import chip_label
+    return chip_label(chip)
+
+
 __all__ = ["ActivityView", "activity_caption", "activity_figure", "animation_html", "busy_timeline",
-           "draw_cycle", "snapshots", "stationary_tile"]
+           "draw_cycle", "snapshots", "stationary_tile", "tensorcore_diagram"]
