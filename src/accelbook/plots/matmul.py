@@ -151,7 +151,7 @@ class MatmulModelView(explore.View):
         key = (run, n, chip.key, utilization, pred is None)
         if key != self._legend_key:  # entries (or colours) changed: a new legend
             self.legend = self.stamps.attach(self.ax.legend(handles, [h.get_label() for h in handles],
-                                                            fontsize=7.5, loc="lower right"), frozen=True)
+                                                            fontsize=9, loc="lower right"), frozen=True)
             self._legend_key = key
         drawn = [a for arts in (a for _b, a in self.measured.values()) for a in arts]
         self.dynamic = _draw_order(self.ax, drawn + [self.fit_line, self.ring, self.pred_line, self.peak_line,
