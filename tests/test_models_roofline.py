@@ -90,7 +90,9 @@ def test_predict_agrees_with_min_time_and_attainable(flops, q, peak, bw):
 
 def test_predict_of_a_kernel_that_moves_no_bytes():
     p = models.roofline.predict(1e9, 0, P, W)
-    assert p.intensity == math.inf and p.bound == "compute"
+    assert p.bound == "compute" and p.time == pytest.approx(1e9 / P)
+    with pytest.raises(ValueError, match="bytes_moved=0.0: the kernel moves no memory"):
+        p.intensity  # undefined, not inf: an inf would print as 'inf' on the page
 
 
 @pytest.mark.parametrize("args", [(-1, 1, P, W), (1, -1, P, W), (0, 0, P, W), (1, 1, 0, W), (1, 1, P, -W)])
@@ -224,3 +226,30 @@ def test_group_ops_on_the_running_example_keeps_every_flop_and_byte():
     assert sum(op.flops * n for _names, op, n in rows) == decoder.totals(ops)[0]
     assert sum(op.bytes * n for _names, op, n in rows) == pytest.approx(decoder.totals(ops)[1])
     assert sorted(name for names, _op, _n in rows for name in names.split(" + ")) == sorted(o.name for o in ops)
+
+
+def test_min_batch_returns_next_to_the_asymptotic_ridge():
+    # the ridge just below the limit 2·d·d / (b·2d) = d / 2: the old correction loop never returned
+    m = models.roofline.min_batch_for_compute_bound(1024, 1024, 511.999999999488, 1.0, 2)
+    assert m is not None and m > 10**11
+    assert models.roofline.matmul_intensity(m, 1024, 1024, 2) >= 511.999999999488 * (1 - 1e-12)
+
+
+def test_min_batch_above_2_53_is_an_error():
+    with pytest.raises(ValueError, match="above 2\\*\\*53"):
+        models.roofline.min_batch_for_compute_bound(2**40, 2**40, 2**40 - 1e-3, 1.0, 1)
+
+
+@pytest.mark.parametrize("bad", [True, "1e12", float("nan"), float("inf"), [1e12]])
+def test_roofline_numbers_reject_bools_strings_nan_inf_and_lists(bad):
+    for fn, args, name in ((models.roofline.min_time, (bad, 1.0, P, W), "flops"),
+                           (models.roofline.ridge_point, (bad, W), "peak_flops"),
+                           (models.roofline.elementwise_intensity, (bad,), "flops_per_element")):
+        with pytest.raises(ValueError, match=f"^{name}="):
+            fn(*args)
+
+
+def test_roofline_accepts_numpy_scalars_and_refuses_overflow():
+    assert models.roofline.elementwise_intensity(1.0, np.int64(2), np.int64(1)) == pytest.approx(1 / 12)
+    with pytest.raises(ValueError, match="not finite"):
+        models.roofline.ridge_point(1e300, 1e-300)

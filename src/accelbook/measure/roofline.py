@@ -13,6 +13,7 @@ import dataclasses
 import math
 from typing import Any, Callable
 
+from accelbook import checks
 from accelbook.checks import positive_int
 
 
@@ -24,11 +25,16 @@ class Cost:
     bytes_accessed: float
     transcendentals: float
 
+    def __post_init__(self):
+        for name in ("flops", "bytes_accessed", "transcendentals"):
+            checks.real(name, getattr(self, name), nonnegative=True)
+
     @property
     def intensity(self) -> float:
         """FLOP per byte accessed; transcendental operations are not counted as FLOP."""
         if self.bytes_accessed <= 0:
-            raise ValueError("the program accesses no memory: intensity is undefined")
+            raise ValueError(f"bytes_accessed={self.bytes_accessed!r}: the program accesses no memory, "
+                             "intensity is undefined")
         return self.flops / self.bytes_accessed
 
 

@@ -16,18 +16,28 @@ Pure NumPy. What XLA says a JAX program's ``F`` and ``Q`` are lives in
 from __future__ import annotations
 
 import dataclasses
+import fractions
+import math
 from typing import Any
 
 import numpy as np
 
+from accelbook import checks
 from accelbook.checks import positive_int
 
 
 def _positive(name: str, value: Any) -> np.ndarray:
-    arr = np.asarray(value, dtype=float)
-    if arr.size == 0 or not np.all(np.isfinite(arr)) or np.any(arr <= 0):
-        raise ValueError(f"{name}={value!r} must be finite and > 0")
-    return arr
+    return checks.real(name, value, positive=True, allow_array=True)
+
+
+def _scalar(name: str, value: Any, **bounds) -> float:
+    return checks.real(name, value, **bounds)
+
+
+def _dtype(name: str, value: Any) -> str:
+    from accelbook.specs import DTYPES
+
+    return checks.one_of(name, value, DTYPES)
 
 
 def attainable(intensity, peak_flops: float, bandwidth: float):
@@ -37,25 +47,27 @@ def attainable(intensity, peak_flops: float, bandwidth: float):
     in bytes/s.
     """
     i = _positive("intensity", intensity)
-    p = _positive("peak_flops", peak_flops)
-    w = _positive("bandwidth", bandwidth)
+    p = _scalar("peak_flops", peak_flops, positive=True)
+    w = _scalar("bandwidth", bandwidth, positive=True)
     out = np.minimum(p, w * i)
     return float(out) if out.ndim == 0 else out
 
 
 def ridge_point(peak_flops: float, bandwidth: float) -> float:
     """``peak_flops / bandwidth``: the intensity (FLOP/byte) where the two ceilings meet."""
-    return float(_positive("peak_flops", peak_flops) / _positive("bandwidth", bandwidth))
+    p, w = _scalar("peak_flops", peak_flops, positive=True), _scalar("bandwidth", bandwidth, positive=True)
+    return checks.finite_result({"peak_flops": peak_flops, "bandwidth": bandwidth}, p / w)
 
 
 def min_time(flops: float, bytes_moved: float, peak_flops: float, bandwidth: float) -> float:
     """Roofline lower bound on run time, seconds: ``max(flops / peak_flops, bytes / bandwidth)``."""
-    if flops < 0 or bytes_moved < 0:
-        raise ValueError(f"flops={flops!r} and bytes_moved={bytes_moved!r} must be >= 0")
-    if flops == 0 and bytes_moved == 0:
-        raise ValueError("flops and bytes_moved cannot both be 0")
-    return max(flops / float(_positive("peak_flops", peak_flops)),
-               bytes_moved / float(_positive("bandwidth", bandwidth)))
+    f = _scalar("flops", flops, nonnegative=True)
+    q = _scalar("bytes_moved", bytes_moved, nonnegative=True)
+    if f == 0 and q == 0:
+        raise ValueError("flops=0 and bytes_moved=0: they cannot both be 0")
+    p, w = _scalar("peak_flops", peak_flops, positive=True), _scalar("bandwidth", bandwidth, positive=True)
+    return checks.finite_result({"flops": flops, "bytes_moved": bytes_moved, "peak_flops": peak_flops,
+                                 "bandwidth": bandwidth}, max(f / p, q / w))
 
 
 def matmul_intensity(m: int, n: int, k: int, bytes_per_element: float = 4) -> float:
@@ -64,9 +76,8 @@ def matmul_intensity(m: int, n: int, k: int, bytes_per_element: float = 4) -> fl
     ``2·m·n·k / (bytes_per_element · (m·k + k·n + m·n))``. For square n × n this is
     ``n · 2 / (3 · bytes_per_element)``: it grows with n, which is why big matmuls are compute-bound.
     """
-    for name, v in (("m", m), ("n", n), ("k", k)):
-        positive_int(name, v)
-    b = float(_positive("bytes_per_element", bytes_per_element))
+    m, n, k = (positive_int(name, v) for name, v in (("m", m), ("n", n), ("k", k)))
+    b = _scalar("bytes_per_element", bytes_per_element, positive=True)
     return 2.0 * m * n * k / (b * (m * k + k * n + m * n))
 
 
@@ -76,14 +87,11 @@ def elementwise_intensity(flops_per_element: float, inputs: int = 2, outputs: in
 
     ``x + y`` in float32 is 1 / 12 FLOP/byte: far below every chip's ridge point.
     """
-    if flops_per_element < 0:
-        raise ValueError(f"flops_per_element={flops_per_element!r} must be >= 0")
-    for name, v in (("inputs", inputs), ("outputs", outputs)):
-        if not isinstance(v, int) or v < 0:
-            raise ValueError(f"{name}={v!r} must be an integer >= 0")
+    flops_per_element = _scalar("flops_per_element", flops_per_element, nonnegative=True)
+    inputs, outputs = checks.nonneg_int("inputs", inputs), checks.nonneg_int("outputs", outputs)
     if inputs + outputs == 0:
-        raise ValueError("inputs + outputs must be at least 1")
-    return flops_per_element / (float(_positive("bytes_per_element", bytes_per_element)) * (inputs + outputs))
+        raise ValueError("inputs=0 and outputs=0: inputs + outputs must be at least 1")
+    return flops_per_element / (_scalar("bytes_per_element", bytes_per_element, positive=True) * (inputs + outputs))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -97,6 +105,14 @@ class Prediction:
     bytes_moved: float
     peak_flops: float  # FLOP/s
     bandwidth: float  # bytes/s
+
+    def __post_init__(self):
+        for name in ("flops", "bytes_moved"):
+            _scalar(name, getattr(self, name), nonnegative=True)
+        for name in ("peak_flops", "bandwidth"):
+            _scalar(name, getattr(self, name), positive=True)
+        if self.flops == 0 and self.bytes_moved == 0:
+            raise ValueError("flops=0 and bytes_moved=0: they cannot both be 0")
 
     @property
     def compute_time(self) -> float:
@@ -115,8 +131,11 @@ class Prediction:
 
     @property
     def intensity(self) -> float:
-        """FLOP per byte (``inf`` for a kernel that moves no bytes)."""
-        return self.flops / self.bytes_moved if self.bytes_moved > 0 else float("inf")
+        """FLOP per byte; ``ValueError`` for a kernel that moves no bytes (its intensity is undefined)."""
+        if self.bytes_moved <= 0:
+            raise ValueError(f"bytes_moved={self.bytes_moved!r}: the kernel moves no memory, "
+                             "its intensity is undefined")
+        return self.flops / self.bytes_moved
 
     @property
     def bound(self) -> str:
@@ -157,18 +176,21 @@ def min_batch_for_compute_bound(d_in: int, d_out: int, peak_flops: float, bandwi
     not above ``R``, no batch is large enough and the function returns ``None``.
     Taught in: "The roofline" (chapter 02); used again where batching is taught.
     """
-    for name, v in (("d_in", d_in), ("d_out", d_out)):
-        positive_int(name, v)
-    b = float(_positive("bytes_per_element", bytes_per_element))
+    d_in, d_out = positive_int("d_in", d_in), positive_int("d_out", d_out)
+    b = _scalar("bytes_per_element", bytes_per_element, positive=True)
     br = b * ridge_point(peak_flops, bandwidth)
-    denominator = 2.0 * d_in * d_out - br * (d_in + d_out)
+    if not math.isfinite(br):
+        raise ValueError(f"bytes_per_element={bytes_per_element!r}, peak_flops={peak_flops!r}, "
+                         f"bandwidth={bandwidth!r}: b·P/W overflows")
+    # Exact rational arithmetic on the float inputs: m·(2·d_in·d_out − bR·(d_in + d_out)) ≥ bR·d_in·d_out
+    exact = fractions.Fraction(br)
+    denominator = 2 * d_in * d_out - exact * (d_in + d_out)
     if denominator <= 0:
         return None
-    m = max(1, int(np.ceil(br * d_in * d_out / denominator)))
-    while m > 1 and matmul_intensity(m - 1, d_out, d_in, b) >= br / b:  # guard against rounding
-        m -= 1
-    while matmul_intensity(m, d_out, d_in, b) < br / b:
-        m += 1
+    m = max(1, math.ceil(exact * d_in * d_out / denominator))
+    if m > checks.MAX_INT:
+        raise ValueError(f"d_in={d_in}, d_out={d_out}, peak_flops={peak_flops!r}, bandwidth={bandwidth!r}: "
+                         f"the batch needed ({m:.3g}) is above 2**53")
     return m
 
 
@@ -178,8 +200,9 @@ def square_matmul_crossover(peak_flops: float, bandwidth: float, bytes_per_eleme
     From ``2n / (3b) = P / W`` (each matrix read or written once). Smaller squares are
     bandwidth-bound on this chip, larger ones compute-bound. Taught in: "The roofline" (chapter 02).
     """
-    b = float(_positive("bytes_per_element", bytes_per_element))
-    return 1.5 * b * ridge_point(peak_flops, bandwidth)
+    b = _scalar("bytes_per_element", bytes_per_element, positive=True)
+    return checks.finite_result({"bytes_per_element": bytes_per_element, "peak_flops": peak_flops,
+                                 "bandwidth": bandwidth}, 1.5 * b * ridge_point(peak_flops, bandwidth))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -190,6 +213,13 @@ class RidgeRow:
     dtype: str
     peak_flops: float  # FLOP/s
     bandwidth: float  # bytes/s
+
+    def __post_init__(self):
+        if self.chip is None or isinstance(self.chip, (str, int, float)):  # a Chip or a stand-in with its fields
+            raise TypeError(f"chip={self.chip!r} must be an accelbook.specs.Chip")
+        _dtype("dtype", self.dtype)
+        _scalar("peak_flops", self.peak_flops, positive=True)
+        _scalar("bandwidth", self.bandwidth, positive=True)
 
     @property
     def ridge(self) -> float:
@@ -204,8 +234,13 @@ def ridge_table(chip_list: Any, dtypes: tuple[str, ...] = ("bf16",)) -> list[Rid
     ``dtypes=("bf16", "fp16")`` lets a chip without bfloat16 (the T4, the V100) enter with its
     fp16 peak; the row's ``dtype`` says which was used. Taught in: "The roofline" (chapter 02).
     """
+    from accelbook.specs import Chip
+
     if isinstance(dtypes, str) or not dtypes:
         raise ValueError(f"dtypes={dtypes!r} must be a non-empty tuple of dtype names")
+    checks.sequence("dtypes", dtypes, of=_dtype)
+    chip_list = checks.sequence("chip_list", chip_list, nonempty=False,
+                                of=lambda name, c: checks.instance(name, c, Chip))
     rows = []
     for chip in chip_list:
         bandwidth = chip.memory_bandwidth
@@ -224,7 +259,7 @@ def group_ops(ops: Any) -> list[tuple[str, Any, int]]:
     adds become one row each. Taught in: "The roofline" (chapter 02), the running example.
     """
     groups: dict[tuple, list] = {}
-    for i, op in enumerate(ops):
+    for i, op in enumerate(checks.sequence("ops", ops, nonempty=False)):
         try:
             key = (op.kind, op.shape, op.flops, op.bytes)
         except AttributeError:
@@ -254,7 +289,7 @@ def generation_growth(rows: list[RidgeRow], lines: dict[str, Any] | None = None
     it shows no growth. ``lines={}`` gives nothing; pass ``lines=None`` for the default.
     Taught in: "The roofline" (chapter 02), where peak and bandwidth growth are compared.
     """
-    rows = list(rows)
+    rows = checks.sequence("rows", rows, nonempty=False)
     for i, r in enumerate(rows):
         if not isinstance(r, RidgeRow):
             raise TypeError(f"rows[{i}]={r!r} must be a RidgeRow (from ridge_table)")

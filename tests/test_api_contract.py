@@ -1,0 +1,819 @@
+"""The API contract, checked on every public callable of accelbook.
+
+The walk imports every module of the package and collects its public callables (names not starting
+with ``_`` and defined in that module: functions, classes and the classes' public methods). Each one
+needs an entry in :data:`BASES`: a valid call (a function returning the keyword arguments, so that
+figures, axes and records are fresh for every case). The test then substitutes bad values into one
+argument at a time and requires, for every case, either
+
+* a ``ValueError``, ``KeyError`` or ``TypeError`` whose message names the argument, or
+* a sane result: nothing NaN or infinite in it (record fields, arrays, tuples and dicts are
+  scanned), and no negative number where the entry does not allow one.
+
+Some bad values must be rejected outright: a bool, a numeric string or a list where a number is
+expected, NaN, None where None is not the default, a number or a string where True/False is
+expected, a bare string where a sequence is expected. numpy scalars (``np.int64``, ``np.float64``,
+``np.bool_``) in place of Python ones must be accepted. Each case runs under a 2-second alarm: a
+hang fails the test.
+
+A callable without an entry fails ``test_every_public_callable_has_a_base``: add one to BASES
+(``B(lambda: dict(...))``; ``B(..., obj=lambda: instance)`` for a method; ``Skip("why")`` only for
+callables that cannot be called cheaply and safely here, such as those that execute notebooks).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import inspect
+import math
+import pkgutil
+import signal
+import tomllib
+from typing import Any, Callable
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+import accelbook  # noqa: E402
+
+CASE_SECONDS = 2.0
+
+
+# -- the walk -------------------------------------------------------------------------------------
+
+def _public_callables() -> dict[str, tuple[Any, Any]]:
+    """``{"module.Name": (owner, callable)}`` and ``{"module.Class.method": (Class, function)}``."""
+    found = {}
+    for info in pkgutil.walk_packages(accelbook.__path__, "accelbook."):
+        if info.name == "accelbook.__main__":
+            continue
+        module = importlib.import_module(info.name)
+        for name, obj in vars(module).items():
+            if name.startswith("_") or getattr(obj, "__module__", None) != module.__name__:
+                continue
+            if not callable(obj):
+                continue
+            key = f"{module.__name__.removeprefix('accelbook.')}.{name}"
+            found[key] = (module, obj)
+            if inspect.isclass(obj) and not issubclass(obj, BaseException):
+                for mname, member in vars(obj).items():
+                    if mname.startswith("_"):
+                        continue
+                    if inspect.isfunction(member) or isinstance(member, (staticmethod, classmethod)):
+                        found[f"{key}.{mname}"] = (obj, getattr(obj, mname))
+    return found
+
+
+CALLABLES = _public_callables()
+
+
+# -- the table of valid base calls ----------------------------------------------------------------
+
+@dataclasses.dataclass
+class B:
+    """A valid call: ``kwargs()`` returns fresh keyword arguments (``"*args"``: extra positionals).
+
+    ``obj``: for a method, returns the instance. ``arrays``: parameters that take arrays as well as
+    scalars. ``negative``: the result may be negative. ``params``: fuzz only these (default: every
+    parameter in the base call). ``known``: ``{param: reason}`` for cases left failing on purpose.
+    """
+
+    kwargs: Callable[[], dict] = dict
+    obj: Callable[[], Any] | None = None
+    arrays: tuple = ()
+    negative: bool = False
+    params: tuple | None = None
+    known: dict = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass
+class Skip:
+    reason: str
+
+
+def _chip(key="h100-sxm"):
+    from accelbook import specs
+    return specs.get_chip(key)
+
+
+def _info():
+    from accelbook import device
+    return device.describe("gpu", _chip().device_kinds[0])
+
+
+def _ax():
+    return plt.subplots(figsize=(3, 2), dpi=40)[1]
+
+
+def _fig():
+    return plt.figure(figsize=(3, 2), dpi=40)
+
+
+def _run():
+    from accelbook.models import systolic
+    return systolic.simulate(np.arange(6.0).reshape(3, 2), np.arange(6.0).reshape(2, 3), 2, 2, "ws")
+
+
+def _timing():
+    from accelbook.measure.harness import Timing
+    return Timing((1e-3, 2e-3, 3e-3))
+
+
+def _rows():
+    from accelbook.models import roofline
+    return roofline.ridge_table([_chip(), _chip("tpu-v5e")], ("bf16",))
+
+
+def _chips_toml():
+    from importlib.resources import files
+    return tomllib.loads(files("accelbook.data").joinpath("chips.toml").read_text())
+
+
+def _arch_toml():
+    from importlib.resources import files
+    return tomllib.loads(files("accelbook.data").joinpath("cuda_arch.toml").read_text())
+
+
+def _explorable():
+    from accelbook import explore
+
+    def draw(x, on):
+        fig = plt.figure(figsize=(1, 1), dpi=30)
+        return fig, f"x={x}"
+    return explore.Explorable(lambda: explore.Redraw(draw), [explore.slider("x", [1, 2, 3]),
+                                                              explore.toggle("on")], name="contract", dpi=30)
+
+
+def _add(x, y):
+    return x + y
+
+
+def _jitted_add():
+    import jax
+    return jax.jit(_add)
+
+
+def _f32(*shape):
+    return np.ones(shape, np.float32)
+
+
+def _record(n=64):
+    from types import SimpleNamespace
+    flops = 2.0 * n ** 3
+    return SimpleNamespace(n=n, flops=flops, flop_per_s=flops / 1e-3, dtype="fp32", precision="default",
+                           timing=SimpleNamespace(median=1e-3, p10=0.9e-3, p90=1.2e-3))
+
+
+VIEW = "called by explore with values already checked against its explorable's parameters"
+RENDER = "renders every frame of an explorable (covered by tests/test_explore.py)"
+
+BASES: dict[str, B | Skip] = {
+    # checks (the flags and names are the library's own literals: only the checked value is fuzzed)
+    "checks.show": B(lambda: dict(value=3), params=()),
+    "checks.is_bool": B(lambda: dict(value=True), params=()),
+    "checks.is_real": B(lambda: dict(value=3), params=()),
+    "checks.real": B(lambda: dict(name="x", value=2.0, positive=True), params=("value",)),
+    "checks.integer": B(lambda: dict(name="x", value=2, minimum=0), params=("value",)),
+    "checks.positive_int": B(lambda: dict(name="x", value=2), params=("value",)),
+    "checks.nonneg_int": B(lambda: dict(name="x", value=2), params=("value",)),
+    "checks.boolean": B(lambda: dict(name="x", value=True), params=("value",)),
+    "checks.text": B(lambda: dict(name="x", value="a"), params=("value",)),
+    "checks.one_of": B(lambda: dict(name="x", value="a", allowed=("a", "b")), params=("value",)),
+    "checks.sequence": B(lambda: dict(name="x", value=[1, 2]), params=("value",)),
+    "checks.instance": B(lambda: dict(name="x", value=3, cls=int), params=()),
+    "checks.callable_": B(lambda: dict(name="x", value=len), params=("value",)),
+    "checks.finite_result": B(lambda: dict(names={"a": 1.0}, value=2.0), params=()),
+    "checks.size_limit": B(lambda: dict(name="x", value=3, needed=10, limit=100, what="bytes"), params=()),
+    # units
+    "units.to_si": B(lambda: dict(value=2.0, unit="GB/s")),
+    "units.fmt": B(lambda: dict(value=2.5e9, unit="B/s", digits=3, binary=False)),
+    # specs
+    "specs.Source": B(lambda: dict(key="k", title="T", url="https://x.org", kind="vendor")),
+    "specs.Spec": B(lambda: dict(field="bf16", value=1e15, si_unit="FLOP/s", raw=1000, unit="TFLOP/s",
+                                 source=_chip().peak["bf16"].source)),
+    "specs.Chip": Skip("a record built only by specs.parse from the checked data file"),
+    "specs.Chip.value": B(lambda: dict(field="memory_bandwidth"), obj=_chip),
+    "specs.Chip.ridge_point": B(lambda: dict(dtype="bf16"), obj=_chip),
+    "specs.itemsize": B(lambda: dict(dtype="bf16")),
+    "specs.check_dtype": B(lambda: dict(dtype="bf16")),
+    "specs.parse_sources": B(lambda: dict(table=_chips_toml()["sources"])),
+    "specs.parse": B(lambda: dict(data=_chips_toml())),
+    "specs.chips": B(lambda: dict(kind="gpu")),
+    "specs.get_chip": B(lambda: dict(name="h100-sxm")),
+    "specs.chip_for_device_kind": B(lambda: dict(kind="NVIDIA H100 80GB HBM3")),
+    "specs.UnknownDeviceWarning": Skip("a warning class"),
+    # device
+    "device.DeviceInfo": B(lambda: dict(backend="gpu", device_kind="x", device_count=1, chip=None)),
+    "device.describe": B(lambda: dict(backend="gpu", device_kind="NVIDIA H100 80GB HBM3", device_count=1)),
+    "device.current": B(),
+    "device.matmul_peak_dtype": B(lambda: dict(info=_info(), dtype="fp32", precision="default")),
+    # models.roofline
+    "models.roofline.attainable": B(lambda: dict(intensity=10.0, peak_flops=1e12, bandwidth=1e11),
+                                    arrays=("intensity",)),
+    "models.roofline.ridge_point": B(lambda: dict(peak_flops=1e12, bandwidth=1e11)),
+    "models.roofline.min_time": B(lambda: dict(flops=1e9, bytes_moved=1e6, peak_flops=1e12, bandwidth=1e11)),
+    "models.roofline.matmul_intensity": B(lambda: dict(m=64, n=64, k=64, bytes_per_element=2)),
+    "models.roofline.elementwise_intensity": B(lambda: dict(flops_per_element=1.0, inputs=2, outputs=1,
+                                                            bytes_per_element=4)),
+    "models.roofline.Prediction": B(lambda: dict(flops=1e9, bytes_moved=1e6, peak_flops=1e12, bandwidth=1e11)),
+    "models.roofline.predict": B(lambda: dict(flops=1e9, bytes_moved=1e6, peak_flops=1e12, bandwidth=1e11)),
+    "models.roofline.min_batch_for_compute_bound": B(lambda: dict(d_in=1024, d_out=1024, peak_flops=1e12,
+                                                                  bandwidth=1e11, bytes_per_element=2)),
+    "models.roofline.square_matmul_crossover": B(lambda: dict(peak_flops=1e12, bandwidth=1e11,
+                                                              bytes_per_element=2)),
+    "models.roofline.RidgeRow": B(lambda: dict(chip=_chip(), dtype="bf16", peak_flops=1e12, bandwidth=1e11)),
+    "models.roofline.ridge_table": B(lambda: dict(chip_list=[_chip()], dtypes=("bf16",))),
+    "models.roofline.generation_growth": B(lambda: dict(rows=_rows(), lines=None)),
+    "models.roofline.group_ops": B(lambda: dict(ops=_ops())),
+    # models.overhead
+    "models.overhead.call_time": B(lambda: dict(flops=1e9, bytes_moved=1e6, t0=1e-5, peak_flops=1e12,
+                                                bandwidth=1e11, pipelined=False), arrays=("flops", "bytes_moved")),
+    "models.overhead.regime": B(lambda: dict(flops=1e9, bytes_moved=1e6, t0=1e-5, peak_flops=1e12,
+                                             bandwidth=1e11), arrays=("flops", "bytes_moved")),
+    "models.overhead.overhead_crossover_bytes": B(lambda: dict(t0=1e-5, bandwidth=1e11)),
+    "models.overhead.MatmulRegimes": B(lambda: dict(n_memory=10.0, n_ridge=100.0, n_compute=1000.0)),
+    "models.overhead.square_matmul_regimes": B(lambda: dict(t0=1e-5, peak_flops=1e12, bandwidth=1e11,
+                                                            bytes_per_element=2)),
+    "models.overhead.spans": B(lambda: dict(x=[1.0, 2.0, 3.0], labels=["a", "a", "b"])),
+    "models.overhead.chain_bytes": B(lambda: dict(n_ops=4, elements=1000, bytes_per_element=4, fused=True)),
+    "models.overhead.chain_time": B(lambda: dict(n_ops=4, elements=1000, t_op=1e-6, bandwidth=1e11, fused=True,
+                                                 t0=1e-5, bytes_per_element=4, flops_per_op=1, peak_flops=1e12)),
+    "models.overhead.chain_times": B(lambda: dict(n_ops=4, elements=1000, t_op=1e-6, bandwidth=1e11, t0=1e-5,
+                                                  bytes_per_element=4, flops_per_op=1, peak_flops=1e12),
+                                     arrays=("n_ops", "elements")),
+    "models.overhead.amortized_time": B(lambda: dict(t_call=1e-3, t_compile=1.0, calls=10), arrays=("calls",)),
+    "models.overhead.break_even_calls": B(lambda: dict(t_compile=1.0, t_slow=1e-3, t_fast=1e-4)),
+    "models.overhead.pow2_bucket": B(lambda: dict(length=100, minimum=1)),
+    "models.overhead.BucketPlan": B(lambda: dict(lengths=(3, 5), padded=(4, 8))),
+    "models.overhead.bucket_plan": B(lambda: dict(lengths=[3, 5, 9], minimum=1)),
+    "models.overhead.expected_distinct": B(lambda: dict(values=100, draws=10)),
+    "models.overhead.sync_step_time": B(lambda: dict(t_host=1e-3, t_device=2e-3, sync_every=1),
+                                        arrays=("sync_every",)),
+    # models.matmul
+    "models.matmul.unit_roundoff": B(lambda: dict(dtype="bf16")),
+    "models.matmul.peak_dtype": B(lambda: dict(chip=_chip(), dtype="fp32", precision="default")),
+    "models.matmul.OverheadModel": B(lambda: dict(t0=1e-5, peak=1e12)),
+    "models.matmul.OverheadModel.seconds": B(lambda: dict(flops=1e9), obj=lambda: _om(), arrays=("flops",)),
+    "models.matmul.OverheadModel.rate": B(lambda: dict(flops=1e9), obj=lambda: _om(), arrays=("flops",)),
+    "models.matmul.fit_overhead_model": B(lambda: dict(flops=[1e6, 1e8, 1e10], seconds=[1e-5, 1e-4, 1e-2])),
+    "models.matmul.padding_efficiency": B(lambda: dict(m=100, n=100, k=100, tile=16)),
+    "models.matmul.Waves": B(lambda: dict(tiles=10, sm_count=4, waves=2.5)),
+    "models.matmul.waves": B(lambda: dict(m=1000, n=1000, sm_count=108, tile=(128, 128))),
+    "models.matmul.chip_model": B(lambda: dict(chip=_chip(), dtype="bf16", t0=1e-5, utilization=0.5,
+                                               precision="default")),
+    # models.systolic
+    "models.systolic.Fold": Skip("a record built only by systolic.simulate"),
+    "models.systolic.SystolicRun": Skip("a record built only by systolic.simulate"),
+    "models.systolic.EdgeTraffic": Skip("a record built only by systolic.edge_traffic"),
+    "models.systolic.cycles": B(lambda: dict(M=8, N=8, K=8, rows=4, cols=4, dataflow="ws")),
+    "models.systolic.cycles_double_buffered": B(lambda: dict(M=8, N=8, K=8, rows=4, cols=4, dataflow="ws")),
+    "models.systolic.padded_shape": B(lambda: dict(M=8, N=8, K=8, rows=4, cols=4, dataflow="ws")),
+    "models.systolic.shape_efficiency": B(lambda: dict(M=8, N=8, K=8, rows=4, cols=4, dataflow="ws")),
+    "models.systolic.simulate": B(lambda: dict(A=np.ones((3, 2)), B=np.ones((2, 3)), rows=2, cols=2, dataflow="ws",
+                                               double_buffer=False, max_cycles=1000)),
+    "models.systolic.mac_schedule": B(lambda: dict(run=_run())),
+    "models.systolic.cycles_pipelined": B(lambda: dict(M=8, N=8, K=8, rows=4, cols=4, dataflow="ws")),
+    "models.systolic.edge_traffic": B(lambda: dict(M=8, N=8, K=8, rows=4, cols=4, dataflow="ws")),
+    "models.systolic.utilization": B(lambda: dict(M=8, N=8, K=8, rows=4, cols=4, dataflow="ws",
+                                                  double_buffer=False)),
+    "models.systolic.mxu_peak": B(lambda: dict(chip=_chip("tpu-v5e"))),
+    # models.decoder
+    "models.decoder.DecoderConfig": B(lambda: dict(name="tiny", d_model=64, n_heads=4, n_kv_heads=2, d_ff=128)),
+    "models.decoder.Op": Skip("a record built only by decoder.layer_ops"),
+    "models.decoder.get_model": B(lambda: dict(key="llama2-7b")),
+    "models.decoder.layer_params": B(lambda: dict(config=_llama())),
+    "models.decoder.model_params": B(lambda: dict(config=_llama())),
+    "models.decoder.layer_ops": B(lambda: dict(config=_llama(), batch=1, context=128, phase="decode",
+                                               bytes_per_value=2)),
+    "models.decoder.totals": B(lambda: dict(ops=_ops())),
+    # models.gpu
+    "models.gpu.tensor_core_half_dtype": B(lambda: dict(chip=_chip())),
+    "models.gpu.MemoryAccessRules": Skip("a record built only by gpu.memory_access from the checked data file"),
+    "models.gpu.memory_access": B(),
+    "models.gpu.WarpAccess": Skip("a record built only by gpu.sectors_per_request"),
+    "models.gpu.sectors_per_request": B(lambda: dict(stride_bytes=4, element_bytes=4, offset_bytes=0, warp_size=32)),
+    "models.gpu.bank_conflict_degree": B(lambda: dict(stride_words=2, warp_size=32)),
+    "models.gpu.TensorCoreGeneration": Skip("a record built only by gpu.tensor_core_generations from the data file"),
+    "models.gpu.tensor_core_generations": B(),
+    "models.gpu.mma_fill": B(lambda: dict(m=20, n=20, k=20, mma_shape=(16, 8, 16))),
+    "models.gpu.ArchLimits": Skip("a record built only by gpu.parse_arch_table from the checked data file"),
+    "models.gpu.parse_arch_table": B(lambda: dict(data=_arch_toml())),
+    "models.gpu.compute_capabilities": B(),
+    "models.gpu.arch": B(lambda: dict(compute_capability="8.0")),
+    "models.gpu.Occupancy": Skip("a record built only by gpu.occupancy"),
+    "models.gpu.occupancy": B(lambda: dict(compute_capability="8.0", threads_per_block=256, registers_per_thread=32,
+                                           shared_mem_per_block=0, shared_mem_carveout=None, shared_mem_opt_in=True)),
+    "models.gpu.littles_law": B(lambda: dict(latency=400.0, throughput=0.5)),
+    "models.gpu.bytes_in_flight": B(lambda: dict(latency_s=6e-7, bandwidth_Bps=3e12)),
+    "models.gpu.warps_needed": B(lambda: dict(latency=400.0, issue_rate=1.0, instructions_in_flight_per_warp=1.0)),
+    "models.gpu.issue_rate_bound": B(lambda: dict(n_warps=4, alu_per_mem=2, alu_latency=4, mem_latency=20)),
+    "models.gpu.warps_to_saturate": B(lambda: dict(alu_per_mem=2, alu_latency=4, mem_latency=20)),
+    "models.gpu.max_issued": B(lambda: dict(n_warps=4, alu_per_mem=2, alu_latency=4, mem_latency=20, cycles=100)),
+    "models.gpu.WarpStates": Skip("a record built only by gpu.simulate_scheduler"),
+    "models.gpu.WarpStates.as_dict": Skip("no arguments; a record built only by gpu.simulate_scheduler"),
+    "models.gpu.SchedulerRun": Skip("a record built only by gpu.simulate_scheduler"),
+    "models.gpu.simulate_scheduler": B(lambda: dict(n_warps=4, alu_per_mem=2, alu_latency=4, mem_latency=20,
+                                                    cycles=100, policy="gto")),
+    "models.gpu.tensor_vs_simt": B(lambda: dict(chip=_chip())),
+    "models.gpu.SMAnatomy": Skip("a record built only by gpu.sm_anatomy"),
+    "models.gpu.sm_anatomy": B(lambda: dict(chip=_chip())),
+    "models.gpu.anatomy_chips": B(),
+    "models.gpu.MemoryLevel": Skip("a record built only by gpu.memory_levels"),
+    "models.gpu.simt_operand_bandwidth": B(lambda: dict(chip=_chip())),
+    "models.gpu.memory_levels": B(lambda: dict(chip=_chip())),
+    "models.gpu.MemoryParallelism": Skip("a record built only by gpu.memory_parallelism"),
+    "models.gpu.memory_parallelism": B(lambda: dict(chip=_chip(), latency_s=6e-7, bytes_per_thread=4)),
+    "models.gpu.OccupancyCurve": Skip("a record built only by gpu.occupancy_vs_registers"),
+    "models.gpu.OccupancyCurve.max_registers_for": B(lambda: dict(occupancy=0.5), obj=lambda: _curve()),
+    "models.gpu.occupancy_vs_registers": B(lambda: dict(compute_capability="8.0", threads_per_block=256,
+                                                        shared_mem_per_block=0, registers=[32, 64])),
+    "models.gpu.IssueRateCurve": Skip("a record built only by gpu.issue_rate_curve"),
+    "models.gpu.issue_rate_curve": B(lambda: dict(warps=[1, 2, 4], alu_per_mem=2, alu_latency=4, mem_latency=20,
+                                                  cycles=200, policy="gto")),
+    # measure
+    "measure.harness.MeasurementError": Skip("an exception class"),
+    "measure.harness.Timing": B(lambda: dict(samples=(1e-3, 2e-3))),
+    "measure.harness.time_call": B(lambda: {"fn": _add, "*args": (1, 2), "warmup": 1, "min_repeats": 2,
+                                            "max_repeats": 3, "min_time": 1e-4}),
+    "measure.harness.MatmulResult": Skip("a record built only by measure.matmul"),
+    "measure.harness.BandwidthResult": Skip("a record built only by measure.triad"),
+    "measure.harness.matmul": B(lambda: dict(n=8, dtype="fp32", m=8, k=8, precision="default", seed=0,
+                                             min_repeats=1, max_repeats=2, min_time=1e-4, warmup=1)),
+    "measure.harness.freivalds_error": B(lambda: dict(a=np.eye(4), b=np.eye(4), c=np.eye(4),
+                                                      rng=np.random.default_rng(0), vectors=2)),
+    "measure.harness.triad": B(lambda: dict(elements=64, scalar=3.0, min_repeats=1, max_repeats=2,
+                                            min_time=1e-4, warmup=1)),
+    "measure.harness.default_matmul_sizes": B(lambda: dict(backend="gpu")),
+    "measure.harness.default_triad_elements": B(lambda: dict(backend="gpu", memory_bytes=16e9)),
+    "measure.harness.first_call_time": B(lambda: {"fn": _jitted_add(), "*args": (1.0, 2.0)}),
+    "measure.harness.dispatch_time": B(lambda: {"fn": _jitted_add(), "*args": (1.0, 2.0), "repeats": 2}),
+    "measure.overhead.LoopTiming": Skip("a record built only by measure.loop_time"),
+    "measure.overhead.loop_time": B(lambda: {"fn": _jitted_add(), "*args": (1.0, 2.0), "calls": 2, "repeats": 1,
+                                             "warmup": 1}),
+    "measure.overhead.Timeline": Skip("a record built only by measure.dispatch_timeline"),
+    "measure.overhead.dispatch_timeline": B(lambda: {"fn": _jitted_add(), "*args": (1.0, 2.0), "calls": 2}),
+    "measure.overhead.sync_loop_time": B(lambda: dict(step=_step(), carry=np.float32(0), steps=2,
+                                                      host_seconds=1e-5, sync=True, repeats=1)),
+    "measure.overhead.RequestRun": Skip("a record built only by measure.run_requests"),
+    "measure.overhead.run_requests": B(lambda: dict(fn=_jitted_add(), requests=[(1.0, 2.0), (3.0, 4.0)])),
+    "measure.overhead.TransferResult": Skip("a record built only by measure.transfer"),
+    "measure.overhead.transfer": B(lambda: dict(nbytes=64, samples=2)),
+    "measure.overhead.HloSummary": Skip("a record built only by measure.hlo_summary"),
+    "measure.overhead.hlo_summary": B(lambda: {"fn": _add, "*args": (_f32(4), _f32(4))}),
+    "measure.roofline.Cost": B(lambda: dict(flops=1e6, bytes_accessed=1e4, transcendentals=0.0)),
+    "measure.roofline.xla_cost": B(lambda: {"fn": _add, "*args": (_f32(4), _f32(4))}),
+    "measure.roofline.unfused_cost": B(lambda: {"fn": _add, "*args": (_f32(4), _f32(4))}),
+    "measure.sweeps.sweep_dtypes": B(lambda: dict(backend="gpu")),
+    "measure.sweeps.matmul_sweep": B(lambda: dict(sizes=[8], cases=("fp32",), rounds=1, min_repeats=1,
+                                                  max_repeats=2, min_time=1e-4, warmup=1)),
+    "measure.sweeps.PrecisionErrors": Skip("a record built only by measure.precision_errors"),
+    "measure.sweeps.precision_errors": B(lambda: dict(n=8, dtype="bf16", precision="default", seed=0)),
+    "measure.sweeps.shapes_sweep": B(lambda: dict(shapes=[(8, 8, 8)], dtype="fp32", rounds=1, seed=0, min_repeats=1,
+                                                  max_repeats=2, min_time=1e-4, warmup=1)),
+    "measure.overhead.decoder_layer": Skip("a JAX function traced by measure.overhead.decoder_layer_counts"),
+    "measure.overhead.decoder_layer_counts": B(lambda: dict(d_model=64, n_heads=2, d_ff=128, context=8, batch=1)),
+    "measure.sweeps.nearby_sizes": B(lambda: dict(n=100)),
+    "measure.device_ceilings.Ceilings": B(lambda: dict(peak_flops=1e12, memory_bandwidth=1e11, dtype="fp32",
+                                                       source="spec sheet", label="x")),
+    "measure.device_ceilings.ceilings": B(lambda: dict(dtype="bf16", info=_info(), precision="default")),
+    "measure.device_ceilings.measured_peak": Skip("runs the device's peak benchmark (seconds)"),
+    "measure.device_ceilings.measured_bandwidth": Skip("runs a STREAM benchmark (seconds)"),
+    # notebook
+    "notebook.glue": B(lambda: dict(name="contract-test", value=1.5, display=False)),
+    "notebook.markdown_table": B(lambda: dict(headers=["a", "b"], rows=[[1, 2]])),
+    "notebook.show": B(lambda: dict(markdown="**x**")),
+    "notebook.format_spec": B(lambda: dict(spec=_chip().peak["bf16"])),
+    "notebook.spec_table": B(lambda: dict(chip_list=[_chip()], fields=["bf16"], source_links=True)),
+    "notebook.source_table": B(lambda: dict(chip_list=[_chip()])),
+    "notebook.device_summary": B(lambda: dict(info=_info(), ceilings=None)),
+    "notebook.field_label": B(lambda: dict(field="bf16")),
+    "notebook.fields_present": B(lambda: dict(chip_list=[_chip()], fields=["bf16"])),
+    "notebook.field_table": B(lambda: dict(fields=["bf16"])),
+    "notebook.notes_table": B(lambda: dict(chip_list=[_chip()])),
+    "notebook.device_kind_table": B(lambda: dict(chip_list=[_chip()])),
+    # explore
+    "explore.mode": B(),
+    "explore.Param": Skip("a record built only by explore.choice/slider/toggle"),
+    "explore.choice": B(lambda: dict(name="c", options=["a", "b"], value="a", label="C", static=None)),
+    "explore.slider": B(lambda: dict(name="s", values=[1, 2, 3], value=2, label="S", static=None, format=None)),
+    "explore.toggle": B(lambda: dict(name="t", value=False, label="T")),
+    "explore.View": Skip("a base class"),
+    "explore.View.update": Skip(VIEW),
+    "explore.View.background": Skip(VIEW),
+    "explore.Redraw": B(lambda: dict(draw=lambda: plt.figure())),
+    "explore.Redraw.update": Skip(VIEW),
+    "explore.Renderer": Skip("built by Explorable.renderer"),
+    "explore.Renderer.frame": Skip(VIEW),
+    "explore.TextStamps": B(lambda: dict(size=16)),
+    "explore.TextStamps.attach": Skip("takes a Matplotlib artist inside a View"),
+    "explore.TextStamps.wrap": Skip("takes a Matplotlib renderer inside a draw"),
+    "explore.difference": B(lambda: dict(a=np.zeros((2, 2, 3), np.uint8), b=np.ones((2, 2, 3), np.uint8))),
+    "explore.Palette": B(lambda: dict(colors=16)),
+    "explore.Palette.png": B(lambda: dict(img=np.zeros((4, 4, 4), np.uint8)), obj=lambda: _palette()),
+    "explore.Static": Skip("a record built only by Explorable.render_static"),
+    "explore.Live": Skip("a record built only by Explorable.show_live"),
+    "explore.live": B(),
+    "explore.Explorable": B(lambda: dict(make=lambda: None, params=[_slider()], name="contract", description="d",
+                                         dpi=30, colors=16, max_frames=10, max_bytes=10 ** 6)),
+    "explore.Explorable.grid": B(obj=_explorable),
+    "explore.Explorable.index": B(lambda: dict(values={"x": 2, "on": True}), obj=_explorable),
+    "explore.Explorable.values": B(lambda: dict(x=2, on=True), obj=_explorable),
+    "explore.Explorable.alt": B(lambda: dict(values={"x": 2, "on": True}), obj=_explorable),
+    "explore.Explorable.renderer": Skip(RENDER),
+    "explore.Explorable.frame": Skip(RENDER),
+    "explore.Explorable.random_walk": Skip(RENDER),
+    "explore.Explorable.reference": Skip(RENDER),
+    "explore.Explorable.png": B(lambda: dict(rgb=np.zeros((4, 4, 4), np.uint8), colors=16), obj=_explorable),
+    "explore.Explorable.start_figure": Skip(RENDER),
+    "explore.Explorable.render_static": Skip(RENDER),
+    "explore.Explorable.widgets": Skip("builds ipywidgets"),
+    "explore.Explorable.show_live": Skip(RENDER),
+    "explore.Explorable.check_settings": B(obj=_explorable),
+    "explore.Explorable.check": Skip(RENDER),
+    "explore.Explorable.export": Skip(RENDER),
+    "explore.Explorable.show": Skip(RENDER),
+    "explore.show": Skip(RENDER),
+    # figures
+    "figures.FigureError": Skip("an exception class"),
+    "figures.ChapterError": Skip("an exception class"),
+    "figures.Figure": Skip("a record built only by figures.collect"),
+    "figures.find_book": Skip("reads the file system around the package"),
+    "figures.chapters": Skip("reads the book's folder"),
+    "figures.select": Skip("works on the book's chapter paths"),
+    "figures.collect": B(lambda: dict(nb={"cells": []}, chapter="x")),
+    "figures.kernel_setup": Skip("changes the kernel's Matplotlib setup"),
+    "figures.execute": Skip("executes a notebook"),
+    "figures.run_chapter": Skip("executes a notebook"),
+    "figures.main": Skip("executes the book"),
+    # plots.style
+    "plots.style.use_style": B(),
+    "plots.style.style": B(),
+    "plots.style.si_formatter": B(lambda: dict(unit="B/s")),
+    "plots.style.log_axes": B(lambda: dict(ax=_ax(), x_unit="FLOP/B", y_unit="FLOP/s")),
+    "plots.style.place_labels": B(lambda: dict(ax=_ax(), points=[("a", 1.0, 2.0)], fontsize=8, bold=(),
+                                               offsets=None, marker_radius=5.0)),
+    "plots.style.labelled_points": B(lambda: dict(ax=_ax(), points=[("a", 1.0, 2.0)], offsets=None)),
+    "plots.style.chip_label": B(lambda: dict(chip=_chip())),
+    "plots.style.vendor_colors": B(lambda: dict(vendors=["NVIDIA", "Google"])),
+    "plots.style.short_name": B(lambda: dict(name="NVIDIA H100 SXM")),
+    "plots.style.standalone_figure": B(lambda: dict(figsize=(3, 2), dpi=40)),
+    # plots.roofline
+    "plots.roofline.roofline_plot": B(lambda: dict(ax=_ax(), ceilings=[("chip", 1e12, 1e11)], points=[("p", 10.0, 1e11)],
+                                                   intensity_range=(0.1, 1000.0), title="t")),
+    "plots.roofline.intensity_markers": B(lambda: dict(ax=_log_ax(), items=[("x", 10.0)], color="#555555")),
+    "plots.roofline.ridge_lines": B(lambda: dict(ax=_log_ax(), ridges=(30, 100))),
+    "plots.roofline.chip_map": B(lambda: dict(ax=_ax(), rows=_rows(), highlight=None, main_dtype="bf16",
+                                              marker_radius=5.0)),
+    "plots.roofline.ridge_bars": B(lambda: dict(ax=_ax(), rows=_rows(), main_dtype="bf16")),
+    "plots.roofline.ChipMapView": Skip("an explorable view (tests/test_plots_roofline.py)"),
+    "plots.roofline.ChipMapView.update": Skip(VIEW),
+    "plots.roofline.RooflineView": Skip("an explorable view (tests/test_plots_roofline.py)"),
+    "plots.roofline.RooflineView.update": Skip(VIEW),
+    # plots.gpu
+    "plots.gpu.sm_diagram": B(lambda: dict(ax=_ax(), chip=_chip())),
+    "plots.gpu.chip_diagram": B(lambda: dict(ax=_ax(), chip=_chip(), highlight=0)),
+    "plots.gpu.AnatomyView": Skip("an explorable view (tests/test_plots_gpu.py)"),
+    "plots.gpu.AnatomyView.update": Skip(VIEW),
+    "plots.gpu.occupancy_staircase": B(lambda: dict(ax=_ax(), compute_capability="8.0", block_sizes=(128, 256),
+                                                    shared_mem_per_block=0, mark=(128, 32))),
+    "plots.gpu.occupancy_limits": B(lambda: dict(ax=_ax(), occ=_occ(), top=None)),
+    "plots.gpu.occupancy_explorer": B(lambda: dict(fig=_fig(), compute_capability="8.0", threads_per_block=256,
+                                                   registers_per_thread=32, shared_mem_per_block=0,
+                                                   shared_mem_carveout=None)),
+    "plots.gpu.OccupancyView": Skip("an explorable view (tests/test_plots_gpu.py)"),
+    "plots.gpu.OccupancyView.update": Skip(VIEW),
+    "plots.gpu.latency_hiding_plot": B(lambda: dict(ax=_ax(), curve=_issue_curve(), max_warps=None, label="x",
+                                                    color=None)),
+    "plots.gpu.LatencyView": Skip("an explorable view (tests/test_plots_gpu.py)"),
+    "plots.gpu.LatencyView.update": Skip(VIEW),
+    "plots.gpu.ratio_table": B(lambda: dict(ax=_ax(), chips=[_chip(), _chip("a100-80gb")], dtypes=("bf16", "fp8"))),
+    # plots.matmul
+    "plots.matmul.measured_rates": B(lambda: dict(ax=_ax(), records=[_record(64), _record(128)], color="k",
+                                                  marker="o", label="m")),
+    "plots.matmul.MatmulModelView": Skip("an explorable view (tests/test_plots_matmul.py)"),
+    "plots.matmul.MatmulModelView.update": Skip(VIEW),
+    # plots.overhead
+    "plots.overhead.ChainView": Skip("an explorable view (tests/test_plots_overhead.py)"),
+    "plots.overhead.ChainView.update": Skip(VIEW),
+    # plots.systolic
+    "plots.systolic.stationary_tile": B(lambda: dict(run=_run(), t=1), negative=True),
+    "plots.systolic.draw_cycle": B(lambda: dict(ax=_ax(), run=_run(), t=1, queue=2, schedule=None, fontsize=7.5)),
+    "plots.systolic.snapshots": B(lambda: dict(fig=_fig(), run=_run(), cycles=[0, 1], ncols=None, queue=2,
+                                               fontsize=7.5)),
+    "plots.systolic.animation_html": Skip("encodes an animation (seconds; tests/test_plots_systolic.py)"),
+    "plots.systolic.self_contained_player": B(lambda: dict(html=_player_html())),
+    "plots.systolic.busy_timeline": B(lambda: dict(ax=_ax(), run=_run(), color=None, label=None, fraction=False)),
+    "plots.systolic.by_word": B(lambda: dict(text=_ax().set_title("a b"))),
+    "plots.systolic.activity_figure": B(lambda: dict(fig=_fig(), run=_run())),
+    "plots.systolic.ActivityView": Skip("an explorable view (tests/test_plots_systolic.py)"),
+    "plots.systolic.ActivityView.simulate": B(lambda: dict(R=2, dataflow="ws", M=3, N=3, K=2, double_buffer=False)),
+    "plots.systolic.ActivityView.update": Skip(VIEW),
+    "plots.systolic.activity_caption": B(lambda: dict(run=_run())),
+}
+
+
+def _llama():
+    from accelbook.models import decoder
+    return decoder.LLAMA2_7B
+
+
+def _ops():
+    from accelbook.models import decoder
+    return decoder.layer_ops(decoder.LLAMA2_7B, batch=1, context=128)
+
+
+def _om():
+    from accelbook.models.matmul import OverheadModel
+    return OverheadModel(1e-5, 1e12)
+
+
+def _curve():
+    from accelbook.models import gpu
+    return gpu.occupancy_vs_registers("8.0", 256)
+
+
+def _occ():
+    from accelbook.models import gpu
+    return gpu.occupancy("8.0", 256, 32, 0)
+
+
+def _issue_curve():
+    from accelbook.models import gpu
+    return gpu.issue_rate_curve([1, 2, 4], 2, 4, 20, cycles=200)
+
+
+def _slider():
+    from accelbook import explore
+    return explore.slider("x", [1, 2, 3])
+
+
+def _palette():
+    from accelbook.explore import Palette
+    return Palette(16)
+
+
+def _log_ax():
+    ax = _ax()
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlim(1, 1e4)
+    ax.set_ylim(1e9, 1e13)
+    return ax
+
+
+def _step():
+    import jax
+
+    @jax.jit
+    def step(carry):
+        return carry + 1, carry
+    return step
+
+
+def _player_html():
+    return ('<div class="animation"><img id="_anim_img"></div>'
+            '<script>var x = 1;</script>')
+
+
+# -- the bad values -------------------------------------------------------------------------------
+
+MUST = "must be rejected"
+EITHER = "rejected or a sane result"
+ACCEPT = "must be accepted"
+
+
+def _is_number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def battery(base: Any, default: Any, takes_arrays: bool) -> list[tuple[str, Any, str]]:
+    """``(label, bad value, expectation)`` for a parameter whose valid base value is ``base``."""
+    none = [] if default is None else [("None", None, MUST)]
+    if _is_number(base):
+        cases = [("True", True, MUST), ("numeric str", str(base), MUST), *none,
+                 ("nan", math.nan, MUST), ("inf", math.inf, EITHER), ("-1", -1, EITHER), ("0", 0, EITHER),
+                 ("2**64", 2 ** 64, EITHER),
+                 ("numpy scalar", (np.int64 if isinstance(base, int) else np.float64)(base), ACCEPT)]
+        if isinstance(base, float) and base == int(base) and abs(base) < 2 ** 53:
+            pass
+        cases.append(("list", [base, base], EITHER if takes_arrays else MUST))
+        return cases
+    if isinstance(base, (bool, np.bool_)):
+        return [("1", 1, MUST), ("str", str(base), MUST), *none, ("np.bool_", np.bool_(base), ACCEPT)]
+    if isinstance(base, str):
+        return [*none, ("int", 1, EITHER), ("True", True, EITHER), ("list", [base], EITHER),
+                ("empty str", "", EITHER), ("unknown str", "no-such-name", EITHER)]
+    if isinstance(base, (list, tuple)) and not isinstance(base, str):
+        return [*none, ("str", "ab", MUST if not (base and isinstance(base[0], tuple)) else EITHER),
+                ("number", 3, EITHER), ("empty", type(base)(), EITHER), ("[None]", [None], EITHER),
+                ("[nan]", [math.nan], EITHER)]
+    if isinstance(base, np.ndarray):
+        return [*none, ("str", "ab", EITHER), ("empty", base[:0], EITHER), ("bool array", base.astype(bool), EITHER),
+                ("nan array", np.full_like(base, np.nan, dtype=float), EITHER)]
+    return [*none, ("int", 3, EITHER), ("str", "x", EITHER), ("True", True, EITHER)]
+
+
+# -- checking one case ----------------------------------------------------------------------------
+
+class Hang(Exception):
+    pass
+
+
+def _alarm(signum, frame):
+    raise Hang(f"took longer than {CASE_SECONDS} s")
+
+
+def _call(fn, kwargs: dict):
+    kwargs = dict(kwargs)
+    extra = kwargs.pop("*args", None)
+    if extra is None:
+        return fn(**kwargs)
+    sig = inspect.signature(fn)
+    positional = []
+    for p in sig.parameters.values():
+        if p.kind is p.VAR_POSITIONAL:
+            break
+        positional.append(kwargs.pop(p.name))
+    return fn(*positional, *extra, **kwargs)
+
+
+RAISES = "<raises>"
+
+
+def insane(value, negative_ok: bool, depth: int = 0) -> str | None:
+    """Why ``value`` is not a sane result (NaN, inf, a negative where none is allowed), or None."""
+    if depth > 4:
+        return None
+    if isinstance(value, (bool, np.bool_, str, bytes)) or value is None:
+        return None
+    if isinstance(value, (int, float, np.integer, np.floating)):
+        if not math.isfinite(float(value)):
+            return f"non-finite number {value!r}"
+        if value < 0 and not negative_ok and depth == 0:
+            return f"negative result {value!r}"
+        return None
+    if isinstance(value, np.ndarray):
+        if value.dtype.kind == "f" and not np.all(np.isfinite(value)):
+            return "an array with NaN or inf"
+        return None
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        for f in dataclasses.fields(value):
+            why = insane(getattr(value, f.name), True, depth + 1)
+            if why:
+                return f"field {f.name}: {why}"
+        for name, attr in vars(type(value)).items():
+            if isinstance(attr, property) and not name.startswith("_"):
+                try:
+                    got = getattr(value, name)
+                except (ValueError, KeyError, TypeError):
+                    continue
+                except Exception as e:  # noqa: BLE001
+                    return f"{RAISES} property {name}: {type(e).__name__}: {str(e)[:120]}"
+                why = insane(got, True, depth + 1)
+                if why:
+                    return f"property {name}: {why}"
+        return None
+    if isinstance(value, dict):
+        for k, v in value.items():
+            why = insane(v, True, depth + 1)
+            if why:
+                return f"[{k!r}]: {why}"
+        return None
+    if isinstance(value, (list, tuple)):
+        for i, v in enumerate(value[:50]):
+            why = insane(v, True, depth + 1)
+            if why:
+                return f"[{i}]: {why}"
+    return None
+
+
+def run_case(fn, kwargs: dict, param: str, expect: str, negative_ok: bool) -> str | None:
+    """None if the case keeps the contract, else what went wrong."""
+    old = signal.signal(signal.SIGALRM, _alarm)
+    signal.setitimer(signal.ITIMER_REAL, CASE_SECONDS)
+    try:
+        result = _call(fn, kwargs)
+    except Hang as e:
+        return f"HANG: {e}"
+    except (ValueError, KeyError, TypeError) as e:
+        if expect == ACCEPT:
+            return f"rejected a valid value: {type(e).__name__}: {e}"
+        if param not in str(e):
+            return f"UNCLEAR: {type(e).__name__} does not name {param!r}: {str(e)[:200]}"
+        return None
+    except Exception as e:  # noqa: BLE001 (the point of the test)
+        return f"CRASH: {type(e).__name__}: {str(e)[:200]}"
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+        plt.close("all")
+    if expect == MUST:
+        return f"SILENT: accepted, returned {_short(result)}"
+    why = insane(result, negative_ok)
+    if why and RAISES in why:
+        return "CRASH: the result's " + why.replace(RAISES + " ", "")
+    return f"SILENT: {why}" if why else None
+
+
+def _short(value) -> str:
+    text = repr(value)
+    return text if len(text) < 120 else text[:117] + "..."
+
+
+def cases_for(key: str):
+    """Every ``(param, label, fn, kwargs, expect)`` for one callable, after checking its base call."""
+    owner, obj = CALLABLES[key]
+    entry = BASES[key]
+    base = entry.kwargs()
+    fn = obj
+    if entry.obj is not None:
+        fn = getattr(entry.obj(), key.rsplit(".", 1)[1])
+    try:
+        sig = inspect.signature(fn)
+    except (TypeError, ValueError):
+        sig = None
+    defaults = {} if sig is None else {n: p.default for n, p in sig.parameters.items()}
+    params = [p for p in base if p != "*args"] if entry.params is None else list(entry.params)
+    out = []
+    for param in params:
+        if param in entry.known:
+            continue
+        for label, value, expect in battery(base[param], defaults.get(param, inspect.Parameter.empty),
+                                            param in entry.arrays):
+            out.append((param, label, value, expect))
+    return fn, entry, out
+
+
+# -- the tests ------------------------------------------------------------------------------------
+
+def test_every_public_callable_has_a_base():
+    missing = sorted(set(CALLABLES) - set(BASES))
+    assert not missing, ("public callables without an entry in tests/test_api_contract.py BASES "
+                         f"(add a valid base call for each): {missing}")
+    gone = sorted(set(BASES) - set(CALLABLES))
+    assert not gone, f"BASES entries for callables that no longer exist: {gone}"
+
+
+FUZZED = sorted(k for k in CALLABLES if isinstance(BASES.get(k), B))
+
+
+@pytest.mark.parametrize("key", FUZZED)
+def test_bad_input_is_rejected_by_name_or_gives_a_sane_result(key):
+    owner, obj = CALLABLES[key]
+    entry = BASES[key]
+    fn, entry, cases = cases_for(key)
+    problem = run_case(fn, entry.kwargs(), "<base>", EITHER, entry.negative)
+    assert problem is None, f"{key}: the base call of BASES is not valid: {problem}"
+    failures = []
+    for param, label, value, expect in cases:
+        kwargs = entry.kwargs()
+        kwargs[param] = value
+        if entry.obj is not None:
+            fn = getattr(entry.obj(), key.rsplit(".", 1)[1])
+        problem = run_case(fn, kwargs, param, expect, entry.negative)
+        if problem:
+            failures.append(f"{param}={label} ({expect}): {problem}")
+    assert not failures, f"{key}: {len(failures)} of {len(cases)} cases break the contract:\n" + "\n".join(failures)
+
+
+def main() -> None:
+    """``python tests/test_api_contract.py``: the counts of the whole walk, by module and by kind."""
+    import collections
+    import time
+
+    counts = collections.Counter()
+    by_module = collections.defaultdict(collections.Counter)
+    start = time.perf_counter()
+    for key in sorted(CALLABLES):
+        entry = BASES.get(key)
+        if not isinstance(entry, B):
+            counts["skipped" if entry else "no base"] += 1
+            continue
+        counts["callables fuzzed"] += 1
+        fn, entry, cases = cases_for(key)
+        module = key.rsplit(".", 2 if inspect.isclass(CALLABLES[key][0]) else 1)[0]
+        for param, label, value, expect in cases:
+            kwargs = entry.kwargs()
+            kwargs[param] = value
+            if entry.obj is not None:
+                fn = getattr(entry.obj(), key.rsplit(".", 1)[1])
+            problem = run_case(fn, kwargs, param, expect, entry.negative)
+            kind = "OK" if problem is None else problem.split(":")[0]
+            kind = kind if kind in ("OK", "CRASH", "SILENT", "UNCLEAR", "HANG") else "REJECTED VALID"
+            counts[kind] += 1
+            by_module[module][kind] += 1
+            if problem:
+                print(f"{key}: {param}={label}: {problem}")
+    print(f"\ncallables walked: {len(CALLABLES)}; {dict(counts)}; {time.perf_counter() - start:.1f} s")
+    for module, c in sorted(by_module.items()):
+        print(f"  {module}: {dict(c)}")
+
+
+if __name__ == "__main__":
+    main()
