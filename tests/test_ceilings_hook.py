@@ -28,6 +28,7 @@ def hook(monkeypatch):
     module = load_hook()
     monkeypatch.setattr(module, "CPU_AFFINITY", "all")  # never pin the test process itself
     monkeypatch.setenv(module.ENV, "unset-by-test")  # restored after the test
+    monkeypatch.setenv(module.PINNING_ENV, "unset-by-test")
     messages = []
     monkeypatch.setattr(module, "logger", types.SimpleNamespace(
         info=lambda m: messages.append(("info", m)), warning=lambda m: messages.append(("warning", m))))

@@ -1,5 +1,6 @@
 """Where the ceilings come from (accelbook.measure.device_ceilings): the spec sheet, or a measurement."""
 
+import dataclasses
 import functools
 import json
 import os
@@ -171,3 +172,34 @@ def test_write_build_file_round_trips_through_the_environment(tmp_path, monkeypa
     found = dc.build_measurement()
     assert found.from_build and found.peaks == m.peaks and found.bandwidth == m.bandwidth
     assert list(tmp_path.joinpath("sub").iterdir()) == [path]  # no temporary file left behind
+
+
+# --- device_summary: the CPU named, its computed peak beside the measured one -------------------------
+
+def test_device_summary_names_the_cpu_and_both_peaks(monkeypatch):
+    from accelbook import notebook
+
+    cpu = device.host_cpu()
+    info = device.describe("cpu", "cpu")
+    peak = cpu.peak_flops("fp32", 1)
+    assert peak is not None, "this test needs a CPU whose clock the system reports"
+    above = dc.Ceilings(peak * 1.2, 2e10, "fp32", "measured", "this CPU (measured, fp32)",
+                        (peak * 1.1, peak * 1.2, peak * 1.3), (1e10, 2e10, 3e10), True, 1)
+    md = notebook.device_summary(info, above)
+    assert cpu.model_name in md and cpu.simd in md and f"{cpu.fp32_lanes} fp32 lanes" in md
+    assert "computed peak (fp32)" in md and "1 core ×" in md
+    assert "once for this build" in md and "3 interleaved rounds" in md
+    assert "median of 3" in md and "17%" in md and "100%" in md  # (1.3 - 1.1) / 1.2 and (3 - 1) / 2
+    # a measured peak above the computed one is never shown without its reason
+    assert "1.20 (above the computed peak:" in md
+    below = dataclasses.replace(above, peak_flops=peak * 0.5, once_per_build=False)
+    md = notebook.device_summary(info, below)
+    assert "0.50 (of the computed peak)" in md and "in this notebook's process" in md
+
+
+def test_device_summary_says_a_tpu_v3_device_is_one_tensorcore():
+    from accelbook import notebook
+
+    info = device.describe("tpu", "TPU v3")
+    md = notebook.device_summary(info, measure.ceilings("bf16", info))
+    assert "one of the chip's 2 TensorCores" in md and "CPU" not in md

@@ -32,6 +32,7 @@ from sphinx.util import logging
 logger = logging.getLogger(__name__)
 
 ENV = "ACCELBOOK_CEILINGS"  # the same name as accelbook.measure.device_ceilings.ENV
+PINNING_ENV = "ACCELBOOK_CPU_PINNING"  # tells the kernels the build pinned them (device_summary says so)
 FILENAME = "accelbook-ceilings.json"
 TIMEOUT = 600  # seconds; the measurement takes about 10 on a 2-core CPU
 
@@ -55,14 +56,15 @@ def ceilings_path(app) -> Path:
 def pin_cpus(setting: str) -> list[int] | None:
     """Apply ``setting`` to this process's CPU affinity; return the CPUs now allowed (None where
     the platform has no affinity control)."""
+    if setting not in ("one core", "all"):
+        raise ValueError(f"CPU_AFFINITY={setting!r}; allowed: 'one core', 'all'")
     if not hasattr(os, "sched_setaffinity"):
         return None
     cpus = sorted(os.sched_getaffinity(0))
     if setting == "one core" and len(cpus) > 1:
         cpus = cpus[:1]
         os.sched_setaffinity(0, cpus)
-    elif setting not in ("one core", "all"):
-        raise ValueError(f"CPU_AFFINITY={setting!r}; allowed: 'one core', 'all'")
+    os.environ[PINNING_ENV] = setting
     return cpus
 
 

@@ -25,7 +25,7 @@ import subprocess
 import sys
 
 from accelbook import specs
-from accelbook.checks import nonneg_int, positive_int, show
+from accelbook.checks import instance, nonneg_int, positive_int, real, show, text as check_text
 from accelbook.models.matmul import peak_dtype
 from accelbook.specs import Chip
 
@@ -318,6 +318,14 @@ def parse_cpuinfo(text: str, *, affinity=None, max_freq_khz: float | None = None
     """
     if not isinstance(text, str):
         raise TypeError(f"text={show(text)} must be the text of /proc/cpuinfo (a str)")
+    if max_freq_khz is not None:
+        max_freq_khz = real("max_freq_khz", max_freq_khz, positive=True)
+    if cpu_quota is not None:
+        cpu_quota = real("cpu_quota", cpu_quota, positive=True)
+    if sve_vector_bits is not None:
+        sve_vector_bits = positive_int("sve_vector_bits", sve_vector_bits)
+    check_text("fallback_name", fallback_name)
+    check_text("machine", machine)
     blocks = [b for b in _blocks(text) if _int(b.get("processor")) is not None]
     if affinity is not None:
         affinity = {nonneg_int("affinity item", a) for a in affinity}
@@ -365,8 +373,6 @@ def parse_cpuinfo(text: str, *, affinity=None, max_freq_khz: float | None = None
                         "usually the nominal clock, and cores that boost run faster")
     else:
         clock, clock_source = None, "no clock reported by the operating system"
-    if cpu_quota is not None and not (isinstance(cpu_quota, (int, float)) and cpu_quota > 0):
-        raise ValueError(f"cpu_quota={cpu_quota!r} must be a positive number of CPUs or None")
     return CpuInfo(name, vendor, arch, logical, max(len(blocks), logical), physical, cpu_quota, simd, vector_bits, units, fma_bits,
                    assumed, source, note, clock, clock_source, flags)
 
@@ -380,6 +386,7 @@ def _is_float(value: str | None) -> bool:
 
 def parse_cpu_max(text: str) -> float | None:
     """CPUs a cgroup-v2 ``cpu.max`` allows ("200000 100000" → 2.0; "max 100000" → None)."""
+    check_text("text", text)
     parts = text.split()
     if len(parts) != 2 or parts[0] == "max":
         return None
@@ -416,7 +423,7 @@ def host_cpu() -> CpuInfo:
 def cpu_info(info: DeviceInfo | None = None) -> CpuInfo | None:
     """The CPU JAX computes on, or ``None`` when JAX's device (``info``, default this process's)
     is a GPU or TPU. See :class:`CpuInfo`. Taught in: "Introduction" (what is this machine?)."""
-    info = current() if info is None else info
+    info = current() if info is None else instance("info", info, DeviceInfo)
     return host_cpu() if info.backend == "cpu" else None
 
 
@@ -474,8 +481,7 @@ def parse_gpu_clocks(text: str) -> list[GpuClocks]:
 def gpu_clocks(timeout: float = 5.0) -> GpuClocks | None:
     """The first NVIDIA GPU's clocks and power now, from ``nvidia-smi``; ``None`` when there is
     no nvidia-smi, it fails, or it takes longer than ``timeout`` seconds."""
-    if not (isinstance(timeout, (int, float)) and not isinstance(timeout, bool) and timeout > 0):
-        raise ValueError(f"timeout={timeout!r} must be a positive number of seconds")
+    timeout = real("timeout", timeout, positive=True)
     exe = shutil.which("nvidia-smi")
     if exe is None:
         return None

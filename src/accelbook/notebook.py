@@ -141,6 +141,8 @@ def device_summary(info, ceilings=None) -> str:
     book build's single measurement. On TPU v2 and v3 it says that a JAX device is one
     TensorCore, with its share of the chip. Taught in: "Introduction" (what is this machine?).
     """
+    import os
+
     from accelbook import device
 
     rows = [("backend", info.backend), ("device kind (from JAX)", f"`{info.device_kind}`"),
@@ -164,7 +166,10 @@ def device_summary(info, ceilings=None) -> str:
         rows.append(("CPU", f"{cpu.model_name}{arch}"))
         used = f"{cores} of {cpu.total_cpus} logical CPUs"
         if cpu.logical_cpus < cpu.total_cpus:
-            used += " (this process is pinned to them; XLA sizes its CPU thread pool from that)"
+            pinned = os.environ.get("ACCELBOOK_CPU_PINNING") == "one core"  # set by the build
+            used += (" (the book build pins every chapter to one core, so that the measurements on each page "
+                     "see the same machine; XLA sizes its CPU thread pool from the CPUs a process may use)"
+                     if pinned else " (this process may use only these; XLA sizes its CPU thread pool from them)")
         rows.append(("cores used", used))
         if cpu.vector_bits is not None:
             fma = f"{cpu.fma_units} FMA units of {cpu.fma_bits} bits per core"

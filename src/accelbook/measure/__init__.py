@@ -3,19 +3,23 @@ one module per chapter topic that measures something.
 
 ``from accelbook import measure`` gives the harness (:mod:`~accelbook.measure.harness`:
 ``measure.time_call``, ``measure.matmul``, ``measure.triad``, ...) and the ceilings
-(:mod:`~accelbook.measure.device_ceilings`: ``measure.ceilings("fp32")``) by name, and each topic's
+(:mod:`~accelbook.measure.device_ceilings`: ``measure.ceilings("fp32")``, measured once per book
+build on a CPU) by name, and each topic's
 probes by module: ``measure.sweeps`` (chapter 03), ``measure.overhead`` (05), ``measure.roofline``
 (02). A measure module imports no Matplotlib and no :mod:`accelbook.plots` (``tests/test_layers.py``
 checks it).
 """
 
 from accelbook.measure import device_ceilings, harness, overhead, roofline, sweeps
-from accelbook.measure.device_ceilings import Ceilings, ceilings, measured_bandwidth, measured_peak
-from accelbook.measure.harness import (PRECISIONS, BandwidthResult, MatmulResult, MeasurementError, Timing,
+from accelbook.measure.device_ceilings import (Ceilings, Measurement, build_measurement, ceilings,
+                                               measure_ceilings, measured_bandwidth, measured_peak)
+from accelbook.measure.harness import (PRECISIONS, BandwidthResult, MatmulResult, MeasurementError, Probe, Timing,
                                        default_matmul_sizes, default_triad_elements, dispatch_time,
-                                       first_call_time, freivalds_error, matmul, time_call, triad)
+                                       first_call_time, freivalds_error, matmul, matmul_probe, time_call, triad,
+                                       triad_probe)
 
-__all__ = ["PRECISIONS", "BandwidthResult", "Ceilings", "MatmulResult", "MeasurementError", "Timing",
-           "ceilings", "default_matmul_sizes", "default_triad_elements", "device_ceilings", "dispatch_time",
-           "first_call_time", "freivalds_error", "harness", "matmul", "measured_bandwidth", "measured_peak",
-           "overhead", "roofline", "sweeps", "time_call", "triad"]
+__all__ = ["PRECISIONS", "BandwidthResult", "Ceilings", "MatmulResult", "Measurement", "MeasurementError", "Probe",
+           "Timing", "build_measurement", "ceilings", "default_matmul_sizes", "default_triad_elements",
+           "device_ceilings", "dispatch_time", "first_call_time", "freivalds_error", "harness", "matmul",
+           "matmul_probe", "measure_ceilings", "measured_bandwidth", "measured_peak", "overhead", "roofline",
+           "sweeps", "time_call", "triad", "triad_probe"]

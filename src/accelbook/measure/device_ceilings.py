@@ -34,12 +34,16 @@ from pathlib import Path
 from typing import Any
 
 from accelbook.device import DeviceInfo, current, host_cpu, matmul_peak_dtype
-from accelbook.measure.harness import (default_matmul_sizes, default_triad_elements, matmul_probe, time_call,
-                                       triad_probe)
+from accelbook.checks import boolean, instance, one_of, positive_int, sequence
+from accelbook.measure.harness import (PRECISIONS, default_matmul_sizes, default_triad_elements, matmul_probe,
+                                       time_call, triad_probe)
 from accelbook.specs import check_dtype
 
 ENV = "ACCELBOOK_CEILINGS"
 """Environment variable naming the build's ceilings file (set by the book's Sphinx extension)."""
+
+PINNING_ENV = "ACCELBOOK_CPU_PINNING"
+"""Set by the book's Sphinx extension to the CPU pinning it applied ('one core' or 'all')."""
 
 FORMAT = 1
 """Version of the ceilings file's layout; a file of another version is ignored."""
@@ -112,14 +116,19 @@ class Measurement:
     from_build: bool = False
 
     def peak(self, dtype: str, precision: str = "default") -> float | None:
+        """Median over rounds of the matmul rate for ``dtype`` at ``precision``; None if not measured."""
+        check_dtype(dtype)
+        one_of("precision", precision, PRECISIONS)
         samples = self.peaks.get(f"{dtype}/{precision}")
         return statistics.median(samples) if samples else None
 
     @property
     def memory_bandwidth(self) -> float | None:
+        """Median over rounds of the triad's bandwidth (bytes/s); None if not measured."""
         return statistics.median(self.bandwidth) if self.bandwidth else None
 
     def to_json(self) -> dict:
+        """The layout of the build's ceilings file (see :data:`FORMAT`)."""
         return {"format": FORMAT, "date": self.date, "identity": self.identity,
                 "protocol": {"rounds": self.rounds, "matmul_n": self.matmul_n,
                              "triad_elements": self.triad_elements,
@@ -133,6 +142,8 @@ class Measurement:
 
     @classmethod
     def from_json(cls, data: dict, *, from_build: bool = True) -> "Measurement":
+        """Read :meth:`to_json`'s layout; ``ValueError`` for another format version."""
+        instance("data", data, dict)
         if data.get("format") != FORMAT:
             raise ValueError(f"ceilings file format {data.get('format')!r}; this accelbook reads {FORMAT}")
         protocol = data["protocol"]
@@ -150,7 +161,7 @@ def identity(info: DeviceInfo | None = None) -> dict:
     its CPU thread pool from it)."""
     import jax
 
-    info = current() if info is None else info
+    info = current() if info is None else instance("info", info, DeviceInfo)
     out = {"backend": info.backend, "device_kind": info.device_kind, "jax": jax.__version__}
     if info.backend == "cpu":
         cpu = host_cpu()
@@ -159,6 +170,7 @@ def identity(info: DeviceInfo | None = None) -> dict:
                       "logical_cpus": cpu.logical_cpus, "cores": cpu.cores, "simd": cpu.simd,
                       "clock_hz": cpu.clock_hz, "peak_fp32": cpu.peak_flops("fp32")}
         out["affinity"] = affinity
+        out["pinning"] = os.environ.get(PINNING_ENV)
     return out
 
 
@@ -180,8 +192,8 @@ def build_cases(backend: str) -> list[tuple[str, str]]:
     return [(d, "default") for d in dtypes]
 
 
-def ceilings_matmul_n(backend: str) -> int:
-    """The square matmul size the ceilings are measured at: the largest default size."""
+def _matmul_n(backend: str) -> int:
+    """The square matmul size the ceilings are measured at."""
     return default_matmul_sizes(backend)[-1]
 
 
@@ -195,15 +207,22 @@ def measure_ceilings(cases=None, *, bandwidth: bool = True, rounds: int = 5, rep
     ``repeats + 3`` times. Every probe is compiled and checked against NumPy before round one.
     A ceiling is the median over rounds of each round's best rate.
     """
-    from accelbook.checks import positive_int
-
     rounds = positive_int("rounds", rounds)
     repeats = positive_int("repeats", repeats)
+    bandwidth = boolean("bandwidth", bandwidth)
     info = current()
-    cases = build_cases(info.backend) if cases is None else [tuple(c) for c in cases]
-    for dtype, precision in cases:
-        check_dtype(dtype)
-    n = ceilings_matmul_n(info.backend) if n is None else positive_int("n", n)
+    if cases is None:
+        cases = build_cases(info.backend)
+    else:
+        cases = [tuple(c) for c in sequence("cases", cases, of=lambda name, c: sequence(name, c), nonempty=False)]
+        for i, case in enumerate(cases):
+            if len(case) != 2:
+                raise ValueError(f"cases[{i}]={case!r} must be a (dtype, precision) pair")
+            check_dtype(case[0])
+            one_of(f"cases[{i}] precision", case[1], PRECISIONS)
+    if not cases and not bandwidth:
+        raise ValueError("cases=[] with bandwidth=False: nothing to measure")
+    n = _matmul_n(info.backend) if n is None else positive_int("n", n)
     elements = (default_triad_elements(info) if elements is None else positive_int("elements", elements))
     start = time.perf_counter()
     probes = {f"{d}/{p}": matmul_probe(n, d, precision=p) for d, p in cases}
@@ -228,7 +247,7 @@ def measure_ceilings(cases=None, *, bandwidth: bool = True, rounds: int = 5, rep
 
 def write_build_file(path, **kwargs: Any) -> Measurement:
     """Measure (:func:`measure_ceilings`) and write the result as JSON to ``path`` (atomically)."""
-    path = Path(path)
+    path = Path(instance("path", path, (str, os.PathLike)))
     result = measure_ceilings(**kwargs)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
