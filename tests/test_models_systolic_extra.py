@@ -250,3 +250,32 @@ def test_layout_padding_examples_and_bad_input():
     for shape in ((5,), (), 7, (0, 3), (2, -1), (2.5, 3), "ab"):
         with pytest.raises(ValueError, match="shape"):
             layout_padding(shape, "fp32")
+
+
+# ---------------------------------------------------------------------------------------------
+# the shape-cliff sweep sits past the ridge of every accelerator (padding K only costs time there)
+
+
+@pytest.mark.parametrize("key, dtype", [("tpu-v5e", "bf16"), ("tpu-v6e", "bf16"), ("h100-sxm", "fp16"),
+                                        ("a100-40gb", "fp16"), ("l4", "fp16"), ("t4", "fp16")])
+def test_k_cliff_sweep_is_compute_bound_on_every_accelerator(key, dtype):
+    from accelbook.models.roofline import attainable, matmul_intensity
+    from accelbook.models.systolic import k_cliff_sweep
+    chip = specs.get_chip(key)
+    T = int(chip.value("mxu_rows") or 128)       # a GPU is swept across v5e's MXU size
+    MN, Ks = k_cliff_sweep(T, chip.kind)
+    peak, bw = chip.peak_flops[dtype], chip.memory_bandwidth
+    for K in Ks:
+        intensity = matmul_intensity(MN, MN, K, 2)
+        assert intensity == pytest.approx(2 * MN * MN * K / (2 * (2 * MN * K + MN * MN)))
+        assert intensity > chip.ridge_point(dtype), (key, K)
+        assert float(attainable(intensity, peak, bw)) == pytest.approx(peak)   # the compute roof
+    assert Ks[0] == 8 * T and Ks[-1] == 10 * T and len(Ks) == 17
+
+
+def test_k_cliff_sweep_bad_input():
+    from accelbook.models.systolic import k_cliff_sweep
+    assert k_cliff_sweep(128, "cpu")[0] == 512
+    for args in ((100, "tpu"), (0, "tpu"), (128, "npu"), (128.0, "gpu")):
+        with pytest.raises(ValueError):
+            k_cliff_sweep(*args)

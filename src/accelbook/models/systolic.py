@@ -1140,3 +1140,26 @@ def layout_padding(shape, dtype: str) -> tuple[tuple[int, ...], float]:
     padded = (*dims[:-2], _ceil_div(dims[-2], tile[0]) * tile[0], _ceil_div(dims[-1], tile[1]) * tile[1])
     used = float(np.prod(dims, dtype=float))
     return padded, 1.0 - used / float(np.prod(padded, dtype=float))
+
+
+def k_cliff_sweep(T: int, backend: str) -> tuple[int, list[int]]:
+    """The shape-cliff measurement of chapter 06: ``(MN, Ks)`` for ``(MN, K) @ (K, MN)`` matmuls.
+
+    The model (chapter "TPUs and systolic arrays"): only K, the contracted dimension, is padded
+    to whole ``T x T`` tiles inside the MXU (in VMEM, not in HBM), so padding costs time only
+    where the matmul is compute-bound, past the chip's ridge point. The sweep therefore keeps
+    M = N large (8192 on a GPU or TPU) and steps K from ``8T`` to ``10T`` in steps of ``T/8``:
+    the arithmetic intensity ``2 MN^2 K / (2 (2 MN K + MN^2))`` is then at least about 800
+    FLOP/byte in bf16 for T = 128, above the ridge of every chip in the spec database (the tests
+    check v5e, v6e, H100, A100, L4 and T4). On a CPU (``backend='cpu'``) M = N = 512 keeps the
+    run short; a CPU has no MXU, so there the sweep only shows its own tiling.
+
+    >>> k_cliff_sweep(128, "tpu")[0], k_cliff_sweep(128, "tpu")[1][:3]
+    (8192, [1024, 1040, 1056])
+    """
+    T = positive_int("T", T)
+    if T % 8:
+        raise ValueError(f"T={T} is not allowed; the sweep steps by T/8, so T must be a multiple of 8")
+    if backend not in ("cpu", "gpu", "tpu"):
+        raise ValueError(f"backend={backend!r} is not allowed; allowed: 'cpu', 'gpu', 'tpu'")
+    return (512 if backend == "cpu" else 8192), list(range(8 * T, 10 * T + 1, T // 8))
