@@ -217,3 +217,36 @@ def test_launch_budget_rejects_bad_numbers():
         overhead.launch_budget([Op(kind="matmul", bytes=1.0)], -1.0, 1e9)
     with pytest.raises(ValueError):
         overhead.launch_budget([Op(kind="matmul", bytes=1.0)], 1e-5, 0)
+
+
+def test_expected_distinct_is_stable_for_huge_value_counts():
+    # V·(1 − (1 − 1/V)^D) loses everything once 1 − 1/V rounds to 1; about D for V ≫ D
+    assert overhead.expected_distinct(10**15, 5) == pytest.approx(5.0, rel=1e-9)
+    assert overhead.expected_distinct(2**53, 5) == pytest.approx(5.0, rel=1e-9)
+    assert overhead.expected_distinct(1, 7) == 1.0 and overhead.expected_distinct(4, 0) == 0.0
+    # against the closed form where it is exact enough
+    assert overhead.expected_distinct(10, 3) == pytest.approx(10 * (1 - 0.9**3))
+
+
+@pytest.mark.parametrize("bad", [True, "1e-3", None, [1e-3], float("nan")])
+def test_overhead_times_reject_bools_strings_and_lists_by_name(bad):
+    with pytest.raises(ValueError, match="^t0="):
+        overhead.call_time(1e9, 1e6, bad, 1e12, 1e11)
+    with pytest.raises(ValueError, match="^t_compile="):
+        overhead.break_even_calls(bad, 1e-3, 1e-4)
+
+
+def test_overhead_flags_must_be_bools():
+    with pytest.raises(ValueError, match="pipelined=1 must be True or False"):
+        overhead.call_time(1e9, 1e6, 1e-5, 1e12, 1e11, pipelined=1)
+    with pytest.raises(ValueError, match="fused=None must be True or False"):
+        overhead.chain_bytes(2, 10, fused=None)
+
+
+def test_break_even_overflow_and_shapes_are_errors():
+    with pytest.raises(ValueError, match="not finite"):
+        overhead.break_even_calls(1.0, 1e-310, 0.0)
+    with pytest.raises(ValueError, match="do not broadcast"):
+        overhead.call_time([1.0, 2.0], [1.0, 2.0, 3.0], 1e-5, 1e12, 1e11)
+    with pytest.raises(ValueError, match="calls=.* whole numbers"):
+        overhead.amortized_time(1e-3, 1.0, 2.5)

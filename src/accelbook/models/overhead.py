@@ -23,29 +23,31 @@ from typing import Any, Iterable
 
 import numpy as np
 
+from accelbook import checks
+
 REGIMES = ("overhead", "bandwidth", "compute")
 """The three regimes, in the order of the terms of ``max(t0, Q / W, F / P)``."""
 
 
-def _nonneg(name: str, value: Any) -> np.ndarray:
-    arr = np.asarray(value, dtype=float)
-    if arr.size == 0 or not np.all(np.isfinite(arr)) or np.any(arr < 0):
-        raise ValueError(f"{name}={value!r} must be finite and >= 0")
-    return arr
+def _nonneg(name: str, value: Any, scalar: bool = False):
+    """A finite number >= 0: a float if ``scalar``, else a float array (scalars and arrays allowed)."""
+    return checks.real(name, value, nonnegative=True, allow_array=not scalar)
 
 
 def _positive(name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise ValueError(f"{name}={value!r} must be a number > 0")
-    if not (math.isfinite(value) and value > 0):
-        raise ValueError(f"{name}={value!r} must be finite and > 0")
-    return float(value)
+    return checks.real(name, value, positive=True)
 
 
 def _count(name: str, value: Any, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name}={value!r} must be an integer >= {minimum}")
-    return int(value)
+    return checks.integer(name, value, minimum=minimum)
+
+
+def _broadcast(**arrays) -> None:
+    try:
+        np.broadcast_shapes(*(a.shape for a in arrays.values()))
+    except ValueError:
+        raise ValueError(", ".join(f"{k} of shape {a.shape}" for k, a in arrays.items())
+                         + ": the shapes do not broadcast together") from None
 
 
 def _out(arr: np.ndarray):
@@ -65,7 +67,9 @@ def call_time(flops, bytes_moved, t0: float, peak_flops: float, bandwidth: float
     Taught in: "Overheads" (chapter 05), the model.
     """
     f, q = _nonneg("flops", flops), _nonneg("bytes_moved", bytes_moved)
-    t0 = float(_nonneg("t0", t0))
+    t0 = _nonneg("t0", t0, scalar=True)
+    pipelined = checks.boolean("pipelined", pipelined)
+    _broadcast(flops=f, bytes_moved=q)
     work = np.maximum(f / _positive("peak_flops", peak_flops), q / _positive("bandwidth", bandwidth))
     return _out(np.maximum(t0, work) if pipelined else t0 + work)
 
@@ -77,7 +81,8 @@ def regime(flops, bytes_moved, t0: float, peak_flops: float, bandwidth: float):
     of strings for array input. Units as in :func:`call_time`. Taught in: "Overheads" (chapter 05).
     """
     f, q = _nonneg("flops", flops), _nonneg("bytes_moved", bytes_moved)
-    t0 = float(_nonneg("t0", t0))
+    t0 = _nonneg("t0", t0, scalar=True)
+    _broadcast(flops=f, bytes_moved=q)
     f, q = np.broadcast_arrays(f, q)
     terms = np.stack([np.full(f.shape, t0), q / _positive("bandwidth", bandwidth),
                       f / _positive("peak_flops", peak_flops)])
@@ -90,7 +95,7 @@ def overhead_crossover_bytes(t0: float, bandwidth: float) -> float:
 
     Smaller calls are overhead-bound. Taught in: "Overheads" (chapter 05).
     """
-    return _positive("t0", t0) * _positive("bandwidth", bandwidth)
+    return checks.finite_result({"t0": t0, "bandwidth": bandwidth}, _positive("t0", t0) * _positive("bandwidth", bandwidth))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -105,6 +110,10 @@ class MatmulRegimes:
     n_memory: float
     n_ridge: float
     n_compute: float
+
+    def __post_init__(self):
+        for name in ("n_memory", "n_ridge", "n_compute"):
+            checks.real(name, getattr(self, name), positive=True)
 
     @property
     def has_bandwidth_regime(self) -> bool:
@@ -136,7 +145,8 @@ def spans(x, labels) -> list[tuple[str, float, float]]:
     Turns the per-point output of :func:`regime` into the stretches a figure shades.
     Taught in: "Overheads" (chapter 05).
     """
-    x, labels = np.asarray(x, dtype=float), list(np.atleast_1d(labels))
+    x = checks.real("x", x, allow_array=True)
+    labels = list(np.atleast_1d(checks.sequence("labels", labels) if not isinstance(labels, np.ndarray) else labels))
     if x.ndim != 1 or len(x) != len(labels) or len(x) == 0:
         raise ValueError("x and labels must be 1-D and of the same, non-zero length")
     if np.any(np.diff(x) < 0):
@@ -161,6 +171,7 @@ def chain_bytes(n_ops: int, elements: int, bytes_per_element: float = 4, *, fuse
     (chapter 05), fusion.
     """
     n, elements = _count("n_ops", n_ops), _count("elements", elements)
+    checks.boolean("fused", fused)
     per_pass = 2.0 * _positive("bytes_per_element", bytes_per_element) * elements
     return per_pass if fused else n * per_pass
 
@@ -177,13 +188,12 @@ def chain_time(n_ops: int, elements: int, *, t_op: float, bandwidth: float, fuse
     (chapter 05), the explorable figure.
     """
     n, elements = _count("n_ops", n_ops), _count("elements", elements)
-    t_op = float(_nonneg("t_op", t_op))
-    t0 = t_op if t0 is None else float(_nonneg("t0", t0))
+    t_op = _nonneg("t_op", t_op, scalar=True)
+    t0 = t_op if t0 is None else _nonneg("t0", t0, scalar=True)
     w = _positive("bandwidth", bandwidth)
-    p = float(peak_flops)
-    if not p > 0:
-        raise ValueError(f"peak_flops={peak_flops!r} must be > 0")
-    f = float(_nonneg("flops_per_op", flops_per_op))
+    p = checks.real("peak_flops", peak_flops, positive=True, finite=False)
+    f = _nonneg("flops_per_op", flops_per_op, scalar=True)
+    fused = checks.boolean("fused", fused)
     if fused:
         return t0 + max(n * f * elements / p, chain_bytes(n, elements, bytes_per_element, fused=True) / w)
     one = max(f * elements / p, chain_bytes(1, elements, bytes_per_element, fused=True) / w)
@@ -203,13 +213,11 @@ def chain_times(n_ops, elements, *, t_op: float, bandwidth: float, t0: float | N
     if np.any(n < 1) or np.any(size <= 0):
         raise ValueError(f"n_ops={n_ops!r} must be >= 1 and elements={elements!r} > 0")
     n, size = np.broadcast_arrays(n, size)
-    t_op = float(_nonneg("t_op", t_op))
-    t0 = t_op if t0 is None else float(_nonneg("t0", t0))
+    t_op = _nonneg("t_op", t_op, scalar=True)
+    t0 = t_op if t0 is None else _nonneg("t0", t0, scalar=True)
     w, b = _positive("bandwidth", bandwidth), _positive("bytes_per_element", bytes_per_element)
-    p = float(peak_flops)
-    if not p > 0:
-        raise ValueError(f"peak_flops={peak_flops!r} must be > 0")
-    f = float(_nonneg("flops_per_op", flops_per_op))
+    p = checks.real("peak_flops", peak_flops, positive=True, finite=False)
+    f = _nonneg("flops_per_op", flops_per_op, scalar=True)
     memory = 2.0 * b * size / w  # one pass: read the input, write the output
     eager = n * (t_op + np.maximum(f * size / p, memory))
     fused = t0 + np.maximum(n * f * size / p, memory)
@@ -226,6 +234,11 @@ class LaunchBudget:
     bytes: float  # the layer's minimal traffic, all ops
     elementwise_bytes: float  # the part of it that elementwise ops move
     memory_time: float  # bytes / bandwidth
+
+    def __post_init__(self):
+        checks.positive_int("kernels", self.kernels)
+        for name in ("launch_time", "bytes", "elementwise_bytes", "memory_time"):
+            checks.real(name, getattr(self, name), nonnegative=True)
 
     @property
     def elementwise_share(self) -> float:
@@ -251,7 +264,7 @@ def launch_budget(ops: Iterable[Any], t_launch: float, bandwidth: float) -> Laun
     ops = list(ops)
     if not ops or not all(hasattr(op, "kind") and hasattr(op, "bytes") for op in ops):
         raise ValueError("ops must be a non-empty list of operations with 'kind' and 'bytes'")
-    t = float(_nonneg("t_launch", t_launch))
+    t = _nonneg("t_launch", t_launch, scalar=True)
     w = _positive("bandwidth", bandwidth)
     total = float(sum(float(_nonneg("op.bytes", op.bytes)) for op in ops))
     elem = float(sum(op.bytes for op in ops if op.kind == "elementwise"))
@@ -267,9 +280,11 @@ def amortized_time(t_call: float, t_compile: float, calls):
     Taught in: "Overheads" (chapter 05), compilation.
     """
     c = _nonneg("calls", calls)
+    if np.any(c != np.floor(c)):
+        raise ValueError(f"calls={calls!r} must be whole numbers of calls")
     if np.any(c < 1):
         raise ValueError(f"calls={calls!r} must be >= 1")
-    return _out(float(_nonneg("t_call", t_call)) + float(_nonneg("t_compile", t_compile)) / c)
+    return _out(_nonneg("t_call", t_call, scalar=True) + _nonneg("t_compile", t_compile, scalar=True) / c)
 
 
 def break_even_calls(t_compile: float, t_slow: float, t_fast: float) -> int | None:
@@ -277,11 +292,13 @@ def break_even_calls(t_compile: float, t_slow: float, t_fast: float) -> int | No
     not compiling (``t_slow`` per call): the smallest integer ``c`` with ``c·t_slow > t_compile +
     c·t_fast``. ``None`` if the compiled call is not faster. Taught in: "Overheads" (chapter 05).
     """
-    t_compile = float(_nonneg("t_compile", t_compile))
-    t_slow, t_fast = float(_nonneg("t_slow", t_slow)), float(_nonneg("t_fast", t_fast))
+    t_compile = _nonneg("t_compile", t_compile, scalar=True)
+    t_slow, t_fast = _nonneg("t_slow", t_slow, scalar=True), _nonneg("t_fast", t_fast, scalar=True)
     if t_slow <= t_fast:
         return None
-    return math.floor(t_compile / (t_slow - t_fast)) + 1
+    ratio = checks.finite_result({"t_compile": t_compile, "t_slow": t_slow, "t_fast": t_fast},
+                                 t_compile / (t_slow - t_fast))
+    return math.floor(ratio) + 1
 
 
 def pow2_bucket(length: int, minimum: int = 1) -> int:
@@ -302,6 +319,12 @@ class BucketPlan:
 
     lengths: tuple[int, ...]
     padded: tuple[int, ...]
+
+    def __post_init__(self):
+        lengths = checks.sequence("lengths", self.lengths, of=checks.positive_int)
+        padded = checks.sequence("padded", self.padded, of=checks.positive_int)
+        if len(padded) != len(lengths) or any(p < n for n, p in zip(lengths, padded)):
+            raise ValueError(f"padded={self.padded!r} must pad each of lengths={self.lengths!r} (same count, each >=)")
 
     @property
     def shapes_exact(self) -> int:
@@ -324,7 +347,7 @@ def bucket_plan(lengths: Iterable[int], minimum: int = 1) -> BucketPlan:
 
     Taught in: "Overheads" (chapter 05), recompilation.
     """
-    lengths = tuple(_count("lengths[...]", n) for n in lengths)
+    lengths = tuple(checks.sequence("lengths", lengths, of=_count, nonempty=False))
     if not lengths:
         raise ValueError("lengths must not be empty")
     return BucketPlan(lengths, tuple(pow2_bucket(n, minimum) for n in lengths))
@@ -336,7 +359,7 @@ def expected_distinct(values: int, draws: int) -> float:
     of compilations for ``draws`` requests of uniformly random length. Taught in: "Overheads" (05).
     """
     v, d = _count("values", values), _count("draws", draws, minimum=0)
-    return v * (1.0 - (1.0 - 1.0 / v) ** d)
+    return v * -math.expm1(d * math.log1p(-1.0 / v)) if v > 1 else float(min(d, 1))
 
 
 # --- Sync points: how often the host waits for the device -------------------------------------
@@ -352,8 +375,8 @@ def sync_step_time(t_host: float, t_device: float, sync_every: float = 1):
     ``sync_every=1``: ``t_h + t_d``; ``sync_every=inf`` (never): ``max(t_h, t_d)``.
     Taught in: "Overheads" (chapter 05), sync points.
     """
-    t_h, t_d = float(_nonneg("t_host", t_host)), float(_nonneg("t_device", t_device))
-    k = np.asarray(sync_every, dtype=float)
+    t_h, t_d = _nonneg("t_host", t_host, scalar=True), _nonneg("t_device", t_device, scalar=True)
+    k = checks.real("sync_every", sync_every, finite=False, allow_array=True)  # inf: never syncs
     if np.any(~(k >= 1)):
         raise ValueError(f"sync_every={sync_every!r} must be >= 1 (steps between syncs)")
     return _out(max(t_h, t_d) + min(t_h, t_d) / k)
