@@ -58,11 +58,10 @@ from __future__ import annotations
 import dataclasses
 import functools
 import importlib.resources
-import math
-import numbers
 import sys
 from typing import Any, Iterable
 
+from accelbook import checks
 from accelbook.checks import positive_int
 from accelbook.specs import Source, parse_sources
 
@@ -95,11 +94,13 @@ class DecoderConfig:
     tie_embeddings: bool = False
 
     def __post_init__(self):
+        checks.text("name", self.name, empty=False)
         for field in ("d_model", "n_heads", "n_kv_heads", "d_ff", "n_layers"):
-            positive_int(field, getattr(self, field))
-        if isinstance(self.vocab_size, bool) or not isinstance(self.vocab_size, numbers.Integral) \
-                or self.vocab_size < 0:
-            raise ValueError(f"vocab_size={self.vocab_size!r} must be an integer >= 0")
+            object.__setattr__(self, field, positive_int(field, getattr(self, field)))
+        object.__setattr__(self, "vocab_size", checks.nonneg_int("vocab_size", self.vocab_size))
+        checks.boolean("tie_embeddings", self.tie_embeddings)
+        if self.source is not None:
+            checks.instance("source", self.source, Source)
         if self.d_model % self.n_heads:
             raise ValueError(f"d_model={self.d_model} must be a multiple of n_heads={self.n_heads}")
         if self.n_heads % self.n_kv_heads:
@@ -163,6 +164,7 @@ def _models() -> dict[str, DecoderConfig]:
 
 def get_model(key: str) -> DecoderConfig:
     """The model configuration ``key`` of ``accelbook/data/models.toml`` (e.g. ``"llama2-7b"``)."""
+    checks.text("key", key)
     models = _models()
     if key not in models:
         raise KeyError(f"key={key!r} is not a model in models.toml; known: {', '.join(sorted(models))}")
@@ -174,10 +176,7 @@ LLAMA2_7B: DecoderConfig = get_model("llama2-7b")
 
 
 def _bytes_per_value(value: Any) -> float:
-    if isinstance(value, (bool,)) or not isinstance(value, numbers.Real) \
-            or not math.isfinite(float(value)) or value <= 0:
-        raise ValueError(f"bytes_per_value={value!r} must be a finite number > 0 (2 for bf16)")
-    return float(value)
+    return checks.real("bytes_per_value", value, positive=True)
 
 
 def layer_params(config: DecoderConfig) -> int:
@@ -212,8 +211,7 @@ def layer_ops(config: DecoderConfig, batch: int, context: int, phase: str = "dec
     _check_config(config)
     batch = positive_int("batch", batch)
     context = positive_int("context", context)
-    if phase not in PHASES:
-        raise ValueError(f"phase={phase!r} is not a phase; allowed: {', '.join(PHASES)}")
+    checks.one_of("phase", phase, PHASES)
     b = _bytes_per_value(bytes_per_value)
 
     d, f, h, dh, kv = config.d_model, config.d_ff, config.n_heads, config.head_dim, config.kv_dim
@@ -254,10 +252,10 @@ def layer_ops(config: DecoderConfig, batch: int, context: int, phase: str = "dec
 
 def totals(ops: Iterable[Op]) -> tuple[int, float]:
     """``(sum of flops, sum of bytes)`` over ``ops`` (e.g. one layer from :func:`layer_ops`)."""
-    ops = list(ops)
+    ops = checks.sequence("ops", ops, nonempty=False)
     for i, op in enumerate(ops):
         if not isinstance(op, Op):
-            raise TypeError(f"ops[{i}]={op!r} must be an Op (from decoder.layer_ops)")
+            raise TypeError(f"ops[{i}]={checks.show(op)} must be an Op (from decoder.layer_ops)")
     return sum(op.flops for op in ops), sum(op.bytes for op in ops)
 
 
@@ -295,12 +293,12 @@ def predict(ops: Iterable[Op], peak_flops: float, bandwidth: float, t0: float = 
     """The spine ``t ≈ t0 + max(F/P, Q/W)`` for ``ops`` run as one call (``S = 0`` on one chip):
     ``F, Q = totals(ops)``, ``peak_flops`` P in FLOP/s, ``bandwidth`` W in bytes/s, ``t0`` seconds.
     Taught in: "Introduction" (the running example's time per token)."""
-    for name, v in (("peak_flops", peak_flops), ("bandwidth", bandwidth)):
-        if isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(v) or v <= 0:
-            raise ValueError(f"{name}={v!r} must be a finite number > 0")
-    if isinstance(t0, bool) or not isinstance(t0, numbers.Real) or not math.isfinite(t0) or t0 < 0:
-        raise ValueError(f"t0={t0!r} must be a finite number >= 0 (seconds)")
+    peak_flops = checks.real("peak_flops", peak_flops, positive=True)
+    bandwidth = checks.real("bandwidth", bandwidth, positive=True)
+    t0 = checks.real("t0", t0, nonnegative=True)
     flops, nbytes = totals(ops)
+    if not flops and not nbytes:
+        raise ValueError(f"ops={checks.show(ops)} do no work (0 FLOP and 0 bytes)")
     return Prediction(flops, nbytes, flops / peak_flops, nbytes / bandwidth, float(t0))
 
 

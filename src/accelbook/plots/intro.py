@@ -16,7 +16,7 @@ import matplotlib as mpl
 from matplotlib.figure import Figure
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 
-from accelbook import specs
+from accelbook import checks, specs
 from accelbook.plots.style import PALETTE, style
 from accelbook.units import fmt
 
@@ -76,6 +76,9 @@ def hardware_picture(chip: specs.Chip, dtype: str = "bf16", *,
     if not isinstance(chip, specs.Chip):
         raise TypeError(f"chip={chip!r} must be a specs.Chip (e.g. specs.get_chip('h100-sxm'))")
     specs.check_dtype(dtype)
+    size = checks.sequence("figsize", figsize, of=lambda n, v: checks.real(n, v, positive=True, maximum=100))
+    if len(size) != 2:
+        raise ValueError(f"figsize={checks.show(figsize)} must be (width, height) in inches")
     peak_dtype, peak = _peak(chip, dtype)
     bw, cap = chip.memory_bandwidth, chip.memory_bytes
     host_bw = chip.value("host_link_bandwidth")
@@ -86,7 +89,7 @@ def hardware_picture(chip: specs.Chip, dtype: str = "bf16", *,
 
     with style():
         if fig is None:
-            fig = Figure(figsize=figsize)
+            fig = Figure(figsize=tuple(size))
         elif not isinstance(fig, Figure):
             raise TypeError(f"fig={fig!r} must be a matplotlib Figure or None")
         ax = fig.add_axes([0, 0, 1, 1])
