@@ -196,3 +196,20 @@ def test_predict_is_t0_plus_the_larger_of_compute_and_memory_time():
         args.update(kwargs)
         with pytest.raises(ValueError, match=match):
             decoder.predict(**args)
+
+
+def test_config_fields_of_the_wrong_kind_are_named():
+    for kwargs, match in ((dict(name=None), "name=None"), (dict(name=""), "name=''"),
+                          (dict(tie_embeddings=1), "tie_embeddings=1"), (dict(vocab_size=-1), "vocab_size=-1"),
+                          (dict(source="hf"), "source='hf'")):
+        args = dict(name="x", d_model=64, n_heads=8, n_kv_heads=8, d_ff=128)
+        args.update(kwargs)
+        with pytest.raises((ValueError, TypeError), match=match):
+            decoder.DecoderConfig(**args)
+    with pytest.raises(ValueError, match="key"):
+        decoder.get_model(["llama2-7b"])
+    with pytest.raises(ValueError, match="ops=None"):
+        decoder.totals(None)
+    # numpy integers are accepted and stored as Python ints
+    cfg = decoder.DecoderConfig("x", d_model=np.int64(64), n_heads=8, n_kv_heads=8, d_ff=128)
+    assert type(cfg.d_model) is int

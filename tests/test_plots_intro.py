@@ -76,3 +76,9 @@ def test_it_draws_into_a_given_figure():
     assert intro.hardware_picture(specs.get_chip("l4"), fig=fig) is fig and len(fig.axes) == 1
     with pytest.raises(TypeError, match="fig="):
         intro.hardware_picture(specs.get_chip("l4"), fig="figure")
+
+
+@pytest.mark.parametrize("figsize", [(0, 4), (7.3,), "7x4", (float("nan"), 4)])
+def test_a_bad_figsize_is_named(figsize):
+    with pytest.raises(ValueError, match="figsize"):
+        intro.hardware_picture(specs.get_chip("h100-sxm"), figsize=figsize)
