@@ -136,3 +136,21 @@ def test_trace_timeline_one_panel_per_region_and_bars_per_kind():
     assert len(axes[0].collections) == 2 and len(axes[1].collections) == 1
     with pytest.raises(ValueError):
         plots.overhead.trace_timeline(Trace(()))
+
+
+def test_draw_regimes_colours_each_stretch_by_the_term_that_sets_it():
+    import matplotlib.pyplot as plt
+
+    # a triad F = 2N, Q = 12N with t0 = 1e-5 s, W = 1.2e9 B/s: overhead-bound below N = t0·W/12 = 1000
+    families = {"triad": ("-", lambda N, b: (2 * N, 3 * b * N))}
+    fig, ax = plt.subplots()
+    N = np.geomspace(10, 1e6, 200)
+    plots.overhead.draw_regimes(ax, families, 1e-5, 1e15, 1.2e9, 4, N)
+    segments = [(line.get_color(), line.get_xdata()) for line in ax.get_lines() if len(line.get_xdata()) > 2]
+    colors = {c: x for c, x in segments}
+    assert set(colors) == {plots.overhead.REGIME_COLORS["overhead"], plots.overhead.REGIME_COLORS["bandwidth"]}
+    assert colors[plots.overhead.REGIME_COLORS["overhead"]].max() <= 1000 * 1.06
+    assert colors[plots.overhead.REGIME_COLORS["bandwidth"]].min() >= 1000 / 1.06
+    leg = plots.overhead.regime_legend(ax, families)
+    assert [t.get_text() for t in leg.get_texts()] == ["overhead-bound", "bandwidth-bound", "compute-bound", "triad"]
+    plt.close(fig)

@@ -27,6 +27,40 @@ def _elements(n: float) -> str:
     return fmt(n, "").strip() + " elements"
 
 
+REGIME_COLORS = {"overhead": PALETTE["vermillion"], "bandwidth": PALETTE["blue"], "compute": PALETTE["green"]}
+"""Colour of each regime of :data:`accelbook.models.overhead.REGIMES` in the chapter's figures."""
+
+
+def draw_regimes(ax, families: Mapping, t0, peak: float, bandwidth: float, bytes_per_element: float, N) -> None:
+    """Model time ``t0 + max(F/P, Q/W)`` of each family of calls against the array size ``N``, each
+    stretch coloured by the term that sets it (:data:`REGIME_COLORS`), with ``t0`` dotted.
+
+    ``families``: ``{name: (linestyle, cost)}`` where ``cost(N, b)`` returns ``(F, Q)`` arrays;
+    ``t0``: seconds, or ``{name: seconds}`` when the families have different fixed costs.
+    Taught in: "Overheads: launch, sync and Python" (chapter 05), See it.
+    """
+    N = np.asarray(N, dtype=float)
+    for name, (ls, cost) in families.items():
+        t0_f = t0[name] if isinstance(t0, Mapping) else t0
+        f, q = cost(N, bytes_per_element)
+        t = overhead.call_time(f, q, t0_f, peak, bandwidth)
+        for reg, lo, hi in overhead.spans(N, overhead.regime(f, q, t0_f, peak, bandwidth)):
+            keep = (N >= lo) & (N <= hi)
+            ax.plot(N[keep], t[keep], ls, color=REGIME_COLORS[reg], lw=2.2)
+        ax.axhline(t0_f, color="grey", lw=0.8, ls=":")
+    log_axes(ax, y_unit="s")
+    ax.set(xlabel="elements per array N (matmul: n × n with n = √N)", ylabel="time per call (s)")
+
+
+def regime_legend(ax, families: Mapping, loc: str = "upper left"):
+    """Legend of :func:`draw_regimes`: the regime colours, the families' line styles, and any
+    labelled markers already drawn on ``ax``. Returns the legend. Taught in: "Overheads" (05)."""
+    marks, _ = ax.get_legend_handles_labels()
+    patches = [mpl.patches.Patch(color=c, label=f"{r}-bound") for r, c in REGIME_COLORS.items()]
+    lines = [mpl.lines.Line2D([], [], color="k", ls=ls, label=name) for name, (ls, _f) in families.items()]
+    return ax.legend(handles=patches + lines + marks, fontsize=9, loc=loc)
+
+
 TRACE_COLORS = {"dispatch": PALETTE["blue"], "kernel": PALETTE["vermillion"]}
 """Colour of each kind of trace event in :func:`trace_timeline`."""
 
@@ -177,4 +211,4 @@ class ChainView(explore.View):
                 f"time: it is {'overhead' if self.t_op >= memory else 'bandwidth'}-bound.")
 
 
-__all__ = ["ChainView", "TRACE_COLORS", "trace_timeline"]
+__all__ = ["ChainView", "REGIME_COLORS", "TRACE_COLORS", "draw_regimes", "regime_legend", "trace_timeline"]
