@@ -81,7 +81,8 @@ class B:
 
     ``obj``: for a method, returns the instance. ``arrays``: parameters that take arrays as well as
     scalars. ``negative``: the result may be negative. ``params``: fuzz only these (default: every
-    parameter in the base call). ``known``: ``{param: reason}`` for cases left failing on purpose.
+    parameter in the base call). ``none``: parameters for which None is valid though the
+    signature does not say so. ``known``: ``{param: reason}`` for cases left failing on purpose.
     """
 
     kwargs: Callable[[], dict] = dict
@@ -89,6 +90,7 @@ class B:
     arrays: tuple = ()
     negative: bool = False
     params: tuple | None = None
+    none: tuple = ()
     known: dict = dataclasses.field(default_factory=dict)
 
 
@@ -257,7 +259,7 @@ BASES: dict[str, B | Skip] = {
                                         arrays=("sync_every",)),
     # models.matmul
     "models.matmul.unit_roundoff": B(lambda: dict(dtype="bf16")),
-    "models.matmul.peak_dtype": B(lambda: dict(chip=_chip(), dtype="fp32", precision="default")),
+    "models.matmul.peak_dtype": B(lambda: dict(chip=_chip(), dtype="fp32", precision="default"), none=("chip",)),
     "models.matmul.OverheadModel": B(lambda: dict(t0=1e-5, peak=1e12)),
     "models.matmul.OverheadModel.seconds": B(lambda: dict(flops=1e9), obj=lambda: _om(), arrays=("flops",)),
     "models.matmul.OverheadModel.rate": B(lambda: dict(flops=1e9), obj=lambda: _om(), arrays=("flops",)),
@@ -738,13 +740,16 @@ def cases_for(key: str):
         sig = inspect.signature(fn)
     except (TypeError, ValueError):
         sig = None
-    defaults = {} if sig is None else {n: p.default for n, p in sig.parameters.items()}
+    # None is a valid value where it is the default or the annotation allows it ("Chip | None")
+    defaults = {} if sig is None else {n: None if "None" in str(p.annotation) else p.default
+                                       for n, p in sig.parameters.items()}
     params = [p for p in base if p != "*args"] if entry.params is None else list(entry.params)
     out = []
     for param in params:
         if param in entry.known:
             continue
-        for label, value, expect in battery(base[param], defaults.get(param, inspect.Parameter.empty),
+        default = None if param in entry.none else defaults.get(param, inspect.Parameter.empty)
+        for label, value, expect in battery(base[param], default,
                                             param in entry.arrays):
             out.append((param, label, value, expect))
     return fn, entry, out

@@ -128,3 +128,26 @@ def test_waves_rejects_bad_input(kwargs):
 
     with pytest.raises(ValueError):
         waves(**kwargs)
+
+
+def test_chip_model_takes_a_chip_or_its_key_and_checks_the_numbers():
+    from accelbook import specs
+    from accelbook.models.matmul import chip_model
+
+    assert chip_model("h100-sxm", "bf16", t0=1e-5) == chip_model(specs.get_chip("h100-sxm"), "bf16", t0=1e-5)
+    with pytest.raises(TypeError, match="chip=None"):
+        chip_model(None, "bf16", t0=1e-5)
+    with pytest.raises(ValueError, match="t0=True"):
+        chip_model("h100-sxm", "bf16", t0=True)
+    assert chip_model("h100-sxm", "bf16", t0=np.float32(1e-5), utilization=np.float64(0.5)) is not None
+
+
+def test_fit_overhead_model_needs_two_flop_counts_of_one_dimension():
+    from accelbook.models.matmul import fit_overhead_model
+
+    with pytest.raises(ValueError, match="two different FLOP counts"):
+        fit_overhead_model([1e6, 1e6], [1e-5, 2e-5])
+    with pytest.raises(ValueError, match="1-D"):
+        fit_overhead_model([[1e6, 1e8]], [[1e-5, 1e-3]])
+    with pytest.raises(ValueError, match="^flops="):
+        fit_overhead_model("ab", [1e-5, 2e-5])

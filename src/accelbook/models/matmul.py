@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from accelbook import checks
 from accelbook.checks import positive_int
 from accelbook.specs import check_dtype
 
@@ -54,6 +55,7 @@ def peak_dtype(chip, dtype: str, precision: str = "default") -> str | None:
     check_dtype(dtype)
     if precision not in ("default", "high", "highest"):
         raise ValueError(f"precision={precision!r} is not allowed; allowed: default, high, highest")
+    chip = checks.chip("chip", chip, none=True)
     if dtype != "fp32" or chip is None:
         return dtype
     if chip.kind == "tpu":
@@ -75,13 +77,17 @@ class OverheadModel:
     t0: float
     peak: float
 
+    def __post_init__(self):
+        checks.real("t0", self.t0, nonnegative=True)
+        checks.real("peak", self.peak, positive=True)
+
     def seconds(self, flops):
         """Predicted seconds for calls of ``flops`` FLOP (scalar or array)."""
-        return self.t0 + np.asarray(flops, dtype=float) / self.peak
+        return self.t0 + checks.real("flops", flops, nonnegative=True, allow_array=True) / self.peak
 
     def rate(self, flops):
         """Predicted achieved FLOP/s: ``F / (t0 + F / peak)``; half the peak at ``F = t0·peak``."""
-        f = np.asarray(flops, dtype=float)
+        f = checks.real("flops", flops, nonnegative=True, allow_array=True)
         return f / self.seconds(f)
 
     @property
@@ -103,12 +109,18 @@ def fit_overhead_model(flops: Any, seconds: Any) -> OverheadModel:
     so this is one weighted linear least-squares solve. If the best t0 would be negative, it is
     fixed at 0 and only the peak is fitted. Taught in: "The same matmul on every device".
     """
-    f = np.asarray(flops, dtype=float).ravel()
-    t = np.asarray(seconds, dtype=float).ravel()
+    f = checks.real("flops", flops, positive=True, allow_array=True)
+    t = checks.real("seconds", seconds, positive=True, allow_array=True)
+    if f.ndim != 1 or t.ndim != 1:
+        raise ValueError(f"flops and seconds must be 1-D (got shapes {f.shape} and {t.shape})")
     if f.shape != t.shape or f.size < 2:
         raise ValueError(f"flops and seconds must have the same length >= 2 (got {f.size} and {t.size})")
     if not (np.all(np.isfinite(f)) and np.all(np.isfinite(t)) and np.all(f > 0) and np.all(t > 0)):
         raise ValueError("flops and seconds must be finite and > 0")
+    if np.unique(f).size < 2:
+        raise ValueError(f"flops={checks.show(flops)} needs two different FLOP counts: t0 and the peak cannot be told apart")
+    if not (np.all(np.isfinite(f / t)) and np.all(np.isfinite(1.0 / t))):
+        raise ValueError("flops and seconds: the values are too extreme to fit (f/t or 1/t overflows)")
     design = np.column_stack([1.0 / t, f / t])
     (t0, inv_peak), *_ = np.linalg.lstsq(design, np.ones_like(t), rcond=None)
     if t0 < 0:
@@ -142,6 +154,11 @@ class Waves:
     tiles: int
     sm_count: int
     waves: float
+
+    def __post_init__(self):
+        checks.positive_int("tiles", self.tiles)
+        checks.positive_int("sm_count", self.sm_count)
+        checks.real("waves", self.waves, positive=True)
 
     @property
     def whole_waves(self) -> int:
@@ -180,10 +197,9 @@ def chip_model(chip, dtype: str, *, t0: float, utilization: float = 1.0,
     spec sheet has no such peak (fp32 at 'highest' on a TPU, bf16 on a T4). Taught in: "The same
     matmul on every device".
     """
-    if not (isinstance(t0, (int, float)) and np.isfinite(t0) and t0 >= 0):
-        raise ValueError(f"t0={t0!r} must be a finite number of seconds >= 0")
-    if not (isinstance(utilization, (int, float)) and 0 < utilization <= 1):
-        raise ValueError(f"utilization={utilization!r} must be in (0, 1]")
+    chip = checks.chip("chip", chip)
+    t0 = checks.real("t0", t0, nonnegative=True)
+    utilization = checks.real("utilization", utilization, positive=True, maximum=1)
     runs_at = peak_dtype(chip, dtype, precision)
     if runs_at not in chip.peak_flops:
         return None
