@@ -72,6 +72,21 @@ def test_measured_points_draw_error_bars_from_low_to_high_and_label_each_point()
     plt.close(fig)
 
 
+def test_measured_points_keep_their_labels_inside_the_axes():
+    fig, ax = plt.subplots(figsize=(5, 4))
+    ax.set(xscale="log", yscale="log", xlim=(0.05, 1000), ylim=(1e8, 1e13))
+    # the right of the first point is taken by the second and its label, so the first label would go left,
+    # out of the axes (its point is near the left edge)
+    pts = [("a rather long label for this point", 0.07, 1e10, 9e9, 1.1e10), ("blocker", 0.3, 1e10, 9e9, 1.1e10)]
+    plots.roofline.measured_points(ax, pts)
+    fig.canvas.draw()
+    inside = ax.get_window_extent()
+    for t in ax.texts:
+        box = t.get_window_extent()
+        assert box.x0 >= inside.x0 - 1 and box.x1 <= inside.x1 + 1, t.get_text()
+    plt.close(fig)
+
+
 def test_op_points_sit_on_the_roof():
     fig, ax = plt.subplots()
     plots.roofline.op_points(ax, [("low", [0.5, 2.0], {"marker": "o"}), ("high", [50.0], {"marker": "s"})], 1e12, 1e11)

@@ -89,7 +89,16 @@ def measured_points(ax, points: Sequence[tuple[str, float, float, float, float]]
         ax.errorbar([intensity], [achieved], yerr=[[achieved - low], [high - achieved]], fmt="o",
                     color="black", markerfacecolor="white", markeredgewidth=1.5, elinewidth=1.2,
                     capsize=3, zorder=4)
+    before = len(ax.texts)
     place_labels(ax, [(label, i, a) for label, i, a, _lo, _hi in points], fontsize=fontsize)
+    renderer = RendererAgg(*ax.figure.canvas.get_width_height(), ax.figure.dpi)
+    inside = ax.get_window_extent(renderer)
+    for text in ax.texts[before:]:  # a label pushed out of the axes goes to the other side of its point
+        box = text.get_window_extent(renderer)
+        if box.x0 < inside.x0 or box.x1 > inside.x1:
+            dx, dy = text.xyann
+            text.xyann = (-dx, dy)
+            text.set_ha({"left": "right", "right": "left"}.get(text.get_ha(), text.get_ha()))
 
 
 def op_points(ax, series: Sequence[tuple[str, Sequence[float], dict]], peak_flops: float,
