@@ -75,3 +75,22 @@ def test_every_unit_maps_to_a_known_si_unit():
     for unit, (si, factor) in UNITS.items():
         assert si in si_units, unit
         assert factor > 0 and math.isfinite(factor)
+
+
+def test_fmt_refuses_what_would_print_as_nan_none_or_true():
+    import math
+
+    import numpy as np
+
+    from accelbook.units import fmt, to_si
+
+    for bad in (None, math.nan, math.inf, True, "3"):
+        with pytest.raises(ValueError, match="^value="):
+            fmt(bad, "B/s")
+    with pytest.raises(ValueError, match="^binary="):
+        fmt(1e9, "B/s", binary=1)
+    assert fmt(np.float32(2.5e9), "B/s", digits=np.int64(2)) == fmt(2.5e9, "B/s", digits=2)
+    with pytest.raises(ValueError, match="whole number"):
+        to_si(2.5, "count")
+    with pytest.raises(ValueError, match="not finite"):
+        to_si(1e300, "EFLOP/s")

@@ -11,6 +11,10 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
+from accelbook import checks
+
 # unit string -> (SI unit, factor). Decimal prefixes are powers of 1000, binary ones powers of 1024,
 # exactly as the vendors mean them (HBM capacity is usually GiB, bandwidth always decimal GB/s).
 UNITS: dict[str, tuple[str, float]] = {
@@ -55,20 +59,24 @@ def to_si(value, unit: str):
     >>> to_si(3350, "GB/s")
     (3350000000000.0, 'B/s')
     """
-    if unit not in UNITS:
-        raise ValueError(f"unit={unit!r} is not a known unit; allowed: {sorted(UNITS)}")
+    if not isinstance(unit, str) or unit not in UNITS:
+        raise ValueError(f"unit={checks.show(unit)} is not a known unit; allowed: {sorted(UNITS)}")
     si_unit, factor = UNITS[unit]
     if si_unit == "text":
         if not isinstance(value, str):
             raise ValueError(f"value={value!r} with unit 'text' must be a string")
         return value, si_unit
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValueError(f"value={value!r} in unit {unit!r} must be a number")
+    if not checks.is_real(value):
+        raise ValueError(f"value={checks.show(value)} in unit {unit!r} must be a number")
+    if isinstance(value, (int, np.integer)) and abs(int(value)) > checks.MAX_INT:
+        raise ValueError(f"value={value!r} in unit {unit!r} is too large (above 2**53)")
     if not math.isfinite(value) or value < 0:
         raise ValueError(f"value={value!r} in unit {unit!r} must be finite and >= 0")
     if si_unit in ("count", "year"):
+        if value != int(value):
+            raise ValueError(f"value={value!r} in unit {unit!r} must be a whole number")
         return value, si_unit
-    return float(value) * factor, si_unit
+    return checks.finite_result({"value": value, "unit": unit}, float(value) * factor), si_unit
 
 
 _PREFIXES = [(1e18, "E"), (1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k"), (1.0, ""),
@@ -82,10 +90,10 @@ def fmt(value: float, unit: str, digits: int = 3, binary: bool = False) -> str:
     ``digits`` is the number of significant digits; ``binary=True`` uses 1024-based prefixes
     (for capacities: ``fmt(80 * 2**30, "B", binary=True) == "80 GiB"``).
     """
-    if not isinstance(digits, int) or digits < 1:
-        raise ValueError(f"digits={digits!r} must be a positive integer")
-    if value is None or not math.isfinite(value):
-        return f"{value} {unit}"
+    digits = checks.positive_int("digits", digits, maximum=17)
+    value = checks.real("value", value)
+    unit = checks.text("unit", unit)
+    binary = checks.boolean("binary", binary)
     if value == 0:
         return f"0 {unit}"
     table = _BINARY if binary else _PREFIXES
