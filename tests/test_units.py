@@ -93,4 +93,4 @@ def test_fmt_refuses_what_would_print_as_nan_none_or_true():
     with pytest.raises(ValueError, match="whole number"):
         to_si(2.5, "count")
     with pytest.raises(ValueError, match="not finite"):
-        to_si(1e300, "EFLOP/s")
+        to_si(1e300, "PFLOP/s")
