@@ -395,7 +395,7 @@ class _StaircasePanel:
         self.title.set_text(_staircase_title(occ.compute_capability, occ.shared_mem_per_block))
 
 
-_TITLE_WIDTH, _RESULT_LINES = 110, 3
+_TITLE_WIDTH, _CONFIG_LINES, _RESULT_LINES = 84, 2, 3
 
 
 def _occupancy_title(occ) -> str:
@@ -408,14 +408,15 @@ def _occupancy_title(occ) -> str:
         limit = " and ".join(_RESOURCE_LABELS[k] for k in occ.limiting)
         result = (f"{occ.blocks_per_sm} blocks/SM = {occ.warps_per_sm} of {occ.max_warps_per_sm} warps: "
                   f"occupancy {100 * occ.occupancy:.0f} %, limited by {limit}")
-    return "\n".join(textwrap.wrap(config, _TITLE_WIDTH)
+    return "\n".join(textwrap.wrap(config, _TITLE_WIDTH, max_lines=_CONFIG_LINES, placeholder=" …")
                      + textwrap.wrap(result, _TITLE_WIDTH, max_lines=_RESULT_LINES, placeholder=" …"))
 
 
 def _occupancy_panels(fig, compute_capabilities, start_cc):
-    """The limits (left) and the staircase (right) on ``fig``; the bar axis ends at 1.3 times the
-    most block slots of ``compute_capabilities``, the same for all of them."""
-    left, right = fig.subplots(1, 2, gridspec_kw={"width_ratios": [2, 3]})
+    """The limits (top) and the staircase (below) on ``fig``, stacked so that the figure fits the
+    text column; the bar axis ends at 1.3 times the most block slots of ``compute_capabilities``,
+    the same for all of them."""
+    left, right = fig.subplots(2, 1, gridspec_kw={"height_ratios": [2, 3]})
     top = 1.3 * max(gpu.arch(cc).max_blocks_per_sm for cc in compute_capabilities)
     return _LimitsPanel(left, top), _StaircasePanel(right, start_cc)
 
@@ -446,19 +447,20 @@ class OccupancyView(explore.View):
 
     Fixed axes for every compute capability in ``compute_capabilities`` (default: all), so every
     bar, value, step line, ring, title and the staircase's y label are dynamic and no setting
-    needs a full redraw. The layout keeps room for the longest title (four lines).
+    needs a full redraw. The layout keeps room for the longest title (five lines); the panels
+    are stacked, so that the figure fits the text column.
     Taught in: "Inside a GPU SM" (chapter 04), its explorable figure.
     """
 
     def __init__(self, compute_capabilities: Sequence | None = None):
         ccs = tuple(gpu.compute_capabilities() if compute_capabilities is None else compute_capabilities)
         widest = max(ccs, key=lambda cc: gpu.arch(cc).max_warps_per_sm)
-        fig = self.figure = Figure(figsize=(10, 4.4), layout="constrained")
+        fig = self.figure = Figure(figsize=(7, 7.6), layout="constrained")
         self.limits, self.stairs = _occupancy_panels(fig, ccs, widest)
         # The titles and the staircase's y label (it names the CC's warp slots) change: each is
         # blitted, and an invisible stand-in keeps its room in the layout (the most lines the title
         # can have, the widest label). The figure's title hangs from the top margin the layout keeps.
-        fig.suptitle("\n".join(["Xg"] * (1 + _RESULT_LINES)), fontsize=9.5, color="none")
+        fig.suptitle("\n".join(["Xg"] * (_CONFIG_LINES + _RESULT_LINES)), fontsize=9.5, color="none")
         top = 1 - fig.get_layout_engine().get()["h_pad"] / fig.get_figheight()
         self.title = fig.text(0.5, top, "", ha="center", va="top", fontsize=9.5)
         self.stairs.title = _twin(self.stairs.title, "Xg", (0.5, 0), "center", "bottom")
@@ -508,8 +510,9 @@ def _latency_axes(ax, most_warps: int, max_warps: int | None) -> None:
     """Limits, ticks and labels of the latency-hiding axes, and the shading past ``max_warps``."""
     if max_warps is not None and max_warps < most_warps:
         ax.axvspan(max_warps, most_warps + 2, color="#bbbbbb", alpha=0.2, lw=0)
-        ax.annotate(f"more warps than one scheduler\ncan hold ({max_warps})", (max_warps, 1.12), xytext=(4, 0),
-                    textcoords="offset points", fontsize=9, color="#444444", va="top")
+        # at the shading's right end, clear of a legend in the upper left
+        ax.annotate(f"more warps than one scheduler\ncan hold ({max_warps})", (most_warps + 2, 1.12), xytext=(-4, 0),
+                    textcoords="offset points", fontsize=9, color="#444444", va="top", ha="right")
     ax.xaxis.set_major_locator(mticker.MultipleLocator(8))
     ax.set(xlim=(0, most_warps + 2), ylim=(0, 1.15), xlabel="resident warps on one scheduler",
            ylabel="instructions issued per cycle")
