@@ -196,7 +196,7 @@ BASES: dict[str, B | Skip] = {
     "units.to_si": B(lambda: dict(value=2.0, unit="GB/s")),
     "units.fmt": B(lambda: dict(value=2.5e9, unit="B/s", digits=3, binary=False)),
     # specs
-    "specs.Source": B(lambda: dict(key="k", title="T", url="https://x.org", kind="vendor")),
+    "specs.Source": B(lambda: dict(key="k", title="T", url="https://x.org", kind="datasheet")),
     "specs.Spec": B(lambda: dict(field="bf16", value=1e15, si_unit="FLOP/s", raw=1000, unit="TFLOP/s",
                                  source=_chip().peak["bf16"].source)),
     "specs.Chip": Skip("a record built only by specs.parse from the checked data file"),

@@ -244,3 +244,39 @@ def test_chips_without_a_scale_up_link_have_no_per_link_fields():
         if chip.value("scaleup_bandwidth") is None:
             for field in ("scaleup_links", "scaleup_link_bandwidth", "scaleup_peer_bandwidth"):
                 assert chip.value(field) is None, (chip.key, field)
+
+
+def _tiny_db(**chip):
+    c = {"name": "X", "vendor": "V", "kind": "gpu", "year": 2020, "device_kinds": ["x"],
+         "peak_flops": {"bf16": {"value": 100, "unit": "TFLOP/s", "source": "s"}},
+         "specs": {"memory_bandwidth": {"value": 1, "unit": "TB/s", "source": "s"}}}
+    c.update(chip)
+    return {"sources": {"s": {"title": "T", "url": "https://x.org", "kind": "datasheet"}}, "chips": {"x": c}}
+
+
+@pytest.mark.parametrize("chip, message", [
+    ({"peak_flops": {"bf16": {"value": 0, "unit": "TFLOP/s", "source": "s"}}}, r"chips\.x\.bf16: value=0 must be > 0"),
+    ({"specs": {"memory_bandwidth": {"value": 0, "unit": "TB/s", "source": "s"}}}, r"chips\.x\.memory_bandwidth"),
+    ({"specs": {"memory_bandwidth": {"value": -1, "unit": "TB/s", "source": "s"}}}, r"chips\.x\.memory_bandwidth: value=-1"),
+    ({"year": 2.7}, r"chips\.x\.year=2\.7"),
+    ({"device_kinds": "x"}, r"chips\.x\.device_kinds='x' must be a list"),
+    ({"name": None} and {}, None),
+])
+def test_parse_requires_positive_peaks_whole_years_and_reports_the_location(chip, message):
+    if message is None:
+        assert list(specs.parse(_tiny_db(**chip))) == ["x"]
+        return
+    with pytest.raises(ValueError, match=message):
+        specs.parse(_tiny_db(**chip))
+
+
+@pytest.mark.parametrize("bad", [None, 3, "chips", [1]])
+def test_parse_and_parse_sources_want_tables(bad):
+    with pytest.raises(TypeError, match="^data="):
+        specs.parse(bad)
+    with pytest.raises(TypeError, match="^table="):
+        specs.parse_sources(bad)
+    db = _tiny_db()
+    db["chips"]["x"] = bad
+    with pytest.raises(ValueError, match=r"chips\.x: expected a table"):
+        specs.parse(db)

@@ -18,6 +18,7 @@ import sys
 import warnings
 from typing import Any
 
+from accelbook import checks
 from accelbook.units import UNITS, to_si
 
 if sys.version_info >= (3, 11):
@@ -81,6 +82,11 @@ class Source:
     url: str
     kind: str
 
+    def __post_init__(self):
+        for name in ("key", "title", "url"):
+            checks.text(name, getattr(self, name), empty=False)
+        checks.one_of("kind", self.kind, SOURCE_KINDS)
+
 
 @dataclasses.dataclass(frozen=True)
 class Spec:
@@ -93,6 +99,16 @@ class Spec:
     unit: str
     source: Source
     note: str = ""
+
+    def __post_init__(self):
+        for name in ("field", "si_unit", "unit", "note"):
+            checks.text(name, getattr(self, name))
+        checks.instance("source", self.source, Source)
+        if self.si_unit == "text":
+            checks.text("value", self.value)
+        else:
+            checks.real("value", self.value, nonnegative=True)
+            checks.real("raw", self.raw, nonnegative=True)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -130,8 +146,8 @@ class Chip:
 
     def value(self, field: str, default: Any = None) -> Any:
         """The SI value of spec ``field`` (a key of :data:`FIELDS`), or ``default`` if absent."""
-        if field not in FIELDS:
-            raise KeyError(f"field={field!r} is not a spec field; allowed: {sorted(FIELDS)}")
+        if not isinstance(field, str) or field not in FIELDS:
+            raise KeyError(f"field={checks.show(field)} is not a spec field; allowed: {sorted(FIELDS)}")
         spec = self.specs.get(field)
         return default if spec is None else spec.value
 
@@ -180,7 +196,12 @@ def _spec(chip_key: str, field: str, entry: Any, sources: dict[str, Source], si_
                          f"(missing {sorted(missing)}, unknown {sorted(unknown)})")
     if entry["source"] not in sources:
         raise ValueError(f"{where}: source {entry['source']!r} is not in [sources]")
-    value, got_unit = to_si(entry["value"], entry["unit"])
+    try:
+        value, got_unit = to_si(entry["value"], entry["unit"])
+    except ValueError as e:
+        raise ValueError(f"{where}: {e}") from None
+    if si_unit in ("FLOP/s", "OP/s", "B/s") and not value > 0:
+        raise ValueError(f"{where}: value={entry['value']!r} must be > 0 (a peak or a bandwidth divides)")
     if got_unit != si_unit:
         raise ValueError(f"{where}: unit {entry['unit']!r} converts to {got_unit!r}, expected {si_unit!r}")
     return Spec(field, value, si_unit, entry["value"], entry["unit"], sources[entry["source"]],
@@ -192,8 +213,11 @@ def parse_sources(table: dict) -> dict[str, Source]:
 
     Shared by every sourced data file of the package (chips.toml, cuda_arch.toml).
     """
+    checks.instance("table", table, dict)
     sources = {}
     for key, s in table.items():
+        if not isinstance(s, dict):
+            raise ValueError(f"sources.{key}: expected a table {{title, url, kind}}, got {checks.show(s)}")
         if s.get("kind") not in SOURCE_KINDS:
             raise ValueError(f"sources.{key}: kind {s.get('kind')!r} not in {SOURCE_KINDS}")
         if not str(s.get("url", "")).startswith(("https://", "http://")) or not s.get("title"):
@@ -204,15 +228,34 @@ def parse_sources(table: dict) -> dict[str, Source]:
 
 def parse(data: dict) -> dict[str, Chip]:
     """Validate a parsed spec database (the TOML as a dict) and build its :class:`Chip` records."""
+    checks.instance("data", data, dict)
+    for table in ("sources", "chips"):
+        if not isinstance(data.get(table, {}), dict):
+            raise ValueError(f"data[{table!r}]: expected a table, got {checks.show(data[table])}")
     sources = parse_sources(data.get("sources", {}))
     chips = {}
     seen_kinds: dict[str, str] = {}
     for key, c in data.get("chips", {}).items():
+        if not isinstance(c, dict):
+            raise ValueError(f"chips.{key}: expected a table, got {checks.show(c)}")
+        missing = [f for f in ("name", "vendor", "kind", "year") if f not in c]
+        if missing:
+            raise ValueError(f"chips.{key}: missing {', '.join(missing)}")
+        year = c["year"]
+        if not isinstance(year, int) or isinstance(year, bool) or not 1950 <= year <= 2100:
+            raise ValueError(f"chips.{key}.year={year!r} must be a whole year")
+        kinds = c.get("device_kinds", [])
+        if not isinstance(kinds, list) or not all(isinstance(k, str) for k in kinds):
+            raise ValueError(f"chips.{key}.device_kinds={checks.show(kinds)} must be a list of strings")
+        for table in ("peak_flops", "specs"):
+            if not isinstance(c.get(table, {}), dict):
+                raise ValueError(f"chips.{key}.{table}: expected a table, got {checks.show(c[table])}")
         if c.get("kind") not in CHIP_KINDS:
             raise ValueError(f"chips.{key}: kind {c.get('kind')!r} not in {CHIP_KINDS}")
         peak = {}
         for dtype, entry in c.get("peak_flops", {}).items():
-            check_dtype(dtype)
+            if dtype not in DTYPES:
+                raise ValueError(f"chips.{key}.peak_flops: dtype={dtype!r} is not a known dtype; allowed: {', '.join(DTYPES)}")
             peak[dtype] = _spec(key, dtype, entry, sources, "OP/s" if dtype == "int8" else "FLOP/s")
         specs = {}
         for field, entry in c.get("specs", {}).items():
