@@ -316,3 +316,19 @@ def test_gpu_clocks_runs_nvidia_smi_when_present(tmp_path, monkeypatch):
     assert device.gpu_clocks(timeout=0.2) is None
     with pytest.raises(ValueError, match="timeout=0"):
         device.gpu_clocks(timeout=0)
+
+
+def test_describe_names_bad_strings_and_a_kind_of_another_backend():
+    import pytest
+
+    from accelbook import device
+
+    for bad in (None, 3, ["cpu"]):
+        with pytest.raises(ValueError, match="^device_kind="):
+            device.describe("gpu", bad)
+    with pytest.raises(ValueError, match="device_kind='TPU v5 lite' is a TPU"):
+        device.describe("gpu", "TPU v5 lite")
+    with pytest.raises(TypeError, match="^info=None"):
+        device.matmul_peak_dtype(None, "fp32")
+    with pytest.raises(ValueError, match="^device_count="):
+        device.DeviceInfo("gpu", "x", True, None)

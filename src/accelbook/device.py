@@ -39,6 +39,15 @@ class DeviceInfo:
     device_count: int
     chip: Chip | None  # None when the database does not know device_kind
 
+    def __post_init__(self):
+        from accelbook.checks import one_of
+
+        one_of("backend", self.backend, _BACKENDS)
+        check_text("device_kind", self.device_kind)
+        positive_int("device_count", self.device_count)
+        if self.chip is not None:
+            instance("chip", self.chip, Chip)
+
     @property
     def has_spec_sheet(self) -> bool:
         """True when the chip's ceilings come from a cited spec sheet (not the host CPU)."""
@@ -93,11 +102,17 @@ def describe(backend: str, device_kind: str, device_count: int = 1) -> DeviceInf
     ``backend`` is ``jax.default_backend()`` ('cpu', 'gpu', 'tpu'; 'cuda' and 'rocm' are read as
     'gpu'). An unknown ``device_kind`` gives ``chip=None`` and a warning, never an error.
     """
+    check_text("backend", backend)
     backend = {"cuda": "gpu", "rocm": "gpu"}.get(backend, backend)
     if backend not in _BACKENDS:
         raise ValueError(f"backend={backend!r} is not known; allowed: {', '.join(_BACKENDS)}")
-    positive_int("device_count", device_count)
-    return DeviceInfo(backend, device_kind, device_count, specs.chip_for_device_kind(device_kind))
+    check_text("device_kind", device_kind)
+    device_count = positive_int("device_count", device_count)
+    chip = specs.chip_for_device_kind(device_kind)
+    if chip is not None and chip.kind != backend:
+        raise ValueError(f"device_kind={device_kind!r} is a {chip.kind.upper()} ({chip.name}), "
+                         f"not a device of backend={backend!r}")
+    return DeviceInfo(backend, device_kind, device_count, chip)
 
 
 @functools.lru_cache(maxsize=1)
@@ -118,6 +133,7 @@ def matmul_peak_dtype(info: DeviceInfo, dtype: str, precision: str = "default") 
     with several bf16 passes and has no spec-sheet peak for it (returns None). The rule is
     :func:`accelbook.models.matmul.peak_dtype`, applied to the device's chip.
     """
+    instance("info", info, DeviceInfo)
     return peak_dtype(info.chip, dtype, precision)
 
 
