@@ -387,7 +387,7 @@ BASES: dict[str, B | Skip] = {
     "measure.device_ceilings.measured_peak": Skip("runs the device's peak benchmark (seconds)"),
     "measure.device_ceilings.measured_bandwidth": Skip("runs a STREAM benchmark (seconds)"),
     # notebook
-    "notebook.glue": B(lambda: dict(name="contract-test", value=1.5, display=False)),
+    "notebook.glue": B(lambda: dict(name="contract-test", value=1.5, display=False), params=("name", "display")),
     "notebook.markdown_table": B(lambda: dict(headers=["a", "b"], rows=[[1, 2]])),
     "notebook.show": B(lambda: dict(markdown="**x**")),
     "notebook.format_spec": B(lambda: dict(spec=_chip().peak["bf16"])),

@@ -67,3 +67,23 @@ def test_glue_hands_myst_nb_python_numbers_and_markdown(monkeypatch):
     assert type(got["x"]) is float and got["x"] == 3.5
     notebook.glue("s", "3.35 TB/s")
     assert got["s"].data == "3.35 TB/s"  # an IPython Markdown object: no quotes on the page
+
+
+def test_tables_and_glue_name_their_bad_arguments():
+    import pytest
+
+    from accelbook import notebook, specs
+
+    with pytest.raises(ValueError, match="^chip_list='h100-sxm' must be a sequence"):
+        notebook.spec_table("h100-sxm", ["bf16"])
+    with pytest.raises(TypeError, match=r"^chip_list\[0\]=None"):
+        notebook.source_table([None])
+    with pytest.raises(ValueError, match="^source_links=1 must be True or False"):
+        notebook.spec_table([specs.get_chip("t4")], ["fp16"], source_links=1)
+    with pytest.raises(ValueError, match="^value=None"):
+        notebook.glue("x", None)
+    with pytest.raises(ValueError, match="^display="):
+        notebook.glue("x", 1.0, display="no")
+    # a '|' or a line break in a header or a cell would break the table's rows
+    table = notebook.markdown_table(["a|b"], [["x\ny"]])
+    assert table.splitlines() == ["| a\\|b |", "|---|", "| x y |"]

@@ -15,8 +15,27 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
-from accelbook import specs
+from accelbook import checks, specs
 from accelbook.units import fmt
+
+
+def _chips(chip_list: Any) -> list:
+    return checks.sequence("chip_list", chip_list, nonempty=False,
+                           of=lambda name, c: checks.instance(name, c, specs.Chip))
+
+
+def _fields(fields: Any) -> list:
+    return checks.sequence("fields", fields, nonempty=False, of=_field)
+
+
+def _field(name: str, field: Any) -> str:
+    if not isinstance(field, str) or (field not in specs.DTYPES and field not in specs.FIELDS):
+        raise KeyError(f"{name}: field={checks.show(field)} is neither a dtype ({', '.join(specs.DTYPES)}) nor a spec field")
+    return field
+
+
+def _cell(value: Any) -> str:
+    return str(value).replace("|", "\\|").replace("\n", " ")
 
 
 def glue(name: str, value: Any, display: bool = False) -> None:
@@ -31,6 +50,10 @@ def glue(name: str, value: Any, display: bool = False) -> None:
     """
     if not isinstance(name, str) or not name:
         raise ValueError(f"name={name!r} must be a non-empty string")
+    display = checks.boolean("display", display)
+    if value is None or checks.is_bool(value):
+        raise ValueError(f"value={value!r} for glue name {name!r} must be a number or a string: "
+                         f"it would read as '{value}' on the page")
     if isinstance(value, np.generic):
         value = value.item()
     if isinstance(value, numbers.Real) and not isinstance(value, bool) and not math.isfinite(value):
@@ -51,15 +74,14 @@ def glue(name: str, value: Any, display: bool = False) -> None:
 
 def markdown_table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
     """A Markdown table; cells are converted with ``str`` and '|' is escaped."""
-    headers = list(headers)
-    if not headers:
-        raise ValueError("headers must not be empty")
-    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
-    for row in rows:
-        row = list(row)
+    headers = checks.sequence("headers", headers, of=checks.text)
+    rows = checks.sequence("rows", rows, nonempty=False)
+    lines = ["| " + " | ".join(_cell(h) for h in headers) + " |", "|" + "---|" * len(headers)]
+    for i, row in enumerate(rows):
+        row = checks.sequence(f"rows[{i}]", row, nonempty=False)
         if len(row) != len(headers):
-            raise ValueError(f"row {row!r} has {len(row)} cells; headers have {len(headers)}")
-        lines.append("| " + " | ".join(str(c).replace("|", "\\|") for c in row) + " |")
+            raise ValueError(f"rows[{i}]={checks.show(row)} has {len(row)} cells; headers have {len(headers)}")
+        lines.append("| " + " | ".join(_cell(c) for c in row) + " |")
     return "\n".join(lines)
 
 
@@ -67,7 +89,7 @@ def show(markdown: str):
     """Display Markdown in the notebook (and in the built book)."""
     from IPython.display import Markdown, display
 
-    display(Markdown(markdown))
+    display(Markdown(checks.text("markdown", markdown)))
 
 
 _DISPLAY = {  # field -> (unit for fmt, binary prefixes?)
@@ -87,6 +109,7 @@ _DISPLAY = {  # field -> (unit for fmt, binary prefixes?)
 
 def format_spec(spec: specs.Spec) -> str:
     """One spec value for display: as printed by its source when the units allow, else SI."""
+    checks.instance("spec", spec, specs.Spec)
     if spec.si_unit in ("text", "count", "year"):
         return str(spec.raw)
     if spec.field in specs.DTYPES:
@@ -103,6 +126,8 @@ def spec_table(chip_list: Sequence[specs.Chip], fields: Sequence[str],
 
     A missing value shows as '—'. With ``source_links`` each value links to its source.
     """
+    chip_list, fields = _chips(chip_list), _fields(fields)
+    source_links = checks.boolean("source_links", source_links)
     headers = ["chip"] + [f"{f} peak" if f in specs.DTYPES else f.replace("_", " ") for f in fields]
     rows = []
     for chip in chip_list:
@@ -124,7 +149,7 @@ def spec_table(chip_list: Sequence[specs.Chip], fields: Sequence[str],
 def source_table(chip_list: Sequence[specs.Chip]) -> str:
     """Markdown table of the documents cited by ``chip_list``, with their kind."""
     seen: dict[str, specs.Source] = {}
-    for chip in chip_list:
+    for chip in _chips(chip_list):
         for spec in list(chip.peak.values()) + list(chip.specs.values()):
             seen.setdefault(spec.source.key, spec.source)
     rows = [(f"[{s.title}]({s.url})", s.kind) for s in sorted(seen.values(), key=lambda s: s.title)]
@@ -145,6 +170,12 @@ def device_summary(info, ceilings=None) -> str:
 
     from accelbook import device
 
+    checks.instance("info", info, device.DeviceInfo)
+    if ceilings is not None:
+        for name in ("peak_flops", "memory_bandwidth"):
+            if not hasattr(ceilings, name):
+                raise TypeError(f"ceilings={checks.show(ceilings)} must be an accelbook.measure.Ceilings or None")
+            checks.real(f"ceilings.{name}", getattr(ceilings, name), positive=True)
     rows = [("backend", info.backend), ("device kind (from JAX)", f"`{info.device_kind}`"),
             ("devices", info.device_count)]
     if info.has_spec_sheet:
@@ -220,6 +251,8 @@ def field_label(field: str) -> str:
 
     The same headings :func:`spec_table` uses. Taught in: appendix "Spec tables".
     """
+    if not isinstance(field, str):
+        raise KeyError(f"field={checks.show(field)} must be a dtype ({', '.join(specs.DTYPES)}) or a spec field name")
     if field in specs.DTYPES:
         return f"{field} peak"
     if field in specs.FIELDS:
@@ -238,6 +271,7 @@ def fields_present(chip_list: Sequence[specs.Chip], fields: Sequence[str]) -> li
     Keeps the given order, so a generated table never shows a column that is '—' for every row.
     Taught in: appendix "Spec tables".
     """
+    chip_list, fields = _chips(chip_list), _fields(fields)
     return [f for f in fields if any(_get(c, f) is not None for c in chip_list)]
 
 
@@ -248,7 +282,7 @@ def field_table(fields: Sequence[str]) -> str:
     :data:`accelbook.specs.FIELDS`. Taught in: appendix "Spec tables".
     """
     rows = []
-    for f in fields:
+    for f in _fields(fields):
         label = field_label(f)
         if f in specs.DTYPES:
             unit = "OP/s" if f == "int8" else "FLOP/s"
@@ -266,7 +300,7 @@ def notes_table(chip_list: Sequence[specs.Chip]) -> str:
     listed first as 'whole chip'. Taught in: appendix "Spec tables".
     """
     rows = []
-    for chip in chip_list:
+    for chip in _chips(chip_list):
         if chip.note:
             rows.append((chip.name, "whole chip", chip.note))
         ordered = [d for d in specs.DTYPES if d in chip.peak] + [f for f in specs.FIELDS if f in chip.specs]
@@ -284,7 +318,7 @@ def device_kind_table(chip_list: Sequence[specs.Chip]) -> str:
     Matching ignores case and repeated spaces (:func:`accelbook.specs.chip_for_device_kind`).
     Taught in: "Introduction" (what is this machine?) and appendix "Spec tables".
     """
-    rows = [(c.name, c.kind, ", ".join(f"`{k}`" for k in c.device_kinds) or "—") for c in chip_list]
+    rows = [(c.name, c.kind, ", ".join(f"`{k}`" for k in c.device_kinds) or "—") for c in _chips(chip_list)]
     return markdown_table(["chip", "kind", "JAX device kind"], rows)
 
 
