@@ -78,8 +78,8 @@ def measured_points(ax, points: Sequence[tuple[str, float, float, float, float]]
 
     ``points``: (label, intensity FLOP/byte, achieved FLOP/s at the median time, low, high): the
     bar runs from ``low`` to ``high`` (say the rates at the p90 and p10 times). Labels are placed
-    by :func:`accelbook.plots.style.place_labels`, clear of every other label and marker; set the
-    axis limits first. Taught in: "The roofline" (chapter 02), its measured operations.
+    by :func:`accelbook.plots.style.place_labels`, clear of every other label and marker, inside
+    the axes, on a light box that keeps them legible over a roof or a bar; set the axis limits first. Taught in: "The roofline" (chapter 02), its measured operations.
     """
     points = list(points)
     for label, intensity, achieved, low, high in points:
@@ -94,6 +94,7 @@ def measured_points(ax, points: Sequence[tuple[str, float, float, float, float]]
     renderer = RendererAgg(*ax.figure.canvas.get_width_height(), ax.figure.dpi)
     inside = ax.get_window_extent(renderer)
     for text in ax.texts[before:]:  # a label pushed out of the axes goes to the other side of its point
+        text.set_bbox({"boxstyle": "square,pad=0.1", "facecolor": "white", "alpha": 0.75, "edgecolor": "none"})
         box = text.get_window_extent(renderer)
         if box.x0 < inside.x0 or box.x1 > inside.x1:
             dx, dy = text.xyann
