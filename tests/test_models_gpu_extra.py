@@ -305,3 +305,39 @@ def test_sm_units_cover_the_architecture_table():
     assert all(gpu.sm_units(cc).compute_capability == cc for cc in gpu.compute_capabilities())
     with pytest.raises(KeyError, match="compute_capability"):
         gpu.sm_units("6.0")
+
+
+def _arch_data():
+    import importlib.resources
+    import tomllib
+    return tomllib.loads(importlib.resources.files("accelbook").joinpath("data/cuda_arch.toml").read_text("utf-8"))
+
+
+def test_the_parsers_read_the_package_tables():
+    data = _arch_data()
+    assert gpu.parse_tensor_core_table(data) == gpu.tensor_core_generations()
+    assert gpu.parse_memory_access(data) == gpu.memory_access()
+    assert gpu.parse_sm_units(data)["9.0"] == gpu.sm_units("9.0")
+
+
+@pytest.mark.parametrize("section, key, field, value, match", [
+    ("tensor_core", "8.0", "mma_shape", {"value": [16, 8], "unit": "count", "source": ["ptx-isa-mma"]}, "mma_shape"),
+    ("tensor_core", "8.0", "mma_shape", {"value": [16, 8, 16], "unit": "count", "source": ["nowhere"]}, "source"),
+    ("tensor_core", "8.0", "issued_by", None, "missing"),
+    ("tensor_core", "8.0", "colour", "green", "unknown"),
+    ("sm_units", "9.0", "sfu", {"value": 16, "unit": "B", "source": ["cuda-guide-throughput"]}, "unit"),
+    ("sm_units", "9.0", "fp64", None, "fields"),
+    ("memory_access", None, "sector_bytes", {"value": 32.5, "unit": "B", "source": ["cuda-guide-global-memory-5x"]}, "whole number"),
+    ("memory_access", None, "bank_width_bytes", None, "fields"),
+])
+def test_the_parsers_reject_broken_tables(section, key, field, value, match):
+    data = _arch_data()
+    entry = data[section] if key is None else data[section][key]
+    if value is None:
+        del entry[field]
+    else:
+        entry[field] = value
+    parse = {"tensor_core": gpu.parse_tensor_core_table, "sm_units": gpu.parse_sm_units,
+             "memory_access": gpu.parse_memory_access}[section]
+    with pytest.raises(ValueError, match=match):
+        parse(data)

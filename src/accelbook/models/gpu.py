@@ -10,7 +10,13 @@ Three models, all pure Python/NumPy:
   :func:`warps_needed`), and :func:`simulate_scheduler`, a cycle-level model of one warp scheduler
   whose issue rate is checked against the Little's-law bound :func:`issue_rate_bound`.
 * :func:`tensor_vs_simt` -- how much faster the tensor cores are than the FP32 "CUDA cores", per
-  dtype, from the spec database (:mod:`accelbook.specs`).
+  dtype, from the spec database (:mod:`accelbook.specs`); :func:`tensor_core_half_dtype`, the 16-bit
+  dtype a chip's tensor cores run (fp16 on Volta and Turing, bf16 from Ampere on).
+* How tensor cores are fed and what they do not fix: :func:`tensor_core_generations` (Volta to
+  Blackwell), :func:`mma_fill` (the useful share of one matrix instruction),
+  :func:`sectors_per_request` (32-byte sectors of one warp access) and :func:`bank_conflict_degree`
+  (shared-memory banks), with the sourced rules of :func:`memory_access` and the execution units of
+  :func:`sm_units`.
 
 Taught in: "Inside a GPU SM" (all of it) and "Overheads: launch, sync and Python" (Little's law:
 work in flight needed to hide a latency).
@@ -1124,9 +1130,12 @@ def tensor_core_half_dtype(chip: specs.Chip | None) -> str | None:
     return next((d for d in HALF_DTYPES if chip.peak_flops.get(d)), None)
 
 
-def _data_section(name: str) -> dict:
-    text = importlib.resources.files("accelbook").joinpath("data/cuda_arch.toml").read_text("utf-8")
-    data = tomllib.loads(text)
+def _data_section(name: str, data: dict | None = None):
+    """The table ``name`` of ``data`` (a parsed ``cuda_arch.toml``; default: the package's own) and
+    its validated ``[sources]``."""
+    if data is None:
+        text = importlib.resources.files("accelbook").joinpath("data/cuda_arch.toml").read_text("utf-8")
+        data = tomllib.loads(text)
     return data.get(name, {}), parse_sources(data.get("sources", {}))
 
 
@@ -1164,7 +1173,13 @@ class MemoryAccessRules:
 def memory_access() -> MemoryAccessRules:
     """The sourced granularity of global-memory traffic and the banking of shared memory
     (``[memory_access]`` in ``data/cuda_arch.toml``). Chapter "Inside a GPU SM"."""
-    table, sources = _data_section("memory_access")
+    return parse_memory_access(None)
+
+
+def parse_memory_access(data: dict | None) -> MemoryAccessRules:
+    """Validate the ``[memory_access]`` table of a parsed ``cuda_arch.toml`` (``None``: the
+    package's own); ``ValueError`` naming the field otherwise. Chapter "Inside a GPU SM"."""
+    table, sources = _data_section("memory_access", data)
     fields = {"sector_bytes": "B", "cache_line_bytes": "B", "shared_memory_banks": "count",
               "bank_width_bytes": "B"}
     if set(table) != set(fields):
@@ -1274,7 +1289,13 @@ def tensor_core_generations() -> tuple[TensorCoreGeneration, ...]:
     """Volta to Blackwell, oldest first: the ``[tensor_core."CC"]`` entries of
     ``data/cuda_arch.toml``, each citing the PTX ISA, the CUDA guide, the whitepapers or CUTLASS.
     Chapter "Inside a GPU SM" (how tensor cores are fed)."""
-    table, sources = _data_section("tensor_core")
+    return parse_tensor_core_table(None)
+
+
+def parse_tensor_core_table(data: dict | None) -> tuple[TensorCoreGeneration, ...]:
+    """Validate the ``[tensor_core]`` tables of a parsed ``cuda_arch.toml`` (``None``: the
+    package's own), oldest first; ``ValueError`` naming the entry otherwise."""
+    table, sources = _data_section("tensor_core", data)
     out = []
     for cc, entry in table.items():
         where = f"tensor_core.{cc}"
@@ -1340,7 +1361,13 @@ class SMUnits:
 
 @functools.lru_cache(maxsize=None)
 def _sm_units_table() -> dict[str, SMUnits]:
-    table, sources = _data_section("sm_units")
+    return parse_sm_units(None)
+
+
+def parse_sm_units(data: dict | None) -> dict[str, SMUnits]:
+    """Validate the ``[sm_units]`` tables of a parsed ``cuda_arch.toml`` (``None``: the package's
+    own); ``ValueError`` naming the entry otherwise."""
+    table, sources = _data_section("sm_units", data)
     out = {}
     for cc, entry in table.items():
         if set(entry) != {"fp64", "int32", "sfu"}:
@@ -1363,4 +1390,4 @@ def sm_units(compute_capability: str | tuple[int, int]) -> SMUnits:
     return table[cc]
 
 
-__all__ += ["SMUnits", "sm_units"]
+__all__ += ["SMUnits", "parse_memory_access", "parse_sm_units", "parse_tensor_core_table", "sm_units"]
