@@ -126,3 +126,43 @@ def test_dispatch_time_counts_calls_and_rejects_bad_repeats():
         measure.dispatch_time(lambda: None, repeats=0)
     with pytest.raises(TypeError):
         measure.first_call_time(3)
+
+
+def test_probes_check_their_sizes_before_allocating():
+    import numpy as np
+    import pytest
+
+    from accelbook.measure import harness
+
+    with pytest.raises(ValueError, match="^n=.* is too large"):
+        harness.matmul_probe(2**20)  # 3 · 2**40 · 4 bytes: refused before any allocation
+    with pytest.raises(ValueError, match="^elements=.* is too large"):
+        harness.triad_probe(2**40)
+    with pytest.raises(ValueError, match="^scalar=nan"):
+        harness.triad_probe(16, scalar=float("nan"))
+    with pytest.raises(ValueError, match="^seed=-1"):
+        harness.matmul_probe(4, seed=-1)
+    with pytest.raises(ValueError, match="^warmup=True"):
+        harness.time_call(lambda: None, warmup=True)
+    t = harness.time_call(lambda: None, warmup=np.int64(0), min_repeats=np.int64(1), max_repeats=np.int64(2),
+                          min_time=np.float32(0))
+    assert 1 <= t.n <= 2
+
+
+def test_freivalds_error_checks_shapes_and_degenerate_products():
+    import numpy as np
+    import pytest
+
+    from accelbook.measure import harness
+
+    rng = np.random.default_rng(0)
+    eye = np.eye(3)
+    assert harness.freivalds_error(eye, eye, eye, rng) == 0.0
+    with pytest.raises(ValueError, match="shapes"):
+        harness.freivalds_error(eye, np.eye(4), eye, rng)
+    with pytest.raises(ValueError, match="product is zero"):
+        harness.freivalds_error(np.zeros((3, 3)), eye, eye, rng)
+    with pytest.raises(TypeError, match="^rng=None"):
+        harness.freivalds_error(eye, eye, eye, None)
+    with pytest.raises(ValueError, match="^memory_bytes=-1"):
+        harness.default_triad_elements("gpu", -1)

@@ -21,8 +21,15 @@ from typing import Any, Callable
 
 import numpy as np
 
+from accelbook import checks
 from accelbook.checks import positive_int
 from accelbook.specs import check_dtype, itemsize
+
+PROBE_BYTES_LIMIT = 2**33
+"""The most host memory (bytes) one probe may allocate for its operands (8 GiB): a larger size is a
+``ValueError`` before anything is allocated."""
+MAX_REPEATS = 10**6
+"""The most calls :func:`time_call` and :func:`dispatch_time` accept for one count (warm-up, repeats)."""
 
 
 _JAX_DTYPES = {"fp64": "float64", "fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}
@@ -43,6 +50,9 @@ class Timing:
     """Wall-clock samples of one operation, in seconds."""
 
     samples: tuple[float, ...]
+
+    def __post_init__(self):
+        checks.sequence("samples", self.samples, of=lambda name, s: checks.real(name, s, nonnegative=True))
 
     @property
     def median(self) -> float:
@@ -80,15 +90,13 @@ def time_call(fn: Callable[..., Any], *args: Any, warmup: int = 2, min_repeats: 
     """
     import jax
 
-    if not callable(fn):
-        raise TypeError(f"fn must be callable, got {type(fn).__name__}")
-    for name, v in (("warmup", warmup), ("min_repeats", min_repeats), ("max_repeats", max_repeats)):
-        if not isinstance(v, int) or v < (0 if name == "warmup" else 1):
-            raise ValueError(f"{name}={v!r} must be an integer >= {0 if name == 'warmup' else 1}")
+    checks.callable_("fn", fn)
+    warmup = checks.nonneg_int("warmup", warmup, maximum=MAX_REPEATS)
+    min_repeats = checks.positive_int("min_repeats", min_repeats, maximum=MAX_REPEATS)
+    max_repeats = checks.positive_int("max_repeats", max_repeats, maximum=MAX_REPEATS)
     if max_repeats < min_repeats:
         raise ValueError(f"max_repeats={max_repeats} must be >= min_repeats={min_repeats}")
-    if not min_time >= 0:
-        raise ValueError(f"min_time={min_time!r} must be >= 0 seconds")
+    min_time = checks.real("min_time", min_time, nonnegative=True)
     for _ in range(warmup):
         jax.block_until_ready(fn(*args))
     samples = []
@@ -204,6 +212,9 @@ def matmul_probe(n: int, dtype: str = "fp32", *, m: int | None = None, k: int | 
     n = positive_int("n", n)
     m = n if m is None else positive_int("m", m)
     k = n if k is None else positive_int("k", k)
+    seed = checks.nonneg_int("seed", seed)
+    checks.size_limit("n", (m, k, n), 4.0 * (m * k + k * n + m * n), PROBE_BYTES_LIMIT,
+                      "bytes of float32 operands (m, k, n)")
     check_dtype(dtype)
     if dtype not in _JAX_DTYPES:
         raise ValueError(f"dtype={dtype!r} cannot be run by the matmul probe; allowed: "
@@ -247,9 +258,25 @@ def freivalds_error(a: np.ndarray, b: np.ndarray, c: np.ndarray, rng: np.random.
     ``‖C·X − A·(B·X)‖ / ‖A·(B·X)‖`` for a (n, vectors) Gaussian X. A correct product gives the
     rounding error of its dtype; a wrong one gives an error of order 1.
     """
+    checks.instance("rng", rng, np.random.Generator)
+    vectors = positive_int("vectors", vectors, maximum=4096)
+    a, b, c = (_matrix(name, v) for name, v in (("a", a), ("b", b), ("c", c)))
+    if a.shape[1] != b.shape[0] or c.shape != (a.shape[0], b.shape[1]):
+        raise ValueError(f"a, b, c of shapes {a.shape}, {b.shape}, {c.shape}: need a (m, k), b (k, n) "
+                         "and c (m, n)")
     x = rng.standard_normal((b.shape[1], vectors))
     ref = a @ (b @ x)
-    return float(np.linalg.norm(c @ x - ref) / np.linalg.norm(ref))
+    norm = np.linalg.norm(ref)
+    if not norm > 0:
+        raise ValueError("a and b: their product is zero, so a relative error is undefined")
+    return float(np.linalg.norm(c @ x - ref) / norm)
+
+
+def _matrix(name: str, value: Any) -> np.ndarray:
+    arr = checks.real(name, value, allow_array=True)
+    if arr.ndim != 2:
+        raise ValueError(f"{name} of shape {arr.shape} must be a 2-D matrix")
+    return arr
 
 
 def triad(elements: int, *, scalar: float = 3.0, **timing: Any) -> BandwidthResult:
@@ -272,6 +299,8 @@ def triad_probe(elements: int, *, scalar: float = 3.0) -> Probe:
     import jax.numpy as jnp
 
     elements = positive_int("elements", elements)
+    checks.size_limit("elements", elements, 3 * 4.0 * elements, PROBE_BYTES_LIMIT, "bytes of float32 arrays")
+    scalar = checks.real("scalar", scalar)
     rng = np.random.default_rng(1)
     b_host = rng.standard_normal(elements, dtype=np.float32)
     c_host = rng.standard_normal(elements, dtype=np.float32)
@@ -314,8 +343,10 @@ def default_triad_elements(backend, memory_bytes: float | None = None) -> int:
         info = backend
         backend = info.backend
         memory_bytes = info.memory_bytes if memory_bytes is None else memory_bytes
-    if backend not in ("cpu", "gpu", "tpu"):
-        raise ValueError(f"backend={backend!r} is not known; allowed: cpu, gpu, tpu, or a DeviceInfo")
+    if not isinstance(backend, str) or backend not in ("cpu", "gpu", "tpu"):
+        raise ValueError(f"backend={checks.show(backend)} is not known; allowed: cpu, gpu, tpu, or a DeviceInfo")
+    if memory_bytes is not None:
+        memory_bytes = checks.real("memory_bytes", memory_bytes, minimum=2**20)  # at least 1 MiB
     elements = 2**24 if backend == "cpu" else 2**27
     if memory_bytes:
         elements = min(elements, int(memory_bytes // (16 * 4)))
@@ -331,8 +362,7 @@ def first_call_time(fn: Callable[..., Any], *args: Any) -> float:
     """
     import jax
 
-    if not callable(fn):
-        raise TypeError(f"fn must be callable, got {type(fn).__name__}")
+    checks.callable_("fn", fn)
     t0 = time.perf_counter()
     jax.block_until_ready(fn(*args))
     return time.perf_counter() - t0
@@ -348,10 +378,8 @@ def dispatch_time(fn: Callable[..., Any], *args: Any, repeats: int = 20) -> Timi
     """
     import jax
 
-    if not callable(fn):
-        raise TypeError(f"fn must be callable, got {type(fn).__name__}")
-    if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
-        raise ValueError(f"repeats={repeats!r} must be an integer >= 1")
+    checks.callable_("fn", fn)
+    repeats = checks.positive_int("repeats", repeats, maximum=MAX_REPEATS)
     samples = []
     for _ in range(repeats):
         t0 = time.perf_counter()

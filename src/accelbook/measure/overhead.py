@@ -16,8 +16,9 @@ from typing import Any, Callable
 
 import numpy as np
 
+from accelbook import checks
 from accelbook.checks import positive_int
-from accelbook.measure.harness import MeasurementError, Timing
+from accelbook.measure.harness import MAX_REPEATS, PROBE_BYTES_LIMIT, MeasurementError, Timing
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,9 +38,18 @@ class LoopTiming:
     blocking: Timing
 
 
-def _check_callable(fn: Any) -> None:
-    if not callable(fn):
-        raise TypeError(f"fn must be callable, got {type(fn).__name__}")
+def _check_callable(fn: Any, name: str = "fn") -> None:
+    checks.callable_(name, fn)
+
+
+def _step(step, state, args, carry):
+    try:
+        out = step(state, *args)
+    except (TypeError, ValueError) as e:
+        raise type(e)(f"step(carry, *args) failed with carry={checks.show(carry)}: {e}") from e
+    if not (isinstance(out, tuple) and len(out) == 2):
+        raise TypeError(f"step must return a (carry, metric) pair; got {checks.show(out)}")
+    return out
 
 
 def loop_time(fn: Callable[..., Any], *args: Any, calls: int = 32, repeats: int = 5,
@@ -54,7 +64,9 @@ def loop_time(fn: Callable[..., Any], *args: Any, calls: int = 32, repeats: int 
     import jax
 
     _check_callable(fn)
-    calls, repeats = positive_int("calls", calls), positive_int("repeats", repeats)
+    calls = positive_int("calls", calls, maximum=MAX_REPEATS)
+    repeats = positive_int("repeats", repeats, maximum=MAX_REPEATS)
+    warmup = checks.nonneg_int("warmup", warmup, maximum=MAX_REPEATS)
     for _ in range(warmup):
         jax.block_until_ready(fn(*args))
     returned, finished, blocking = [], [], []
@@ -93,7 +105,7 @@ def dispatch_timeline(fn: Callable[..., Any], *args: Any, calls: int = 16) -> Ti
     import jax
 
     _check_callable(fn)
-    calls = positive_int("calls", calls)
+    calls = positive_int("calls", calls, maximum=MAX_REPEATS)
     outs, returned, ready = [], [], []
     t0 = time.perf_counter()
     for _ in range(calls):
@@ -118,16 +130,18 @@ def sync_loop_time(step: Callable[..., Any], carry: Any, *args: Any, steps: int 
     """
     import jax
 
-    _check_callable(step)
-    steps, repeats = positive_int("steps", steps), positive_int("repeats", repeats)
-    if not (isinstance(host_seconds, (int, float)) and 0 <= host_seconds < 1):
-        raise ValueError(f"host_seconds={host_seconds!r} must be in [0, 1) seconds")
+    _check_callable(step, "step")
+    steps = positive_int("steps", steps, maximum=MAX_REPEATS)
+    repeats = positive_int("repeats", repeats, maximum=MAX_REPEATS)
+    if not (checks.is_real(host_seconds) and 0 <= host_seconds < 1):
+        raise ValueError(f"host_seconds={checks.show(host_seconds)} must be in [0, 1) seconds")
+    sync = checks.boolean("sync", sync)
     samples = []
     for _ in range(repeats):
         state, metrics = carry, []
         t0 = time.perf_counter()
         for _ in range(steps):
-            state, metric = step(state, *args)
+            state, metric = _step(step, state, args, carry)
             metrics.append(float(metric) if sync else metric)
             time.sleep(host_seconds)
         [float(m) for m in metrics]
@@ -159,6 +173,9 @@ def run_requests(fn: Callable[..., Any], requests: Any) -> RequestRun:
     import jax
 
     _check_callable(fn)
+    requests = checks.sequence("requests", requests, nonempty=False,
+                               of=lambda name, r: r if isinstance(r, (tuple, list)) else
+                               checks.sequence(name, r))
     traces = [0]
 
     def counted(*a):
@@ -212,7 +229,10 @@ def transfer(nbytes: int, samples: int = 5) -> TransferResult:
     """
     import jax
 
-    nbytes, samples = positive_int("nbytes", nbytes), positive_int("samples", samples)
+    nbytes, samples = positive_int("nbytes", nbytes), positive_int("samples", samples, maximum=MAX_REPEATS)
+    if nbytes % 4:
+        raise ValueError(f"nbytes={nbytes} must be a multiple of 4 (the data is float32)")
+    checks.size_limit("nbytes", nbytes, nbytes, PROBE_BYTES_LIMIT, "bytes")
     host = np.random.default_rng(2).standard_normal(max(1, nbytes // 4), dtype=np.float32)
     jax.block_until_ready(jax.device_put(host))  # warm-up
     to_device, arrays = [], []
