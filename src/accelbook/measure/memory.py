@@ -1,0 +1,306 @@
+"""Measuring the memory hierarchy of the device running the notebook: bandwidth against working-set
+size (whose cliffs show the caches), host <-> device copies against size, and reuse in a matmul.
+
+On a CPU the cache sizes come from the operating system (``/sys/devices/system/cpu/cpu0/cache``),
+read through :func:`parse_cache_index`, a pure parser tested with fixture strings.
+
+Taught in: "The memory hierarchy" (chapter 07).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import time
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from accelbook import checks
+from accelbook.measure.harness import MeasurementError, Timing, time_call
+from accelbook.measure.overhead import transfer
+
+CACHE_ROOT = "/sys/devices/system/cpu/cpu0/cache"
+_SIZE = re.compile(r"^\s*(\d+)\s*([KMG]?)(?:i?B)?\s*$", re.I)
+
+
+# ---------------------------------------------------------------------------------------------
+# The CPU's caches, from the operating system
+# ---------------------------------------------------------------------------------------------
+
+@dataclasses.dataclass(frozen=True)
+class CacheLevel:
+    """One cache as Linux describes it: level (1, 2, 3), type ('Data', 'Instruction', 'Unified'),
+    size in bytes, line size in bytes (None if not given) and how many CPUs share it."""
+
+    level: int
+    type: str
+    size: int
+    line: int | None
+    shared_by: int
+
+    @property
+    def name(self) -> str:
+        return f"L{self.level}" + ("d" if self.type == "Data" else "i" if self.type == "Instruction" else "")
+
+
+def parse_cache_size(text: str) -> int:
+    """Bytes of a sysfs cache size string: ``'32K'`` → 32768, ``'1M'``, ``'32768K'``, ``'512'``."""
+    checks.text("text", text)
+    m = _SIZE.match(text)
+    if not m:
+        raise ValueError(f"text={text!r} is not a cache size (digits with an optional K, M or G)")
+    return int(m.group(1)) * {"": 1, "K": 2**10, "M": 2**20, "G": 2**30}[m.group(2).upper()]
+
+
+def _cpu_count(cpu_list: str) -> int:
+    count = 0
+    for part in cpu_list.strip().split(","):
+        if not part:
+            continue
+        lo, _, hi = part.partition("-")
+        count += int(hi or lo) - int(lo) + 1
+    return count
+
+
+def parse_cache_index(files: Mapping[str, str]) -> CacheLevel:
+    """One ``index*`` folder of sysfs, given as ``{file name: contents}`` (``level``, ``type``,
+    ``size``, and optionally ``coherency_line_size``, ``shared_cpu_list``)."""
+    for key in ("level", "type", "size"):
+        if key not in files:
+            raise KeyError(f"files: no {key!r} entry (a cache index folder has level, type and size)")
+    line = files.get("coherency_line_size")
+    shared = files.get("shared_cpu_list")
+    return CacheLevel(int(files["level"].strip()), files["type"].strip(), parse_cache_size(files["size"]),
+                      int(line.strip()) if line and line.strip() else None,
+                      _cpu_count(shared) if shared and shared.strip() else 1)
+
+
+def data_caches(levels: Sequence[CacheLevel]) -> list[CacheLevel]:
+    """The caches that hold data (type Data or Unified), innermost first."""
+    return sorted((c for c in levels if c.type in ("Data", "Unified")), key=lambda c: c.level)
+
+
+def cpu_caches(root: str = CACHE_ROOT) -> list[CacheLevel]:
+    """This machine's data caches as the operating system lists them (empty where it does not)."""
+    out = []
+    try:
+        names = sorted(n for n in os.listdir(root) if n.startswith("index"))
+    except OSError:
+        return []
+    for name in names:
+        files = {}
+        for f in ("level", "type", "size", "coherency_line_size", "shared_cpu_list"):
+            try:
+                with open(os.path.join(root, name, f)) as fh:
+                    files[f] = fh.read()
+            except OSError:
+                pass
+        try:
+            out.append(parse_cache_index(files))
+        except (KeyError, ValueError):
+            continue
+    return data_caches(out)
+
+
+# ---------------------------------------------------------------------------------------------
+# Bandwidth against working-set size
+# ---------------------------------------------------------------------------------------------
+
+@dataclasses.dataclass(frozen=True)
+class SweepPoint:
+    """One working-set size: ``nbytes`` read and written ``passes`` times per call."""
+
+    nbytes: int
+    passes: int
+    timing: Timing
+
+    @property
+    def bytes_per_s(self) -> float:
+        """Bytes read and written per second (median call): ``2 · size · passes / t``."""
+        return 2 * self.nbytes * self.passes / self.timing.median
+
+    @property
+    def p10_p90(self) -> tuple[float, float]:
+        """Bandwidth of the slowest and fastest deciles (p90 and p10 of the time)."""
+        q = 2 * self.nbytes * self.passes
+        return (q / self.timing.p90, q / self.timing.p10)
+
+
+def sweep_sizes(smallest: int, largest: int, per_octave: int = 2) -> list[int]:
+    """Buffer sizes in bytes from ``smallest`` to ``largest``, ``per_octave`` per doubling,
+    each a multiple of 1 KiB."""
+    lo, hi = checks.positive_int("smallest", smallest), checks.positive_int("largest", largest)
+    if hi < lo:
+        raise ValueError(f"largest={hi} must be >= smallest={lo}")
+    k = checks.positive_int("per_octave", per_octave, maximum=8)
+    steps = int(np.floor(np.log2(hi / lo) * k)) + 1
+    sizes = {int(round(lo * 2 ** (i / k) / 1024)) * 1024 for i in range(steps)}
+    return sorted(s for s in sizes if s >= 1024)
+
+
+def default_sweep_sizes(backend: str, caches: Sequence[float] = (), memory_bytes: float | None = None) -> list[int]:
+    """Sizes for the working-set sweep: from 4 KiB to 2 × the largest cache (at least 16 MiB on a
+    CPU, 4 × and at least 256 MiB on an accelerator), at most an eighth of device memory."""
+    checks.one_of("backend", backend, ("cpu", "gpu", "tpu"))
+    largest = max([float(c) for c in caches] or [0.0])
+    top = max(2 * largest, 16 * 2**20) if backend == "cpu" else max(4 * largest, 256 * 2**20)
+    if memory_bytes:
+        top = min(top, memory_bytes / 8)
+    return sweep_sizes(4 * 1024, int(top), per_octave=2 if backend == "cpu" else 3)
+
+
+_A, _B = 0.999999, 1e-7  # y <- a·y + b: each pass reads and writes the whole buffer
+
+
+def _scale_kernel():
+    import jax
+    import jax.numpy as jnp
+
+    @jax.jit
+    def scale(x, passes):
+        # an elementwise pass per iteration; the loop carries the array, so no pass can be skipped
+        return jax.lax.fori_loop(0, passes, lambda _, y: y * jnp.float32(_A) + jnp.float32(_B), x)
+
+    return scale
+
+
+def working_set_sweep(sizes: Sequence[int], *, bytes_per_call: float = 32 * 2**20, max_passes: int = 4096,
+                      **timing: Any) -> list[SweepPoint]:
+    """Bandwidth of an in-place scale ``y ← a·y + b`` over a float32 buffer of each size (bytes):
+    one jitted call makes ``passes`` passes (enough to move about ``bytes_per_call``, at least 2,
+    so that after the first pass the buffer sits in whatever level holds it), each reading and
+    writing the buffer (``2 · size`` bytes). Timed with :func:`time_call`; the result is checked
+    against the same passes in NumPy."""
+    import jax
+    import jax.numpy as jnp
+
+    sizes = checks.sequence("sizes", sizes, of=checks.positive_int, nonempty=True)
+    budget = checks.real("bytes_per_call", bytes_per_call, positive=True)
+    scale = _scale_kernel()
+    rng = np.random.default_rng(0)
+    out = []
+    for nbytes in sizes:
+        n = max(1, nbytes // 4)
+        host = rng.standard_normal(n, dtype=np.float32)
+        x = jax.device_put(host)
+        passes = int(min(max_passes, max(2, round(budget / (8 * n)))))
+        p = jnp.int32(passes)
+        got = np.asarray(scale(x, p))
+        want = host.copy()
+        for _ in range(passes):
+            want = want * np.float32(_A) + np.float32(_B)
+        if not np.allclose(got, want, rtol=1e-4, atol=1e-5):
+            raise MeasurementError(f"working-set pass over {nbytes} bytes differs from NumPy")
+        out.append(SweepPoint(4 * n, passes, time_call(scale, x, p, **timing)))
+    return out
+
+
+def plateaus(points: Sequence[SweepPoint], edges: Sequence[float]) -> list[float | None]:
+    """Median bandwidth of the points between consecutive cache ``edges`` (bytes): one value for
+    sizes up to ``edges[0]/2``, one between each pair (from 2 × the smaller to half the larger),
+    and one beyond ``2 × edges[-1]``; ``None`` where no point falls in the range."""
+    edges = sorted(float(e) for e in edges)
+    bounds = [0.0] + edges + [float("inf")]
+    out = []
+    for lo, hi in zip(bounds, bounds[1:]):
+        sel = [p.bytes_per_s for p in points if (lo == 0 or p.nbytes >= 2 * lo) and p.nbytes <= hi / 2]
+        out.append(float(np.median(sel)) if sel else None)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Host <-> device copies against size
+# ---------------------------------------------------------------------------------------------
+
+def transfer_sweep(sizes: Sequence[int], samples: int = 5) -> list:
+    """:func:`accelbook.measure.overhead.transfer` at each size (bytes): host → device with
+    ``jax.device_put`` and device → host with ``np.asarray``, each waited for."""
+    sizes = checks.sequence("sizes", sizes, of=checks.positive_int, nonempty=True)
+    return [transfer(s, samples) for s in sizes]
+
+
+# ---------------------------------------------------------------------------------------------
+# Reuse in a matmul: the same FLOPs with more or fewer re-reads of the matrix
+# ---------------------------------------------------------------------------------------------
+
+@dataclasses.dataclass(frozen=True)
+class ReusePoint:
+    """``W @ X`` for an ``n × n`` float32 W and ``columns`` columns of X, computed ``width`` columns
+    at a time (one matmul per block, in a loop that re-reads W for each block)."""
+
+    n: int
+    columns: int
+    width: int
+    timing: Timing
+
+    @property
+    def flops(self) -> float:
+        return 2.0 * self.n * self.n * self.columns
+
+    @property
+    def weight_reads(self) -> int:
+        return self.columns // self.width
+
+    @property
+    def bytes(self) -> float:
+        """Minimal traffic: W read once per block, X read and the result written once."""
+        return 4.0 * (self.weight_reads * self.n * self.n + 2 * self.n * self.columns)
+
+    @property
+    def flops_per_s(self) -> float:
+        return self.flops / self.timing.median
+
+
+def reuse_sweep(n: int, columns: int, widths: Sequence[int], **timing: Any) -> list[ReusePoint]:
+    """Time ``W @ X`` in blocks of ``width`` columns, for each width (each dividing ``columns``).
+
+    ``jax.lax.map`` runs the blocks one after another inside one jitted call, so XLA cannot merge
+    them into one matmul: W is read once per block. Width 1 is a sequence of matrix-vector products
+    (intensity about 0.5 FLOP per byte), width ``columns`` one matmul. Checked against NumPy."""
+    import jax
+    import jax.numpy as jnp
+
+    n, columns = checks.positive_int("n", n, maximum=2**16), checks.positive_int("columns", columns)
+    widths = checks.sequence("widths", widths, of=checks.positive_int, nonempty=True)
+    for w in widths:
+        if columns % w:
+            raise ValueError(f"widths: {w} does not divide columns={columns}")
+    rng = np.random.default_rng(1)
+    w_host = rng.standard_normal((n, n), dtype=np.float32) / np.float32(np.sqrt(n))
+    x_host = rng.standard_normal((n, columns), dtype=np.float32)
+    W, X = jax.device_put(w_host), jax.device_put(x_host)
+    probe = rng.standard_normal(n).astype(np.float32)
+    ref = probe @ w_host.astype(np.float64) @ x_host
+    out = []
+    for width in widths:
+        @jax.jit
+        def blocked(W, X, width=width):
+            blocks = X.reshape(n, columns // width, width).transpose(1, 0, 2)
+            ys = jax.lax.map(lambda xb: jnp.dot(W, xb, precision="highest"), blocks)
+            return ys.transpose(1, 0, 2).reshape(n, columns)
+
+        y = np.asarray(blocked(W, X))
+        err = np.max(np.abs(probe @ y - ref)) / (np.max(np.abs(ref)) + 1e-30)
+        if not err < 1e-3:
+            raise MeasurementError(f"blocked matmul of width {width} is wrong (relative error {err:.2e})")
+        out.append(ReusePoint(n, columns, width, time_call(blocked, W, X, **timing)))
+    return out
+
+
+def default_reuse_size(backend: str, last_cache: float | None = None) -> tuple[int, int]:
+    """``(n, columns)`` for :func:`reuse_sweep`: W (n² float32) at least twice the last cache and
+    at least 64 MiB on a CPU (1 GiB on an accelerator); ``columns`` 32 on a CPU, 256 elsewhere."""
+    checks.one_of("backend", backend, ("cpu", "gpu", "tpu"))
+    floor = 64 * 2**20 if backend == "cpu" else 2**30
+    need = max(floor, 2 * float(last_cache or 0))
+    n = 1024
+    while 4.0 * n * n < need:
+        n *= 2
+    return n, 32 if backend == "cpu" else 256
+
+
+__all__ = ["CACHE_ROOT", "CacheLevel", "ReusePoint", "SweepPoint", "cpu_caches", "data_caches",
+           "default_reuse_size", "default_sweep_sizes", "parse_cache_index", "parse_cache_size",
+           "plateaus", "reuse_sweep", "sweep_sizes", "transfer_sweep", "working_set_sweep"]
