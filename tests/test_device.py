@@ -70,11 +70,11 @@ def test_per_device_fraction_splits_only_v2_and_v3_chips(kind, backend, cores):
         assert info.per_device_fraction == 1.0
         assert info.memory_bytes == info.chip.memory_bytes
     else:
-        # the database's own count of TensorCores per chip; XLA gives a 'TPU v2' device 8 GiB of
-        # the chip's 16 GiB and a 'TPU v3' device 16 of 32 (notes in chips.toml)
+        # the database's own count of TensorCores per chip; a 'TPU v2' device gets 8 GB of the
+        # chip's 16 GB (JAX's TPU table) and a 'TPU v3' device 16 GiB of 32 (Google's v3 page)
         assert cores == info.chip.value("tensorcores_per_chip")
         assert info.per_device_fraction == 0.5
-        assert info.memory_bytes == {"TPU v2": 8 * 2**30, "TPU v3": 16 * 2**30}[kind]
+        assert info.memory_bytes == {"TPU v2": 8 * 10**9, "TPU v3": 16 * 2**30}[kind]
 
 
 # --- The CPU: parse_cpuinfo on other machines' /proc/cpuinfo ---------------------------------------
