@@ -60,7 +60,7 @@ def test_field_table_gives_unit_and_meaning():
     assert lines[0] == "| column | unit | meaning |" and len(lines) == 5
     assert lines[2].startswith("| int8 peak | OP/s | dense")
     assert lines[3].startswith("| bf16 peak | FLOP/s | dense")
-    assert lines[4] == "| scaleup bandwidth | B/s | " + specs.FIELDS["scaleup_bandwidth"][1] + " |"
+    assert lines[4] == "| scale-up bandwidth (all links, both directions) | B/s | " + specs.FIELDS["scaleup_bandwidth"][1] + " |"
     with pytest.raises(KeyError):
         notebook.field_table(["speed"])
 

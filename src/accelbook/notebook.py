@@ -246,6 +246,18 @@ def device_summary(info, ceilings=None) -> str:
 # --- Added for "Introduction" and the appendix "Spec tables" -----------------------------------
 
 
+# Headings that must say what a bandwidth counts: which links, and which direction.
+_LABELS = {
+    "host_link_bandwidth": "host link bandwidth (one direction)",
+    "scaleup_bandwidth": "scale-up bandwidth (all links, both directions)",
+    "scaleup_link_bandwidth": "one scale-up link (one direction)",
+    "scaleup_peer_bandwidth": "to one neighbour (one direction)",
+    "scaleup_links": "scale-up links",
+    "scaleup_link": "scale-up link",
+    "scaleup_topology": "scale-up topology",
+}
+
+
 def field_label(field: str) -> str:
     """Column heading for a dtype ('bf16' -> 'bf16 peak') or a spec field ('l2_cache' -> 'l2 cache').
 
@@ -255,6 +267,8 @@ def field_label(field: str) -> str:
         raise KeyError(f"field={checks.show(field)} must be a dtype ({', '.join(specs.DTYPES)}) or a spec field name")
     if field in specs.DTYPES:
         return f"{field} peak"
+    if field in _LABELS:
+        return _LABELS[field]
     if field in specs.FIELDS:
         return field.replace("_", " ")
     raise KeyError(f"field={field!r} is neither a dtype ({', '.join(specs.DTYPES)}) nor a spec field")
