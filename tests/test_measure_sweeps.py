@@ -103,3 +103,20 @@ def test_shapes_sweep_rejects_bad_rounds_and_dtype():
         sweeps.shapes_sweep([(1, 4, 4)], rounds=0)
     with pytest.raises(ValueError):
         sweeps.shapes_sweep([(1, 4, 4)], "tf32")
+
+
+def test_sweep_arguments_are_checked_by_name():
+    import pytest
+
+    from accelbook.measure import sweeps
+
+    with pytest.raises(ValueError, match="^n=.* must be a positive integer <= 2147483648"):
+        sweeps.nearby_sizes(2**63)  # the prime below it was searched by trial division for ever
+    with pytest.raises(ValueError, match="^sizes='64' must be a sequence"):
+        sweeps.matmul_sweep("64")
+    with pytest.raises(ValueError, match=r"^cases\[0\]=None"):
+        sweeps.matmul_sweep([8], [None])
+    with pytest.raises(ValueError, match="^shapes=None"):
+        sweeps.shapes_sweep(None)
+    with pytest.raises(ValueError, match="^seed=-1"):
+        sweeps.precision_errors(8, seed=-1)

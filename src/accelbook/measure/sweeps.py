@@ -13,10 +13,11 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from accelbook import checks
 from accelbook.checks import positive_int
 import numpy as np
 
-from accelbook.measure.harness import _JAX_DTYPES, MatmulResult, Timing, matmul
+from accelbook.measure.harness import _JAX_DTYPES, MAX_REPEATS, PROBE_BYTES_LIMIT, MatmulResult, Timing, matmul
 
 
 def sweep_dtypes(backend: str) -> list[str]:
@@ -40,14 +41,14 @@ def matmul_sweep(sizes: Any, cases: Any = ("fp32",), *, rounds: int = 1,
     ordered by case, then by n. Extra keyword arguments go to :func:`time_call`.
     Taught in: "The same matmul on every device".
     """
-    sizes = [positive_int("sizes[...]", n) for n in sizes]
+    sizes = checks.sequence("sizes", sizes, of=positive_int)
+    cases = checks.sequence("cases", cases, of=_case)
     cases = list(dict.fromkeys((c, "default") if isinstance(c, str) else tuple(c) for c in cases))
     if not sizes or not cases:
         raise ValueError(f"sizes={sizes!r} and cases={cases!r} must not be empty")
     if any(len(c) != 2 for c in cases):
         raise ValueError(f"cases={cases!r}: each case is a dtype or a (dtype, precision) pair")
-    if isinstance(rounds, bool) or not isinstance(rounds, int) or rounds < 1:
-        raise ValueError(f"rounds={rounds!r} must be an integer >= 1")
+    rounds = positive_int("rounds", rounds, maximum=MAX_REPEATS)
     runs: dict[tuple[str, str, int], list[MatmulResult]] = {}
     for _ in range(rounds):
         for n in sizes:
@@ -94,8 +95,10 @@ def precision_errors(n: int, dtype: str = "bf16", *, precision: str = "default",
     import jax.numpy as jnp
 
     n = positive_int("n", n, maximum=4096)
-    if dtype not in _JAX_DTYPES:
-        raise ValueError(f"dtype={dtype!r} cannot be run; allowed: {', '.join(_JAX_DTYPES)}")
+    if not isinstance(dtype, str) or dtype not in _JAX_DTYPES:
+        raise ValueError(f"dtype={checks.show(dtype)} cannot be run; allowed: {', '.join(_JAX_DTYPES)}")
+    seed = checks.nonneg_int("seed", seed, maximum=2**32 - 1)
+    checks.one_of("precision", precision, ("default", "high", "highest"))
     prec = {"default": jax.lax.Precision.DEFAULT, "high": jax.lax.Precision.HIGH,
             "highest": jax.lax.Precision.HIGHEST}.get(precision)
     if prec is None:
@@ -130,14 +133,18 @@ def shapes_sweep(shapes: Any, dtype: str = "fp32", *, rounds: int = 1, seed: int
 
     from accelbook.measure.harness import _TOLERANCE, MeasurementError, _device_labels, time_call
 
-    shapes = [tuple(s) for s in shapes] if isinstance(shapes, (list, tuple)) else shapes
+    shapes = [tuple(checks.sequence(name, s)) for name, s in
+              ((f"shapes[{i}]", s) for i, s in enumerate(checks.sequence("shapes", shapes)))]
     if not isinstance(shapes, list) or not shapes or any(len(s) != 3 for s in shapes):
         raise ValueError(f"shapes={shapes!r} must be a non-empty list of (m, k, n) triples")
     shapes = [(positive_int("m", m), positive_int("k", k), positive_int("n", n)) for m, k, n in shapes]
-    if dtype not in _JAX_DTYPES:
-        raise ValueError(f"dtype={dtype!r} cannot be run; allowed: {', '.join(_JAX_DTYPES)}")
-    if isinstance(rounds, bool) or not isinstance(rounds, int) or rounds < 1:
-        raise ValueError(f"rounds={rounds!r} must be an integer >= 1")
+    if not isinstance(dtype, str) or dtype not in _JAX_DTYPES:
+        raise ValueError(f"dtype={checks.show(dtype)} cannot be run; allowed: {', '.join(_JAX_DTYPES)}")
+    rounds = positive_int("rounds", rounds, maximum=MAX_REPEATS)
+    seed = checks.nonneg_int("seed", seed, maximum=2**32 - 1)
+    for m, k, n in shapes:
+        checks.size_limit("shapes", (m, k, n), 4.0 * (m * k + k * n + m * n), PROBE_BYTES_LIMIT,
+                          "bytes of float32 operands")
     jdtype = jnp.dtype(_JAX_DTYPES[dtype])
     key = jax.random.PRNGKey(seed)
     arrays: dict[tuple[int, int], Any] = {}
@@ -176,6 +183,14 @@ def shapes_sweep(shapes: Any, dtype: str = "fp32", *, rounds: int = 1, seed: int
         out.append(MatmulResult(m, n, k, dtype, "default", Timing(tuple(samples[i])), err, backend, kind))
     return out
 
+def _case(name: str, case: Any):
+    if isinstance(case, str):
+        return case
+    if isinstance(case, (tuple, list)) and len(case) == 2 and all(isinstance(c, str) for c in case):
+        return tuple(case)
+    raise ValueError(f"{name}={checks.show(case)}: each case is a dtype or a (dtype, precision) pair of strings")
+
+
 def _is_prime(n: int) -> bool:
     if n < 2:
         return False
@@ -193,7 +208,7 @@ def nearby_sizes(n: int) -> list[int]:
 
     Sorted, without duplicates. Taught in: "The same matmul on every device" (odd shapes).
     """
-    n = positive_int("n", n)
+    n = positive_int("n", n, maximum=2**31)  # the prime below n is found by trial division
     if n < 4:
         raise ValueError(f"n={n} must be >= 4")
     digits = 10 ** (len(str(n)) - 1)
