@@ -395,7 +395,7 @@ class _StaircasePanel:
         self.title.set_text(_staircase_title(occ.compute_capability, occ.shared_mem_per_block))
 
 
-_TITLE_WIDTH, _CONFIG_LINES, _RESULT_LINES = 84, 2, 3
+_TITLE_WIDTH, _CONFIG_LINES, _RESULT_LINES = 90, 2, 3
 
 
 def _occupancy_title(occ) -> str:
