@@ -496,13 +496,13 @@ class _ActivityPanels:
 
     def __init__(self, fig):
         fig.set_layout_engine("none")      # fixed positions: a redraw must be quick (the explorer)
-        heat, line = fig.add_axes((0.08, 0.43, 0.55, 0.41)), fig.add_axes((0.08, 0.11, 0.55, 0.25))
-        pe = fig.add_axes((0.77, 0.11, 0.21, 0.70))
+        heat, line = fig.add_axes((0.13, 0.43, 0.49, 0.38)), fig.add_axes((0.13, 0.11, 0.49, 0.25))
+        pe = fig.add_axes((0.81, 0.11, 0.17, 0.62))
         self.heat_image = _NearestImage.add(heat)          # colours: _rgba, the colour bar's scale
         heat.set_ylabel("array row")
         heat.grid(False)
         scale = mpl.cm.ScalarMappable(norm=mpl.colors.Normalize(0, 1), cmap="Blues")
-        fig.colorbar(scale, cax=fig.add_axes((0.64, 0.43, 0.012, 0.41)), label="busy fraction")
+        fig.colorbar(scale, cax=fig.add_axes((0.635, 0.43, 0.015, 0.38)), label="busy fraction")
         # fold boundaries and the vertical grid stop at a fully busy array: above it is the legend
         self.folds = mpl.collections.LineCollection([], colors="#aaaaaa", linewidths=0.6, zorder=1.7)
         line.add_collection(self.folds, autolim=False)
@@ -510,10 +510,10 @@ class _ActivityPanels:
         self.mean = line.axhline(0, color=CYCLE[1], ls="--", lw=1.2, label="mean = utilization")
         # headroom above a fully busy array, so that the legend never covers the curve
         line.set(ylim=(0, 1.35), yticks=(0, 0.5, 1), xlabel="cycle", ylabel="busy PEs\n(fraction)")
-        line.legend(fontsize=8, loc="upper right")           # the title gives the value
+        line.legend(fontsize=9, loc="upper right")           # the title gives the value
         self.pe_image = _NearestImage.add(pe)
         pe.set_aspect("equal")                                # as imshow sets it: square PEs
-        pe.set(title="busy fraction of each PE\n(same colour scale)", xlabel="array column",
+        pe.set(title="busy fraction\nof each PE", xlabel="array column",
                ylabel="array row")
         pe.grid(False)
         whole = lambda n: matplotlib.ticker.MaxNLocator(n, integer=True)   # cycles, rows, columns
@@ -605,7 +605,7 @@ class ActivityView(explore.View):
     Taught in: "TPUs and systolic arrays".
     """
 
-    def __init__(self, figsize=(10, 4.6)):
+    def __init__(self, figsize=(7.4, 5.2)):
         self.figure = standalone_figure(figsize)
         self._panels = _ActivityPanels(self.figure)
         self.dynamic = self._panels.dynamic
