@@ -293,6 +293,15 @@ def test_static_html_starts_at_the_starting_values(static):
     assert 'type="range"' in html and "<select" in html and 'type="checkbox"' in html
     assert 'value="1" selected' not in html and '<option value="0" selected>1</option>' in html
     assert "a = 1, b = 2, flip = off" in html  # alt text names the values shown
+
+
+def test_a_slider_with_two_values_on_the_site_is_a_menu():
+    # A range input with two stops sits pegged at one end and reads like a broken control.
+    params = [explore.choice("a", [1]), explore.slider("b", [1, 2, 4, 8], value=2, static=[2, 8]),
+              explore.toggle("flip")]
+    html = explore.Explorable(LineView, params, name="two-stops").render_static().html
+    assert 'type="range"' not in html and "<select" in html
+    assert '<option value="0" selected>2</option><option value="1">8</option>' in html
     assert "http" not in html  # nothing to fetch
 
 

@@ -701,7 +701,7 @@ class Explorable:
                 checked = " checked" if p.value else ""
                 control = (f'<label for="{cid}"><input type="checkbox" id="{cid}" data-param="{i}"{checked}> '
                            f'{html.escape(p.label)}</label>')
-            elif p.kind == "slider":
+            elif p.kind == "slider" and len(p.static) > 2:  # two stops read better as a menu
                 control = (f'<label for="{cid}">{html.escape(p.label)}</label>'
                            f'<input type="range" id="{cid}" data-param="{i}" min="0" max="{len(p.static) - 1}" '
                            f'step="1" value="{j0}"><output for="{cid}">{html.escape(p.labels[p.start])}</output>')
