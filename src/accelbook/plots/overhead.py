@@ -95,7 +95,9 @@ def trace_timeline(trace, *, width: float = 7.0, panel_height: float = 1.55) -> 
         ax.set_xlim(0, (hi - lo) * scale)
         ax.grid(axis="y", visible=False)
         ax.tick_params(axis="x", labelsize=9.5)
-        ax.set_title(f"{name}: a kernel runs {100 * trace.busy_fraction(name):.0f} % of the time",
+        busy = trace.busy_fraction(name)
+        ax.set_title(f"{name}: a kernel runs {100 * busy:.1f} % of the time" if busy < 0.1 else
+                     f"{name}: a kernel runs {100 * busy:.0f} % of the time",
                      fontsize=10.5, loc="left")
         ax.set_xlabel(f"time from the start of the region ({unit})", fontsize=9.5)
     handles = [mpl.patches.Patch(color=c, label=label) for c, label in
