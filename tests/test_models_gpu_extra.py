@@ -341,3 +341,38 @@ def test_the_parsers_reject_broken_tables(section, key, field, value, match):
              "memory_access": gpu.parse_memory_access}[section]
     with pytest.raises(ValueError, match=match):
         parse(data)
+
+
+def test_scheduler_runs_are_bounded_before_any_list_is_built():
+    import pytest
+
+    from accelbook.models import gpu
+
+    with pytest.raises(ValueError, match="above its limit"):
+        gpu.simulate_scheduler(1, 0, 1, 10**8, 100)
+    with pytest.raises(ValueError, match="^n_warps=.* above the simulator's limit"):
+        gpu.simulate_scheduler(10**8, 0, 1, 1, 100)
+    # the default cycle count of issue_rate_curve stays inside the limit (it built 10**9-long lists)
+    with pytest.raises(ValueError):
+        gpu.issue_rate_curve([1], 0, 1, 10**8)
+    with pytest.raises(ValueError, match="^cycles=None"):
+        gpu.max_issued(1, 0, 1, 1, None)
+
+
+def test_gpu_arguments_are_named_by_their_own_function():
+    import pytest
+
+    from accelbook.models import gpu
+
+    with pytest.raises(ValueError, match="^bandwidth_Bps="):
+        gpu.bytes_in_flight(6e-7, True)
+    with pytest.raises(ValueError, match="^issue_rate="):
+        gpu.warps_needed(400, "1")
+    with pytest.raises(ValueError, match="not finite"):
+        gpu.warps_needed(1e300, 1e300)
+    with pytest.raises(ValueError, match=r"^registers\[0\]=300"):
+        gpu.occupancy_vs_registers("8.0", 256, registers=[300])
+    with pytest.raises(ValueError, match="^occupancy=1.5"):
+        gpu.occupancy_vs_registers("8.0", 256).max_registers_for(1.5)
+    with pytest.raises(TypeError, match="^data=None"):
+        gpu.parse_arch_table(None)

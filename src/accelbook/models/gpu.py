@@ -36,7 +36,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from accelbook import specs
+from accelbook import checks, specs
 from accelbook.specs import Source, parse_sources
 from accelbook.units import to_si
 
@@ -109,6 +109,11 @@ class ArchLimits:
         return self.max_warps_per_sm * self.warp_size
 
 
+_DIVISORS = ("warp_size", "max_threads_per_block", "max_warps_per_sm", "max_blocks_per_sm", "registers_per_sm",
+             "max_registers_per_thread", "register_allocation_unit", "register_sub_partitions",
+             "shared_mem_per_sm", "shared_mem_allocation_unit")
+
+
 def _as_int(where: str, value: float) -> int:
     if float(value) != int(value):
         raise ValueError(f"{where}: {value!r} is not a whole number")
@@ -123,11 +128,17 @@ def parse_arch_table(data: dict) -> dict[str, ArchLimits]:
     ``ValueError`` naming the offending entry otherwise. The table behind :func:`arch`, chapter
     "Inside a GPU SM" (and the appendix that lists sources).
     """
+    checks.instance("data", data, dict)
+    for name in ("sources", "arch"):
+        if not isinstance(data.get(name, {}), dict):
+            raise ValueError(f"data[{name!r}]: expected a table, got {checks.show(data[name])}")
     sources = parse_sources(data.get("sources", {}))
     table: dict[str, ArchLimits] = {}
     for cc, entry in data.get("arch", {}).items():
         if not re.fullmatch(r"\d+\.\d+", cc):
             raise ValueError(f"arch.{cc!r}: the key must be a compute capability 'M.m'")
+        if not isinstance(entry, dict) or not isinstance(entry.get("limits", {}), dict):
+            raise ValueError(f"arch.{cc}: expected a table with a [limits] table, got {checks.show(entry)}")
         limits = entry.get("limits", {})
         missing = set(ARCH_FIELDS) - set(limits)
         unknown = set(limits) - set(ARCH_FIELDS)
@@ -159,10 +170,15 @@ def parse_arch_table(data: dict) -> dict[str, ArchLimits]:
                     raise ValueError(f"{where}: carveouts must be distinct and ascending")
                 values[field] = tuple(converted)
             else:
-                si, unit = to_si(raw, item["unit"])
+                try:
+                    si, unit = to_si(raw, item["unit"])
+                except ValueError as e:
+                    raise ValueError(f"{where}: {e}") from None
                 if unit != si_unit:
                     raise ValueError(f"{where}: unit {item['unit']!r} converts to {unit!r}, not {si_unit!r}")
                 values[field] = _as_int(where, si)
+                if values[field] <= 0 and field in _DIVISORS:
+                    raise ValueError(f"{where}: value={raw!r} must be > 0 (it divides)")
             cited[field] = tuple(sources[k] for k in keys)
             if "note" in item:
                 notes[field] = str(item["note"])
@@ -225,8 +241,14 @@ def arch(compute_capability: str | tuple[int, int]) -> ArchLimits:
 # Occupancy
 # ------------------------------------------------------------------------------------------------
 
+SCHEDULER_LIMIT = 10**7
+"""The most cycles (plus the longest latency) and warps :func:`simulate_scheduler` simulates: it
+keeps a few Python lists of that length, so a larger run is a ``ValueError``, not a MemoryError."""
+
+
 def _check_int(name: str, value: Any, minimum: int, maximum: int | None = None, allowed: str = "") -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+    maximum = checks.MAX_INT if maximum is None else maximum
+    if checks.is_bool(value) or not isinstance(value, numbers.Integral):
         raise ValueError(f"{name}={value!r} must be an integer"
                          + (f" ({allowed})" if allowed else f" >= {minimum}"))
     v = int(value)
@@ -333,7 +355,7 @@ def occupancy(compute_capability: str | tuple[int, int], threads_per_block: int,
                       f"CC {a.compute_capability} allows at most {a.max_registers_per_thread} per thread")
     smem = _check_int("shared_mem_per_block", shared_mem_per_block, 0,
                       allowed="bytes of static plus dynamic shared memory, >= 0")
-    if not isinstance(shared_mem_opt_in, bool):
+    if not checks.is_bool(shared_mem_opt_in):
         raise ValueError(f"shared_mem_opt_in={shared_mem_opt_in!r} must be True or False")
     allowed_carveouts = ", ".join(str(c) for c in a.shared_mem_carveouts)
     if shared_mem_carveout is None:
@@ -416,9 +438,9 @@ def occupancy(compute_capability: str | tuple[int, int], threads_per_block: int,
 # ------------------------------------------------------------------------------------------------
 
 def _check_nonneg(name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) \
-            or not math.isfinite(value) or value < 0:
-        raise ValueError(f"{name}={value!r} must be a finite number >= 0")
+    if not checks.is_real(value) or not math.isfinite(value) or value < 0 \
+            or (isinstance(value, numbers.Integral) and abs(int(value)) > checks.MAX_INT):
+        raise ValueError(f"{name}={checks.show(value)} must be a finite number >= 0")
     return float(value)
 
 
@@ -430,7 +452,8 @@ def littles_law(latency: float, throughput: float) -> float:
     busy at rate X, X*L items must be under way at once. Chapters "Inside a GPU SM" (warps and
     bytes in flight) and "Overheads: launch, sync and Python" (launches queued ahead of the GPU).
     """
-    return _check_nonneg("latency", latency) * _check_nonneg("throughput", throughput)
+    return checks.finite_result({"latency": latency, "throughput": throughput},
+                                _check_nonneg("latency", latency) * _check_nonneg("throughput", throughput))
 
 
 def bytes_in_flight(latency_s: float, bandwidth_Bps: float) -> float:
@@ -439,6 +462,7 @@ def bytes_in_flight(latency_s: float, bandwidth_Bps: float) -> float:
     ``bytes = latency_s * bandwidth_Bps`` (Little's law with bytes as the work item). E.g. 600 ns
     at 3.35 TB/s needs about 2 MB in flight across the chip. Chapter "Inside a GPU SM".
     """
+    _check_nonneg("latency_s", latency_s), _check_nonneg("bandwidth_Bps", bandwidth_Bps)
     return littles_law(latency_s, bandwidth_Bps)
 
 
@@ -453,7 +477,10 @@ def warps_needed(latency: float, issue_rate: float = 1.0,
     ilp = _check_nonneg("instructions_in_flight_per_warp", instructions_in_flight_per_warp)
     if ilp == 0:
         raise ValueError("instructions_in_flight_per_warp=0 must be > 0")
-    need = littles_law(latency, issue_rate) / ilp
+    _check_nonneg("latency", latency), _check_nonneg("issue_rate", issue_rate)
+    need = checks.finite_result({"latency": latency, "issue_rate": issue_rate,
+                                 "instructions_in_flight_per_warp": instructions_in_flight_per_warp},
+                                littles_law(latency, issue_rate) / ilp)
     return math.ceil(round(need, 9))
 
 
@@ -471,6 +498,14 @@ def _check_scheduler_args(n_warps, alu_per_mem, alu_latency, mem_latency, cycles
     lm = _check_int("mem_latency", mem_latency, 1, allowed="cycles, >= 1")
     c = None if cycles is None else _check_int("cycles", cycles, 1)
     return n, a, la, lm, c
+
+
+def _check_scheduler_size(n: int, la: int, lm: int, c: int) -> None:
+    if n > SCHEDULER_LIMIT:
+        raise ValueError(f"n_warps={n} is above the simulator's limit of {SCHEDULER_LIMIT:,} warps")
+    if max(la, lm) + c > SCHEDULER_LIMIT:
+        raise ValueError(f"cycles={c}, alu_latency={la}, mem_latency={lm}: the simulator keeps cycles + the "
+                         f"longest latency = {max(la, lm) + c:,} entries, above its limit of {SCHEDULER_LIMIT:,}")
 
 
 def issue_rate_bound(n_warps: int, alu_per_mem: int, alu_latency: int, mem_latency: int) -> float:
@@ -512,6 +547,7 @@ def max_issued(n_warps: int, alu_per_mem: int, alu_latency: int, mem_latency: in
     mem_latency`` and ``q = (C-1) // T``. All warps together: ``min(C, n_warps * that)``. Divided
     by ``C`` this tends to :func:`issue_rate_bound`. Chapter "Inside a GPU SM".
     """
+    _check_int("cycles", cycles, 1)
     n, a, la, lm, c = _check_scheduler_args(n_warps, alu_per_mem, alu_latency, mem_latency, cycles)
     period = a * la + lm
     q = (c - 1) // period
@@ -614,7 +650,9 @@ def simulate_scheduler(n_warps: int, alu_per_mem: int, alu_latency: int, mem_lat
     Pure Python, one loop step per cycle: 64 warps x 10,000 cycles take 10-30 ms.
     Chapter "Inside a GPU SM".
     """
+    _check_int("cycles", cycles, 1)
     n, a, la, lm, c_total = _check_scheduler_args(n_warps, alu_per_mem, alu_latency, mem_latency, cycles)
+    _check_scheduler_size(n, la, lm, c_total)
     if policy not in POLICIES:
         raise ValueError(f"policy={policy!r} is not a scheduling policy; allowed: {', '.join(POLICIES)}")
     C = c_total
@@ -1033,6 +1071,7 @@ class OccupancyCurve:
 
     def max_registers_for(self, occupancy: float) -> int | None:
         """Most registers per thread (of those swept) that still reach ``occupancy``; ``None`` if none do."""
+        occupancy = checks.real("occupancy", occupancy, positive=True, maximum=1)
         ok = self.registers[self.occupancy >= occupancy - 1e-12]
         return int(ok.max()) if ok.size else None
 
@@ -1045,7 +1084,8 @@ def occupancy_vs_registers(compute_capability: str | tuple[int, int], threads_pe
     block fewer fit in the register file. Extra keyword arguments go to :func:`occupancy`.
     Chapter "Inside a GPU SM".
     """
-    regs = np.arange(1, 256) if registers is None else np.asarray(list(registers))
+    regs = np.arange(1, 256) if registers is None else np.asarray(
+        checks.sequence("registers", registers, of=lambda name, r: _check_int(name, r, 1, 255)))
     if regs.size == 0:
         raise ValueError("registers must not be empty")
     results = [occupancy(compute_capability, threads_per_block, int(r), shared_mem_per_block, **kwargs)
@@ -1086,11 +1126,11 @@ def issue_rate_curve(warps, alu_per_mem: int, alu_latency: int, mem_latency: int
     mem_latency)``, and at least 2,000, so the start-up transient does not weigh on the rate.
     Chapter "Inside a GPU SM" (the latency-hiding figure and explorer).
     """
-    ws = np.asarray(list(warps))
-    if ws.size == 0:
-        raise ValueError("warps must not be empty")
+    ws = np.asarray(checks.sequence("warps", warps, of=lambda name, w: _check_int(name, w, 1, SCHEDULER_LIMIT)))
     _, a, la, lm, _ = _check_scheduler_args(1, alu_per_mem, alu_latency, mem_latency)
-    c = max(2000, 10 * (a * la + lm)) if cycles is None else _check_int("cycles", cycles, 1)
+    c = min(max(2000, 10 * (a * la + lm)), SCHEDULER_LIMIT - max(la, lm)) if cycles is None \
+        else _check_int("cycles", cycles, 1)
+    _check_scheduler_size(int(ws.max()), la, lm, c)
     runs = [simulate_scheduler(int(w), a, la, lm, c, policy=policy) for w in ws]
     return IssueRateCurve(alu_per_mem=a, alu_latency=la, mem_latency=lm, cycles=c, policy=policy,
                           warps=ws.astype(int),
@@ -1220,9 +1260,9 @@ def sectors_per_request(stride_bytes: int, element_bytes: int = 4, *, offset_byt
     elements, 8 (0.5); a stride of 32 or more elements, one sector per thread (4 / 32 = 0.125).
     A stride of 0 (every thread the same element) moves one sector. Chapter "Inside a GPU SM".
     """
-    stride = _check_int("stride_bytes", stride_bytes, 0, allowed="bytes between the addresses of neighbouring threads, >= 0")
-    size = _check_int("element_bytes", element_bytes, 1, allowed="bytes each thread reads, >= 1")
-    offset = _check_int("offset_bytes", offset_bytes, 0, allowed="bytes from an aligned address, >= 0")
+    stride = _check_int("stride_bytes", stride_bytes, 0, 2**40, allowed="bytes between the addresses of neighbouring threads")
+    size = _check_int("element_bytes", element_bytes, 1, 4096, allowed="bytes each thread reads")
+    offset = _check_int("offset_bytes", offset_bytes, 0, 2**40, allowed="bytes from an aligned address")
     warp = _check_int("warp_size", warp_size, 1, 1024, allowed="threads in a warp")
     sector = memory_access().sector_bytes
     starts = offset + stride * np.arange(warp, dtype=np.int64)
