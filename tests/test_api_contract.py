@@ -208,6 +208,7 @@ BASES: dict[str, B | Skip] = {
     "specs.parse": B(lambda: dict(data=_chips_toml())),
     "specs.chips": B(lambda: dict(kind="gpu")),
     "specs.get_chip": B(lambda: dict(name="h100-sxm")),
+    "specs.as_chip": B(lambda: dict(name="chip", value="h100-sxm"), params=("value",)),
     "specs.chip_for_device_kind": B(lambda: dict(kind="NVIDIA H100 80GB HBM3")),
     "specs.UnknownDeviceWarning": Skip("a warning class"),
     # device
@@ -347,6 +348,9 @@ BASES: dict[str, B | Skip] = {
     "measure.harness.BandwidthResult": Skip("a record built only by measure.triad"),
     "measure.harness.matmul": B(lambda: dict(n=8, dtype="fp32", m=8, k=8, precision="default", seed=0,
                                              min_repeats=1, max_repeats=2, min_time=1e-4, warmup=1)),
+    "measure.harness.Probe": Skip("a record built only by measure.matmul_probe and measure.triad_probe"),
+    "measure.harness.matmul_probe": B(lambda: dict(n=8, dtype="fp32", m=8, k=8, precision="default", seed=0)),
+    "measure.harness.triad_probe": B(lambda: dict(elements=64, scalar=3.0)),
     "measure.harness.freivalds_error": B(lambda: dict(a=np.eye(4), b=np.eye(4), c=np.eye(4),
                                                       rng=np.random.default_rng(0), vectors=2)),
     "measure.harness.triad": B(lambda: dict(elements=64, scalar=3.0, min_repeats=1, max_repeats=2,

@@ -78,3 +78,22 @@ def test_short_name_and_vendor_colors():
     assert plots.style.short_name("Something else") == "Something else"
     colors = plots.style.vendor_colors(["b", "a", "b"])
     assert colors == {"a": plots.style.CYCLE[0], "b": plots.style.CYCLE[1]}
+
+
+def test_style_helpers_name_bad_axes_points_and_sizes():
+    import pytest
+
+    from accelbook.plots import style
+
+    with pytest.raises(TypeError, match="^ax=None must be a matplotlib.axes"):
+        style.log_axes(None)
+    fig, ax = plt.subplots()
+    with pytest.raises(ValueError, match=r"^points\[0\]\[1\]=0 must be"):
+        style.place_labels(ax, [("a", 0, 1.0)])
+    with pytest.raises(ValueError, match="^vendors='NVIDIA' must be a sequence"):
+        style.vendor_colors("NVIDIA")
+    with pytest.raises(ValueError, match="^figsize="):
+        style.standalone_figure((3,))
+    with pytest.raises(ValueError, match="^dpi=nan"):
+        style.standalone_figure((3, 2), dpi=float("nan"))
+    plt.close(fig)

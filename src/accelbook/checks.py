@@ -251,26 +251,6 @@ def finite_result(names: dict[str, Any] | str, value: Any) -> Any:
     return value
 
 
-def chip(name: str, value: Any, *, none: bool = False):
-    """A :class:`accelbook.specs.Chip`, or a chip key or name looked up in the spec database
-    (``None`` passes through if ``none``). ``TypeError`` for other objects, ``KeyError`` for an
-    unknown key."""
-    from accelbook import specs
-
-    if value is None and none:
-        return None
-    if isinstance(value, str):
-        try:
-            return specs.get_chip(value)
-        except KeyError:
-            raise KeyError(f"{name}={show(value)} is not a chip in the spec database; known: "
-                           + ", ".join(c.key for c in specs.chips())) from None
-    if not isinstance(value, specs.Chip):
-        raise TypeError(f"{name}={show(value)} must be an accelbook.specs.Chip or a chip key"
-                        + (" (or None)" if none else "") + f" (got {type(value).__name__})")
-    return value
-
-
 def size_limit(name: str, value: Any, needed: float, limit: float, what: str) -> None:
     """Raise ``ValueError`` if ``needed`` (for example bytes to allocate or steps to run) exceeds
     ``limit``: the message names the argument, its value and the documented limit."""
@@ -279,6 +259,6 @@ def size_limit(name: str, value: Any, needed: float, limit: float, what: str) ->
                          f"above the limit of {limit:.3g}")
 
 
-__all__ = ["MAX_INT", "boolean", "callable_", "chip", "finite_result", "instance", "integer", "is_bool",
+__all__ = ["MAX_INT", "boolean", "callable_", "finite_result", "instance", "integer", "is_bool",
            "is_real", "nonneg_int", "one_of", "positive_int", "real", "sequence", "show",
            "size_limit", "text"]

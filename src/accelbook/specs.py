@@ -103,7 +103,8 @@ class Spec:
     def __post_init__(self):
         for name in ("field", "si_unit", "unit", "note"):
             checks.text(name, getattr(self, name))
-        checks.instance("source", self.source, Source)
+        if self.source is not None:  # None: a made-up spec (tests, sketches)
+            checks.instance("source", self.source, Source)
         if self.si_unit == "text":
             checks.text("value", self.value)
         else:
@@ -300,6 +301,24 @@ def get_chip(name: str) -> Chip:
     raise KeyError(f"name={name!r} is not a chip in the spec database; known: {', '.join(sorted(db))}")
 
 
+def as_chip(name: str, value: Any, *, none: bool = False) -> Chip | None:
+    """A :class:`accelbook.specs.Chip`, or a chip key or name looked up in the spec database
+    (``None`` passes through if ``none``). ``TypeError`` for other objects, ``KeyError`` for an
+    unknown key."""
+    if value is None and none:
+        return None
+    if isinstance(value, str):
+        try:
+            return get_chip(value)
+        except KeyError:
+            raise KeyError(f"{name}={checks.show(value)} is not a chip in the spec database; known: "
+                           + ", ".join(c.key for c in chips())) from None
+    if not isinstance(value, Chip):
+        raise TypeError(f"{name}={checks.show(value)} must be an accelbook.specs.Chip or a chip key"
+                        + (" (or None)" if none else "") + f" (got {type(value).__name__})")
+    return value
+
+
 class UnknownDeviceWarning(UserWarning):
     """JAX reported a device kind that the spec database does not know."""
 
@@ -328,5 +347,5 @@ def _normalize(text: str) -> str:
     return re.sub(r"\s+", " ", text.strip().lower())
 
 
-__all__ = ["DTYPES", "FIELDS", "UNITS", "Chip", "Source", "Spec", "UnknownDeviceWarning",
+__all__ = ["DTYPES", "FIELDS", "UNITS", "Chip", "Source", "Spec", "UnknownDeviceWarning", "as_chip",
            "check_dtype", "chip_for_device_kind", "itemsize", "chips", "get_chip", "parse", "parse_sources"]

@@ -21,7 +21,7 @@ import numpy as np
 
 from accelbook import checks
 from accelbook.checks import positive_int
-from accelbook.specs import check_dtype
+from accelbook.specs import as_chip, check_dtype
 
 
 MANTISSA_BITS = {"fp64": 52, "fp32": 23, "tf32": 10, "fp16": 10, "bf16": 7}
@@ -55,7 +55,7 @@ def peak_dtype(chip, dtype: str, precision: str = "default") -> str | None:
     check_dtype(dtype)
     if precision not in ("default", "high", "highest"):
         raise ValueError(f"precision={precision!r} is not allowed; allowed: default, high, highest")
-    chip = checks.chip("chip", chip, none=True)
+    chip = as_chip("chip", chip, none=True)
     if dtype != "fp32" or chip is None:
         return dtype
     if chip.kind == "tpu":
@@ -197,7 +197,7 @@ def chip_model(chip, dtype: str, *, t0: float, utilization: float = 1.0,
     spec sheet has no such peak (fp32 at 'highest' on a TPU, bf16 on a T4). Taught in: "The same
     matmul on every device".
     """
-    chip = checks.chip("chip", chip)
+    chip = as_chip("chip", chip)
     t0 = checks.real("t0", t0, nonnegative=True)
     utilization = checks.real("utilization", utilization, positive=True, maximum=1)
     runs_at = peak_dtype(chip, dtype, precision)

@@ -20,7 +20,38 @@ import matplotlib.ticker as mticker
 from matplotlib.backends.backend_agg import RendererAgg
 from matplotlib.figure import Figure
 
+from accelbook import checks
 from accelbook.units import fmt
+
+
+def _axes(name: str, ax):
+    """``ax`` if it is a Matplotlib Axes, else ``TypeError`` naming the argument."""
+    from matplotlib.axes import Axes
+
+    return checks.instance(name, ax, Axes)
+
+
+def _figure(name: str, fig):
+    """``fig`` if it is a Matplotlib Figure (or SubFigure), else ``TypeError`` naming the argument."""
+    from matplotlib.figure import FigureBase
+
+    return checks.instance(name, fig, FigureBase)
+
+
+def _points(name: str, points) -> list:
+    """``(label, x, y)`` triples with finite x, y > 0 (they go on log axes)."""
+    def one(item_name, p):
+        if not (isinstance(p, (tuple, list)) and len(p) == 3):
+            raise ValueError(f"{item_name}={checks.show(p)} must be a (label, x, y) triple")
+        return (p[0], checks.real(f"{item_name}[1]", p[1], positive=True),
+                checks.real(f"{item_name}[2]", p[2], positive=True))
+    return checks.sequence(name, points, nonempty=False, of=one)
+
+
+def _offsets(offsets):
+    if offsets is not None and not isinstance(offsets, dict):
+        raise ValueError(f"offsets={checks.show(offsets)} must be None or a dict of label -> (dx, dy)")
+    return offsets
 
 
 PALETTE = {
@@ -74,11 +105,16 @@ def style():
 
 def si_formatter(unit: str) -> mticker.FuncFormatter:
     """Tick labels with metric prefixes: 1e12 with unit 'FLOP/s' reads '1 TFLOP/s'."""
+    checks.text("unit", unit)
     return mticker.FuncFormatter(lambda v, _pos: fmt(v, unit, digits=3) if v > 0 else "0")
 
 
 def log_axes(ax, x_unit: str | None = None, y_unit: str | None = None) -> None:
     """Log-scale both axes; label ticks with metric prefixes in the given units."""
+    _axes("ax", ax)
+    for name, unit in (("x_unit", x_unit), ("y_unit", y_unit)):
+        if unit is not None:
+            checks.text(name, unit)
     ax.set_xscale("log")
     ax.set_yscale("log")
     if x_unit:
@@ -101,9 +137,12 @@ def place_labels(ax, points: Iterable[tuple[str, float, float]], *, fontsize: fl
     limits before calling: placement is computed for the limits at that moment.
     Taught in: "Introduction" and "The roofline" (their scatter charts).
     """
-    offsets = offsets or {}
-    bold = set(bold)
-    points = list(points)
+    _axes("ax", ax)
+    offsets = _offsets(offsets) or {}
+    bold = set(checks.sequence("bold", bold, nonempty=False, of=checks.text))
+    points = _points("points", points)
+    fontsize = checks.real("fontsize", fontsize, positive=True)
+    marker_radius = checks.real("marker_radius", marker_radius, nonnegative=True)
     fig = ax.figure
     # Text extents need a renderer; a bare Figure (no pyplot canvas) has none, so measure with Agg.
     renderer = RendererAgg(*fig.canvas.get_width_height(), fig.dpi)
@@ -153,7 +192,9 @@ def labelled_points(ax, points: Iterable[tuple[str, float, float]],
 
     Taught in: "The roofline" (chapter 02).
     """
-    points = list(points)
+    _axes("ax", ax)
+    _offsets(offsets)
+    points = _points("points", points)
     for _label, intensity, achieved in points:
         ax.plot([intensity], [achieved], linestyle="none", marker="o", color="black",
                 markerfacecolor="white", markeredgewidth=1.5, zorder=4)
@@ -164,16 +205,20 @@ def labelled_points(ax, points: Iterable[tuple[str, float, float]],
 def chip_label(chip) -> str:
     """A short label for charts: 'NVIDIA A100 SXM4 40GB' -> 'A100 40GB', 'Google TPU v6e
     (Trillium)' -> 'TPU v6e' (no vendor, form factor or nickname)."""
+    if not isinstance(getattr(chip, "name", None), str):
+        raise TypeError(f"chip={checks.show(chip)} must be an accelbook.specs.Chip")
     return re.sub(r"\s*\(.*\)|\s*SXM\d?", "", short_name(chip.name))
 
 
 def vendor_colors(vendors: Iterable[str]) -> dict[str, str]:
     """One :data:`CYCLE` colour per vendor name, assigned in sorted order (stable across figures)."""
+    vendors = checks.sequence("vendors", vendors, nonempty=False, of=checks.text)
     return {v: CYCLE[i % len(CYCLE)] for i, v in enumerate(sorted(set(vendors)))}
 
 
 def short_name(name: str) -> str:
     """A chip name without its vendor prefix: 'NVIDIA H100 SXM' -> 'H100 SXM'."""
+    checks.text("name", name)
     for prefix in ("NVIDIA ", "AMD Instinct ", "AMD ", "Google Cloud ", "Google "):
         if name.startswith(prefix):
             return name[len(prefix):]
@@ -184,7 +229,12 @@ def standalone_figure(figsize, dpi: int | None = None) -> Figure:
     """A :class:`matplotlib.figure.Figure` that is not registered with pyplot (so it is shown only
     when displayed explicitly: an explorable draws on one for every setting). Taught in: "TPUs and
     systolic arrays" (chapter 06), whose explorable draws on one."""
-    return Figure(figsize=figsize, dpi=dpi, layout="constrained")
+    size = checks.sequence("figsize", figsize, of=lambda n, v: checks.real(n, v, positive=True, maximum=100))
+    if len(size) != 2:
+        raise ValueError(f"figsize={checks.show(figsize)} must be a (width, height) pair of inches")
+    if dpi is not None:
+        dpi = checks.real("dpi", dpi, positive=True, maximum=2000)
+    return Figure(figsize=tuple(size), dpi=dpi, layout="constrained")
 
 
 __all__ = ["CYCLE", "MARKERS", "PALETTE", "RC", "chip_label", "labelled_points", "log_axes",
