@@ -5,7 +5,8 @@ in each chapter's kernel, the same machine reported numbers up to 1.8x apart fro
 So, when the builder starts and before any notebook executes, this extension:
 
 1. pins the build's CPU threading (:data:`CPU_AFFINITY`): the Sphinx process's CPU affinity,
-   which the kernels inherit and from which XLA sizes its CPU thread pool;
+   which the kernels inherit and from which XLA sizes its CPU thread pool (and says so in
+   ``ACCELBOOK_CPU_PINNING``);
 2. measures the ceilings in a subprocess (same Python, same environment as the kernels) with
    ``accelbook.measure.device_ceilings`` and writes them as JSON into the execution cache folder
    (``_build/.jupyter_cache/accelbook-ceilings.json``), only when that file is missing. It lives
@@ -34,13 +35,23 @@ logger = logging.getLogger(__name__)
 ENV = "ACCELBOOK_CEILINGS"  # the same name as accelbook.measure.device_ceilings.ENV
 PINNING_ENV = "ACCELBOOK_CPU_PINNING"  # tells the kernels the build pinned them (device_summary says so)
 FILENAME = "accelbook-ceilings.json"
-TIMEOUT = 600  # seconds; the measurement takes about 10 on a 2-core CPU
+TIMEOUT = 600  # seconds; the measurement takes under 10 on a quiet 2-vCPU builder
 
 CPU_AFFINITY = "one core"
 """How many CPUs the build's kernels may use: 'one core' (the lowest-numbered CPU of the current
-affinity mask) or 'all' (leave the mask as it is). XLA's CPU client sizes its thread pool from
-the affinity mask (``--xla_cpu_multi_thread_eigen=false`` no longer makes matmuls single-threaded
-in jax 0.10)."""
+affinity mask) or 'all' (leave the mask as it is).
+
+XLA's CPU client sizes its thread pool from the affinity mask, so with 'one core' every chapter
+computes with one thread on one core. Why: the per-core peak is computable exactly (one core ×
+FMA units × lanes × 2 × clock); a one-thread matmul has no second thread to wait for, so work on
+the other CPU (the Sphinx process, the OS, a second test worker) does not stall it; and on the
+2-vCPU builder the rounds within one process varied less pinned than unpinned. The price: "this
+CPU" is one core in every chapter (``device_summary`` says so), large CPU matmuls take about twice
+as long, and under heavy load from other processes a pinned kernel cannot move to an idler CPU.
+``XLA_FLAGS=--xla_cpu_multi_thread_eigen=false``, the usual recipe, does not make jax 0.10's CPU
+matmuls single-threaded (per-thread CPU times show two to three busy threads either way), and
+``intra_op_parallelism_threads`` is not an XLA flag (XLA ignores it).
+"""
 
 _MEASURE = ("import sys; from accelbook.measure.device_ceilings import main; "
             "sys.exit(main(sys.argv[1:]))")

@@ -227,9 +227,9 @@ def device_summary(info, ceilings=None) -> str:
             how = (f"once for this build of the book, before any chapter ran (the same numbers on every page)"
                    if ceilings.once_per_build else "in this notebook's process")
             spread = ceilings.peak_spread
-            rows.append(("how measured", f"{how}: median of {rounds} interleaved rounds of a large matmul and a "
-                                         f"STREAM triad; rounds differ by {spread:.0%} (peak) and "
-                                         f"{ceilings.bandwidth_spread:.0%} (bandwidth)"))
+            rows.append(("how measured", f"{how}: the best of {rounds} interleaved rounds of a large matmul and a "
+                                         f"STREAM triad (other work only slows a round down); the rounds differ by "
+                                         f"{spread:.0%} (peak) and {ceilings.bandwidth_spread:.0%} (bandwidth)"))
             if cpu is not None and peak is not None:
                 ratio = ceilings.peak_flops / peak
                 if ratio <= 1:

@@ -9,7 +9,9 @@ database does not know, no spec sheet applies: the ceilings are measured and lab
 
 The measurement (:func:`measure_ceilings`) runs in interleaved rounds: each round times the large
 matmul of every dtype, then the STREAM triad, so that a change in the machine's load falls on all
-of them alike; each ceiling is the median over rounds of the round's best rate. A book build runs
+of them alike; each ceiling is the best round's rate (other work on the machine only ever slows
+a round down, so the fastest round is the least disturbed, and a ceiling is a rate the machine did
+reach; the per-round rates are kept, so their spread can be shown). A book build runs
 it ONCE, before any chapter executes (``book/_ext/accelbook_ceilings.py`` writes the JSON file
 named by the environment variable ``ACCELBOOK_CEILINGS``), so that every chapter of one build
 quotes the same numbers. A process reads that file when it describes this device (same backend,
@@ -63,7 +65,7 @@ class Ceilings:
     """The two roofline ceilings of one device for one dtype.
 
     For measured ceilings, ``peak_samples`` and ``bandwidth_samples`` are the per-round best
-    rates whose medians they are, ``once_per_build`` says that they come from the book build's
+    rates whose best they are, ``once_per_build`` says that they come from the book build's
     single measurement, and ``cpu_cores`` is how many CPU cores the measurement ran on (None off
     CPU). ``per_device_fraction`` is the share of the chip's spec sheet one JAX device has (1/2
     on TPU v2 and v3).
@@ -116,27 +118,27 @@ class Measurement:
     from_build: bool = False
 
     def peak(self, dtype: str, precision: str = "default") -> float | None:
-        """Median over rounds of the matmul rate for ``dtype`` at ``precision``; None if not measured."""
+        """The best round's matmul rate for ``dtype`` at ``precision`` (FLOP/s); None if not measured."""
         check_dtype(dtype)
         one_of("precision", precision, PRECISIONS)
         samples = self.peaks.get(f"{dtype}/{precision}")
-        return statistics.median(samples) if samples else None
+        return max(samples) if samples else None
 
     @property
     def memory_bandwidth(self) -> float | None:
-        """Median over rounds of the triad's bandwidth (bytes/s); None if not measured."""
-        return statistics.median(self.bandwidth) if self.bandwidth else None
+        """The best round's triad bandwidth (bytes/s); None if not measured."""
+        return max(self.bandwidth) if self.bandwidth else None
 
     def to_json(self) -> dict:
         """The layout of the build's ceilings file (see :data:`FORMAT`)."""
         return {"format": FORMAT, "date": self.date, "identity": self.identity,
                 "protocol": {"rounds": self.rounds, "matmul_n": self.matmul_n,
                              "triad_elements": self.triad_elements,
-                             "statistic": "median over rounds of each round's best rate; the rounds "
-                                          "interleave every matmul dtype and the triad"},
-                "peaks": {k: {"flop_per_s": statistics.median(v), "samples": list(v)}
+                             "statistic": "the best round's rate (each round's best of its repeats); "
+                                          "the rounds interleave every matmul dtype and the triad"},
+                "peaks": {k: {"flop_per_s": max(v), "samples": list(v)}
                           for k, v in self.peaks.items()},
-                "bandwidth": ({"bytes_per_s": statistics.median(self.bandwidth), "samples": list(self.bandwidth)}
+                "bandwidth": ({"bytes_per_s": max(self.bandwidth), "samples": list(self.bandwidth)}
                               if self.bandwidth else None),
                 "seconds": self.seconds}
 
@@ -206,7 +208,7 @@ def measure_ceilings(cases=None, *, bandwidth: bool = True, rounds: int = 5, rep
     ``cases`` (default :func:`build_cases`) ``repeats`` times, then (if ``bandwidth``) the STREAM
     triad over ``elements`` values (default :func:`~accelbook.measure.harness.default_triad_elements`)
     ``repeats + 3`` times. Every probe is compiled and checked against NumPy before round one.
-    A ceiling is the median over rounds of each round's best rate.
+    A ceiling is the best round's rate; the per-round rates are kept in the result.
     """
     rounds = positive_int("rounds", rounds)
     repeats = positive_int("repeats", repeats)
