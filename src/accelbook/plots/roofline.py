@@ -22,8 +22,21 @@ from matplotlib.layout_engine import ConstrainedLayoutEngine
 from accelbook import explore, specs
 from accelbook.models import roofline
 from accelbook.notebook import spec_table
-from accelbook.plots.style import (CYCLE, MARKERS, PALETTE, chip_label, log_axes, place_labels, short_name,
-                                   si_formatter, vendor_colors)
+from accelbook import checks
+from accelbook.plots.style import (CYCLE, MARKERS, PALETTE, _axes, _points, chip_label, log_axes, place_labels,
+                                   short_name, si_formatter, vendor_colors)
+
+
+def _rows(rows) -> list:
+    return checks.sequence("rows", rows, of=lambda name, r: checks.instance(name, r, roofline.RidgeRow))
+
+
+def _ceilings(ceilings) -> list:
+    def one(name, c):
+        if not (isinstance(c, (tuple, list)) and len(c) == 3):
+            raise ValueError(f"{name}={checks.show(c)} must be a (label, peak FLOP/s, bandwidth B/s) triple")
+        return (c[0], checks.real(f"{name}[1]", c[1], positive=True), checks.real(f"{name}[2]", c[2], positive=True))
+    return checks.sequence("ceilings", ceilings, of=one)
 from accelbook.units import fmt
 
 
@@ -42,10 +55,16 @@ def roofline_plot(ax, ceilings: Sequence[tuple[str, float, float]],
     ``ridge_labels`` writes each ridge point's value beside its marker; ``fontsize`` sets the
     legend and those labels.
     """
-    lo, hi = intensity_range
+    _axes("ax", ax)
+    bounds = checks.sequence("intensity_range", intensity_range,
+                             of=lambda name, v: checks.real(name, v, positive=True))
+    if len(bounds) != 2:
+        raise ValueError(f"intensity_range={checks.show(intensity_range)} must be a (low, high) pair")
+    lo, hi = bounds
+    points = _points("points", points)
     if not 0 < lo < hi:
         raise ValueError(f"intensity_range={intensity_range!r} must satisfy 0 < low < high")
-    ceilings = list(ceilings)
+    ceilings = _ceilings(ceilings)
     if styles is not None and len(styles) != len(ceilings):
         raise ValueError(f"styles has {len(styles)} entries; ceilings has {len(ceilings)}")
     x = np.geomspace(lo, hi, 400)
@@ -132,7 +151,13 @@ def intensity_markers(ax, items: Sequence[tuple[str, float]], color: str = "#555
     ``items``: (label, intensity) pairs, e.g. the closed-form intensities of an elementwise add,
     a matrix-vector product and a large matmul. Taught in: "The roofline" (chapter 02).
     """
-    for label, intensity in items:
+    _axes("ax", ax)
+
+    def one(name, item):
+        if not (isinstance(item, (tuple, list)) and len(item) == 2):
+            raise ValueError(f"{name}={checks.show(item)} must be a (label, intensity) pair")
+        return item[0], checks.real(f"{name}[1]", item[1], positive=True)
+    for label, intensity in checks.sequence("items", items, nonempty=False, of=one):
         ax.axvline(intensity, color=color, linestyle=":", linewidth=1.2, zorder=1)
         ax.annotate(label, (intensity, 0.0), xycoords=("data", "axes fraction"), xytext=(0, 4),
                     textcoords="offset points", rotation=90, ha="center", va="bottom", fontsize=8.5,
@@ -144,6 +169,10 @@ def ridge_lines(ax, ridges: Sequence[float] = (30, 100, 300, 1000)) -> None:
 
     Set the axis limits first. Taught in: "Introduction" (the chip map).
     """
+    _axes("ax", ax)
+    ridges = checks.sequence("ridges", ridges, nonempty=False, of=lambda name, v: checks.real(name, v, positive=True))
+    if not (ax.get_xlim()[0] > 0 and ax.get_ylim()[0] > 0):
+        raise ValueError(f"ax has limits {ax.get_xlim()}, {ax.get_ylim()}: set positive (log) limits first")
     w = np.geomspace(*ax.get_xlim(), 50)
     for ridge in ridges:
         ax.plot(w, ridge * w, ":", color="#888888", lw=1, zorder=1)
@@ -164,9 +193,12 @@ def chip_map(ax, rows: Sequence["roofline.RidgeRow"], highlight=None, main_dtype
     ``marker_radius`` points (see :func:`accelbook.plots.style.place_labels`). Returns the chips'
     label artists, in the order of ``rows``. Taught in: "Introduction".
     """
-    rows = list(rows)
-    if not rows:
-        raise ValueError("rows must not be empty")
+    _axes("ax", ax)
+    rows = _rows(rows)
+    if highlight is not None and not any(highlight is r for r in rows):
+        raise ValueError(f"highlight={checks.show(highlight)} must be None or one of rows")
+    checks.one_of("main_dtype", main_dtype, specs.DTYPES)
+    marker_radius = checks.real("marker_radius", marker_radius, nonnegative=True)
     colors = vendor_colors(r.chip.vendor for r in rows)
     bw, peak = np.array([r.bandwidth for r in rows]), np.array([r.peak_flops for r in rows])
     ax.set(xscale="log", yscale="log", xlim=(bw.min() / 1.6, bw.max() * 1.6),
@@ -200,6 +232,9 @@ def ridge_bars(ax, rows: Sequence["roofline.RidgeRow"], main_dtype: str = "bf16"
     in the order given (pass them sorted), coloured by vendor; a hatched bar used another dtype
     than ``main_dtype`` (say fp16 on a chip without bf16). Taught in: "The roofline" (chapter 02).
     """
+    _axes("ax", ax)
+    rows = _rows(rows)
+    checks.one_of("main_dtype", main_dtype, specs.DTYPES)
     colors = vendor_colors(r.chip.vendor for r in rows)
     y = np.arange(len(rows))
     for i, r in enumerate(rows):
