@@ -253,3 +253,16 @@ def test_roofline_accepts_numpy_scalars_and_refuses_overflow():
     assert models.roofline.elementwise_intensity(1.0, np.int64(2), np.int64(1)) == pytest.approx(1 / 12)
     with pytest.raises(ValueError, match="not finite"):
         models.roofline.ridge_point(1e300, 1e-300)
+
+
+@pytest.mark.parametrize("measured", [True, False])
+def test_above_roof_reason_names_the_roof_that_was_exceeded(measured):
+    p, w = 1e12, 1e11  # ridge at 10 FLOP/byte
+    reason = models.roofline.above_roof_reason
+    assert reason(1.0, 1e11, p, w, measured) is None  # on the memory roof: W · I
+    assert reason(100.0, 1e12, p, w, measured) is None  # on the compute roof
+    memory, compute = reason(1.0, 1.5e11, p, w, measured), reason(100.0, 1.2e12, p, w, measured)
+    assert "cache" in memory and ("load" in memory) == measured
+    assert ("earlier run" in compute) == measured and ("counts more FLOP" in compute) == (not measured)
+    with pytest.raises(TypeError, match="measured="):
+        reason(1.0, 1.0, p, w, "yes")

@@ -269,6 +269,29 @@ def group_ops(ops: Any) -> list[tuple[str, Any, int]]:
     return [(" + ".join(o.name for o in same), same[0], len(same)) for same in groups.values()]
 
 
+def above_roof_reason(intensity: float, achieved: float, peak_flops: float, bandwidth: float,
+                      measured: bool) -> str | None:
+    """Why a measured point lies above the roofline, in words, or None when it does not.
+
+    ``achieved`` FLOP/s at ``intensity`` FLOP/byte against ``min(peak_flops, bandwidth · I)``.
+    Below the ridge the memory roof is the one exceeded: part of the data came from a cache
+    (and, for ``measured`` ceilings, the load may have changed since the roof was measured).
+    Above it the compute roof is: a measured peak came from an earlier run under another load; a
+    spec-sheet peak cannot be beaten, so the kernel did less work than the count says. Every
+    utilization above 100 % in chapter 02 is shown with this reason beside it.
+    Taught in: "The roofline" (chapter 02), its measured operations.
+    """
+    if not isinstance(measured, bool):
+        raise TypeError(f"measured={measured!r} must be True (measured ceilings) or False (spec sheet)")
+    if achieved <= attainable(intensity, peak_flops, bandwidth):
+        return None
+    if intensity < ridge_point(peak_flops, bandwidth):
+        return ("part of its data came from a cache, or the load changed since the roof was measured"
+                if measured else "part of its data came from the on-chip cache")
+    return ("the peak was measured in an earlier run, under another load" if measured
+            else "XLA counts more FLOP than the kernel does")
+
+
 PRODUCT_LINES: dict[str, tuple[str, ...]] = {
     "NVIDIA data-center flagships": ("v100-sxm2", "a100-80gb", "h100-sxm", "b200"),
     "NVIDIA low-power inference cards": ("t4", "l4"),
@@ -306,7 +329,7 @@ def generation_growth(rows: list[RidgeRow], lines: dict[str, Any] | None = None
     return out
 
 
-__all__ = ["PRODUCT_LINES", "Prediction", "RidgeRow", "attainable", "elementwise_intensity", "generation_growth",
+__all__ = ["PRODUCT_LINES", "Prediction", "RidgeRow", "above_roof_reason", "attainable", "elementwise_intensity", "generation_growth",
            "group_ops",
            "matmul_intensity", "min_batch_for_compute_bound", "min_time", "predict", "ridge_point",
            "ridge_table", "square_matmul_crossover"]
