@@ -16,7 +16,18 @@ from matplotlib.transforms import blended_transform_factory
 
 from accelbook import explore
 from accelbook.models import matmul
-from accelbook.plots.style import CYCLE, MARKERS, log_axes
+from accelbook import checks
+from accelbook.plots.style import CYCLE, MARKERS, _axes, log_axes
+
+
+def _record(name, r):
+    """A matmul result: ``n``, ``flops`` and ``flop_per_s`` > 0 and a ``timing`` with p10/p90."""
+    try:
+        for field in (r.n, r.flops, r.flop_per_s, r.timing.p10, r.timing.p90):
+            checks.real(name, field, positive=True)
+    except AttributeError:
+        raise TypeError(f"{name}={checks.show(r)} must be a matmul result (n, flops, flop_per_s, timing)") from None
+    return r
 from accelbook.units import fmt
 
 
@@ -27,6 +38,10 @@ def measured_rates(ax, records: Sequence, *, color: str, marker: str, label: str
     The bars come from the timing percentiles: the slowest runs (p90 time) give the lowest rate.
     Taught in: "The same matmul on every device".
     """
+    _axes("ax", ax)
+    records = checks.sequence("records", records, of=_record)
+    for name, value in (("color", color), ("marker", marker), ("label", label)):
+        checks.text(name, value)
     rate = np.array([r.flop_per_s for r in records])
     lo = np.array([r.flops / r.timing.p90 for r in records])
     hi = np.array([r.flops / r.timing.p10 for r in records])

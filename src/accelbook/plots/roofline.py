@@ -152,6 +152,7 @@ def intensity_markers(ax, items: Sequence[tuple[str, float]], color: str = "#555
     a matrix-vector product and a large matmul. Taught in: "The roofline" (chapter 02).
     """
     _axes("ax", ax)
+    checks.text("color", color)
 
     def one(name, item):
         if not (isinstance(item, (tuple, list)) and len(item) == 2):
