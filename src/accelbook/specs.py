@@ -181,8 +181,8 @@ def itemsize(dtype: str) -> int:
 
 def check_dtype(dtype: str) -> str:
     """Return ``dtype`` if it is one of :data:`DTYPES`, else raise ``ValueError`` naming them."""
-    if dtype not in DTYPES:
-        raise ValueError(f"dtype={dtype!r} is not a known dtype; allowed: {', '.join(DTYPES)}")
+    if not isinstance(dtype, str) or dtype not in DTYPES:
+        raise ValueError(f"dtype={checks.show(dtype)} is not a known dtype; allowed: {', '.join(DTYPES)}")
     return dtype
 
 

@@ -82,6 +82,21 @@ class Ceilings:
     cpu_cores: int | None = None
     per_device_fraction: float = 1.0
 
+    def __post_init__(self):
+        from accelbook.checks import real, text
+
+        real("peak_flops", self.peak_flops, positive=True)
+        real("memory_bandwidth", self.memory_bandwidth, positive=True)
+        check_dtype(self.dtype)
+        one_of("source", self.source, ("spec sheet", "measured"))
+        text("label", self.label)
+        for name in ("peak_samples", "bandwidth_samples"):
+            sequence(name, getattr(self, name), nonempty=False, of=lambda n, v: real(n, v, positive=True))
+        boolean("once_per_build", self.once_per_build)
+        if self.cpu_cores is not None:
+            positive_int("cpu_cores", self.cpu_cores)
+        real("per_device_fraction", self.per_device_fraction, positive=True, maximum=1)
+
     @property
     def ridge_point(self) -> float:
         """FLOP per byte where the two ceilings meet."""
@@ -324,7 +339,7 @@ def ceilings(dtype: str = "fp32", info: DeviceInfo | None = None, precision: str
     On TPU v2 and v3 the spec sheet's peak and bandwidth are per chip and a JAX device is one of
     its two TensorCores: both are multiplied by ``info.per_device_fraction``.
     """
-    info = current() if info is None else info
+    info = current() if info is None else instance("info", info, DeviceInfo)
     check_dtype(dtype)
     if source not in SOURCES:
         raise ValueError(f"source={source!r} is not allowed; allowed: {', '.join(map(repr, SOURCES))}")
