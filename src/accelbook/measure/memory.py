@@ -141,14 +141,15 @@ def sweep_sizes(smallest: int, largest: int, per_octave: int = 2) -> list[int]:
 
 
 def default_sweep_sizes(backend: str, caches: Sequence[float] = (), memory_bytes: float | None = None) -> list[int]:
-    """Sizes for the working-set sweep: from 4 KiB to 2 × the largest cache (at least 16 MiB on a
+    """Sizes for the working-set sweep, one per doubling on a CPU (each size compiles once), two
+    elsewhere: from 4 KiB to 2 × the largest cache (at least 16 MiB on a
     CPU, 4 × and at least 256 MiB on an accelerator), at most an eighth of device memory."""
     checks.one_of("backend", backend, ("cpu", "gpu", "tpu"))
     largest = max([float(c) for c in caches] or [0.0])
     top = max(2 * largest, 16 * 2**20) if backend == "cpu" else max(4 * largest, 256 * 2**20)
     if memory_bytes:
         top = min(top, memory_bytes / 8)
-    return sweep_sizes(4 * 1024, int(top), per_octave=2 if backend == "cpu" else 3)
+    return sweep_sizes(4 * 1024, int(top), per_octave=1 if backend == "cpu" else 2)
 
 
 _A, _B = 0.999999, 1e-7  # y <- a·y + b: each pass reads and writes the whole buffer
@@ -191,7 +192,7 @@ def working_set_sweep(sizes: Sequence[int], *, bytes_per_call: float = 32 * 2**2
         want = host.copy()
         for _ in range(passes):
             want = want * np.float32(_A) + np.float32(_B)
-        if not np.allclose(got, want, rtol=1e-4, atol=1e-5):
+        if not np.allclose(got, want, rtol=2e-3, atol=1e-4):  # FMA vs two roundings, per pass
             raise MeasurementError(f"working-set pass over {nbytes} bytes differs from NumPy")
         out.append(SweepPoint(4 * n, passes, time_call(scale, x, p, **timing)))
     return out

@@ -58,6 +58,18 @@ ORDERS = ("ijk", "ikj", "tiled")
 _PCIE = {3: (8.0, 128 / 130), 4: (16.0, 128 / 130), 5: (32.0, 128 / 130), 6: (64.0, 242 / 256)}
 
 
+def _chip(name: str, value: Any) -> specs.Chip:
+    """A chip record, or a chip key or name of chips.toml (``KeyError`` naming the argument)."""
+    if isinstance(value, specs.Chip):
+        return value
+    if not isinstance(value, str):
+        raise TypeError(f"{name}={checks.show(value)} must be a chip key, a chip name or a specs.Chip")
+    try:
+        return specs.get_chip(value)
+    except KeyError as err:
+        raise KeyError(f"{name}={value!r}: {err.args[0]}") from None
+
+
 # ---------------------------------------------------------------------------------------------
 # The data: memory.toml
 # ---------------------------------------------------------------------------------------------
@@ -214,7 +226,7 @@ def measurements(chip: str | None = None, level: str | None = None,
                  quantity: str | None = None) -> list[Measurement]:
     """The measured numbers of memory.toml, optionally for one chip key, level and quantity."""
     if chip is not None:
-        chip = checks.chip("chip", chip).key
+        chip = _chip("chip", chip).key
     if level is not None:
         checks.one_of("level", level, sorted(LEVEL_NAMES))
     if quantity is not None:
@@ -225,7 +237,7 @@ def measurements(chip: str | None = None, level: str | None = None,
 
 def clock(chip: str) -> Value | None:
     """The clock memory.toml uses to convert this chip's cycle counts to time (``None`` if none)."""
-    return data().clocks.get(checks.chip("chip", chip).key)
+    return data().clocks.get(_chip("chip", chip).key)
 
 
 def latency(chip: str, level: str) -> tuple[float, float | None, Measurement] | None:
@@ -290,7 +302,7 @@ def hierarchy(chip: str) -> list[Level]:
     GPUs: registers, shared memory / L1, L2, HBM (or GDDR), host link; TPUs: vector registers,
     VMEM, HBM, host link. Capacities are per chip (per-SM figures times the SM count). A level with
     no published number has ``None`` there."""
-    c = checks.chip("chip", chip)
+    c = _chip("chip", chip)
     if c.kind == "cpu":
         raise ValueError(f"chip={chip!r} is the host CPU: its caches come from the operating system "
                          "(accelbook.measure.memory.cpu_caches), not from the spec database")

@@ -36,6 +36,8 @@ def hierarchy(ax, chip_name: str, levels: Sequence[memory.Level], *, xlim=None, 
     ax.set(xlim=xlim, ylim=ylim, xlabel="capacity (whole chip)", ylabel="bandwidth")
     ax.minorticks_off()
     for i, lv in enumerate(levels):
+        if not lv.capacity and lv.key != "host":
+            continue  # neither capacity nor bandwidth published: nothing to place
         x = lv.capacity if lv.capacity else xlim[1] / 1.6
         color = CYCLE[i % len(CYCLE)]
         bw = lv.bandwidth or lv.measured_bandwidth
@@ -50,19 +52,20 @@ def hierarchy(ax, chip_name: str, levels: Sequence[memory.Level], *, xlim=None, 
         if lv.latency_cycles:
             text += f"\n{lv.latency_cycles:.0f} cycles"
             if lv.latency_s:
-                text += f" ≈ {fmt(lv.latency_s, 's', digits=2)}"
+                text += f" ≈ {fmt(lv.latency_s, 's')}"
         ha = "right" if lv.key == "host" else "left"
         ax.annotate(text, (x, y), xytext=(-8 if ha == "right" else 8, 4), textcoords="offset points",
                     fontsize=9, ha=ha, va="bottom", color="#111111")
     ax.set_title(chip_name, fontsize=11)
 
 
-def hierarchy_figure(chips: Mapping[str, Sequence[memory.Level]]) -> Figure:
-    """:func:`hierarchy` for each chip (name → levels), stacked, on common axes."""
+def hierarchy_figure(chips: Mapping[str, Sequence[memory.Level]], fig=None) -> Figure:
+    """:func:`hierarchy` for each chip (name → levels), stacked, on common axes; drawn on ``fig``
+    (say a pyplot figure, to show it inline) or on a new figure."""
     caps = [lv.capacity for lvs in chips.values() for lv in lvs if lv.capacity]
     bws = [b for lvs in chips.values() for lv in lvs for b in (lv.bandwidth, lv.measured_bandwidth) if b]
     xlim, ylim = (min(caps) / 8, max(caps) * 64), (min(bws) / 10, max(bws) * 4)
-    fig = Figure(figsize=(7.0, 3.6 * len(chips)), layout="constrained")
+    fig = fig if fig is not None else Figure(figsize=(7.0, 3.6 * len(chips)), layout="constrained")
     for ax, (name, levels) in zip(np.atleast_1d(fig.subplots(len(chips), 1)), chips.items()):
         hierarchy(ax, name, levels, xlim=xlim, ylim=ylim)
     return fig
@@ -71,7 +74,8 @@ def hierarchy_figure(chips: Mapping[str, Sequence[memory.Level]]) -> Figure:
 def sweep(ax, points, caches: Sequence[tuple[str, float]] = (), transfers=(), label: str = "") -> None:
     """Measured bandwidth against working-set size (median line, p10–p90 band), the cache
     capacities as vertical lines, and host ↔ device copies (bandwidth against copy size) on the
-    same axes."""
+    same axes; a direction whose "copy" returned a view of the same memory (a CPU backend) is not
+    drawn: it moved nothing."""
     x = np.array([p.nbytes for p in points], float)
     y = np.array([p.bytes_per_s for p in points])
     lo, hi = np.array([p.p10_p90 for p in points]).T
@@ -80,10 +84,15 @@ def sweep(ax, points, caches: Sequence[tuple[str, float]] = (), transfers=(), la
     ax.plot(x, y, "o-", color=CYCLE[0], ms=4, label=f"scale y ← a·y + b, {label}".rstrip(", "))
     if transfers:
         tx = np.array([t.nbytes for t in transfers], float)
-        ax.plot(tx, [t.to_device_bytes_per_s for t in transfers], "s--", color=CYCLE[1], ms=5,
-                label="host → device copy (jax.device_put)")
-        ax.plot(tx, [t.to_host_bytes_per_s for t in transfers], "^--", color=CYCLE[3], ms=5,
-                label="device → host copy (np.asarray)")
+        if all(t.to_device_copies for t in transfers):
+            ax.plot(tx, [t.to_device_bytes_per_s for t in transfers], "s--", color=CYCLE[1], ms=5,
+                    label="host → device copy (jax.device_put)")
+        if all(t.to_host_copies for t in transfers):
+            ax.plot(tx, [t.to_host_bytes_per_s for t in transfers], "^--", color=CYCLE[3], ms=5,
+                    label="device → host copy (np.asarray)")
+    ys = [v for v in np.concatenate([lo, hi]) if v > 0] + [l.get_ydata() for l in ax.lines[1:]]
+    flat = np.concatenate([np.ravel(v) for v in ys]).astype(float)
+    ax.set_ylim(10 ** np.floor(np.log10(flat.min())), 10 ** np.ceil(np.log10(flat.max())))
     ymax = ax.get_ylim()[1]
     for name, size in caches:
         ax.axvline(size, color="grey", ls=":", lw=1.2)
@@ -100,8 +109,8 @@ def trace_panels(fig, runs: Sequence[tuple[str, memory.Trace, np.ndarray]], n: i
     for ax, (label, trace, hit) in zip(axes, runs):
         t = np.arange(min(first, len(trace)))
         a, h = trace.addresses[t], hit[t]
-        ax.scatter(t[h], a[h], s=2, color="#bbbbbb", lw=0, label="hit", rasterized=True)
-        ax.scatter(t[~h], a[~h], s=5, color=PALETTE["vermillion"], lw=0, label="miss", rasterized=True)
+        ax.scatter(t[h], a[h], s=5, color="#888888", lw=0, label="hit", rasterized=True)
+        ax.scatter(t[~h], a[~h], s=9, color=PALETTE["vermillion"], lw=0, label="miss", rasterized=True)
         ax.set_yticks([n * n / 2, 1.5 * n * n, 2.5 * n * n], ["A", "B", "C"])
         ax.set_ylim(0, 3 * n * n)
         ax.grid(False)
