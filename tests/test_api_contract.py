@@ -518,7 +518,7 @@ BASES: dict[str, B | Skip] = {
     "plots.systolic.by_word": B(lambda: dict(text=_ax().set_title("a b"))),
     "plots.systolic.activity_figure": B(lambda: dict(fig=_fig(), run=_run())),
     "plots.systolic.ActivityView": Skip("an explorable view (tests/test_plots_systolic.py)"),
-    "plots.systolic.ActivityView.simulate": B(lambda: dict(R=2, dataflow="ws", M=3, N=3, K=2, double_buffer=False)),
+    "plots.systolic.ActivityView.simulate": B(lambda: dict(R=2, dataflow="ws", M=3, N=3, K=2, schedule="single")),
     "plots.systolic.ActivityView.update": Skip(VIEW),
     "plots.systolic.activity_caption": B(lambda: dict(run=_run())),
 }
@@ -583,8 +583,8 @@ def _step():
 
 
 def _player_html():
-    return ('<div class="animation"><img id="_anim_img"></div>'
-            '<script>var x = 1;</script>')
+    return ('<link rel="stylesheet" href="https://cdnjs.cloudflare.com/ajax/libs/font-awesome/4.4.0/css/font-awesome.min.css">'
+            '<div class="animation"><button><i class="fa fa-play"></i></button></div>')
 
 
 # -- the bad values -------------------------------------------------------------------------------

@@ -373,3 +373,19 @@ def test_tensorcore_diagram_refuses_a_gpu():
     for bad in ("h100-sxm", "no-such-chip", 3):
         with pytest.raises((ValueError, KeyError)):
             sp.tensorcore_diagram(ax, bad)
+
+
+def test_drawing_arguments_are_checked_before_drawing():
+    run = systolic.simulate(np.ones((3, 2)), np.ones((2, 3)), 2, 2, "ws")
+    fig = Figure()
+    ax = fig.add_subplot()
+    with pytest.raises(ValueError, match="^queue="):
+        sp.draw_cycle(ax, run, 0, queue=2**64)  # looped queue times
+    with pytest.raises(TypeError, match="^ax=None"):
+        sp.draw_cycle(None, run, 0)
+    with pytest.raises(ValueError, match="^schedule="):
+        sp.draw_cycle(ax, run, 0, schedule=np.zeros((1, 2, 2, 3)))
+    with pytest.raises(ValueError, match="^interval_ms=0"):
+        sp.animation_html(run, interval_ms=0)
+    with pytest.raises(ValueError, match="^fraction=1"):
+        sp.busy_timeline(ax, run, fraction=1)

@@ -22,7 +22,8 @@ from matplotlib.figure import Figure
 
 from accelbook import explore
 from accelbook.models import systolic
-from accelbook.plots.style import CYCLE, PALETTE, standalone_figure
+from accelbook import checks
+from accelbook.plots.style import CYCLE, PALETTE, _axes, _figure, standalone_figure
 
 # What stays in a PE and what moves, per dataflow: (stationary symbol, its two indices from
 # (m, n, k)), and the moving operands' (symbol, indices). Indices: 0 = m, 1 = n, 2 = k.
@@ -42,7 +43,7 @@ def _check(run, t=None):
     if not isinstance(run, systolic.SystolicRun):
         raise ValueError(f"run={type(run).__name__} is not allowed; pass the SystolicRun that "
                          f"accelbook.models.systolic.simulate() returned")
-    if t is not None and (isinstance(t, bool) or not isinstance(t, (int, np.integer))
+    if t is not None and (checks.is_bool(t) or not isinstance(t, (int, np.integer))
                           or not 0 <= t < run.cycles):
         raise ValueError(f"t={t!r} is not allowed; t must be a cycle number in 0..{run.cycles - 1}")
 
@@ -119,7 +120,14 @@ def draw_cycle(ax, run, t: int, *, queue: int = 2, schedule: np.ndarray | None =
     :func:`accelbook.models.systolic.mac_schedule` of ``run`` (computed if not given).
     Taught in: "TPUs and systolic arrays".
     """
+    _axes("ax", ax)
     _check(run, t)
+    queue = checks.nonneg_int("queue", queue, maximum=10**4)
+    fontsize = checks.real("fontsize", fontsize, positive=True, maximum=200)
+    if schedule is not None and (not isinstance(schedule, np.ndarray)
+                                 or schedule.shape != (run.cycles, run.rows, run.cols, 3)):
+        raise ValueError(f"schedule={checks.show(schedule)} must be mac_schedule(run), an array of shape "
+                         f"{(run.cycles, run.rows, run.cols, 3)}")
     sched = systolic.mac_schedule(run) if schedule is None else schedule
     R, C, df = run.rows, run.cols, run.dataflow
     stat = stationary_tile(run, t)
@@ -181,10 +189,12 @@ def snapshots(fig, run, cycles, *, ncols: int | None = None, queue: int = 2,
 
     Taught in: "TPUs and systolic arrays".
     """
+    _figure("fig", fig)
     _check(run)
-    cycles = list(cycles)
-    if not cycles:
-        raise ValueError("cycles must name at least one cycle")
+    cycles = checks.sequence("cycles", cycles, of=lambda name, t: checks.integer(name, t, minimum=0,
+                                                                                  maximum=run.cycles - 1))
+    queue = checks.nonneg_int("queue", queue, maximum=10**4)
+    fontsize = checks.real("fontsize", fontsize, positive=True, maximum=200)
     ncols = len(cycles) if ncols is None else ncols
     if isinstance(ncols, bool) or not isinstance(ncols, int) or ncols < 1:
         raise ValueError(f"ncols={ncols!r} is not allowed; it must be a positive integer")
@@ -208,6 +218,14 @@ def animation_html(run, *, figsize=(4.2, 5.0), dpi: int = 80, interval_ms: int =
     Taught in: "TPUs and systolic arrays".
     """
     _check(run)
+    size = checks.sequence("figsize", figsize, of=lambda n, v: checks.real(n, v, positive=True, maximum=100))
+    if len(size) != 2:
+        raise ValueError(f"figsize={checks.show(figsize)} must be a (width, height) pair of inches")
+    dpi = checks.real("dpi", dpi, positive=True, maximum=1000)
+    interval_ms = checks.real("interval_ms", interval_ms, positive=True)
+    queue = checks.nonneg_int("queue", queue, maximum=10**4)
+    max_frames = checks.positive_int("max_frames", max_frames)
+    fontsize = checks.real("fontsize", fontsize, positive=True, maximum=200)
     if run.cycles > max_frames:
         raise ValueError(f"run has {run.cycles} cycles; an animation of more than "
                          f"max_frames={max_frames} frames makes the page heavy: use a smaller "
@@ -236,10 +254,11 @@ def self_contained_player(html: str) -> str:
 
     Taught in: "TPUs and systolic arrays" (its animation works offline).
     """
+    checks.text("html", html)
     out, n = re.subn(r'<link rel="stylesheet"\s+href="https?://[^"]*font-awesome[^"]*">', "", html)
     if n != 1:
-        raise ValueError("the player HTML has no Font Awesome stylesheet link to remove: "
-                         "matplotlib's to_jshtml template changed")
+        raise ValueError(f"html has {n} Font Awesome stylesheet links, not one: it is not matplotlib's "
+                         "to_jshtml player, or the to_jshtml template changed")
     for cls, symbol in _PLAYER_ICONS.items():
         out = out.replace(f'<i class="{cls}"></i>', f'<span aria-hidden="true">{symbol}</span>')
     if '<i class="fa' in out:
@@ -252,7 +271,9 @@ def busy_timeline(ax, run, *, color=None, label=None, fraction: bool = False) ->
 
     Taught in: "TPUs and systolic arrays".
     """
+    _axes("ax", ax)
     _check(run)
+    fraction = checks.boolean("fraction", fraction)
     busy = run.activity.sum(axis=(1, 2)).astype(float)
     if fraction:
         busy /= run.rows * run.cols
@@ -320,6 +341,9 @@ def by_word(text):
     by less than a pixel from where the whole line would put it.
     Taught in: "TPUs and systolic arrays" and "Overheads" (their explorables' titles and ticks).
     """
+    from matplotlib.text import Text
+
+    checks.instance("text", text, Text)
     if text.get_rotation() or text.get_usetex() or text.get_bbox_patch() is not None:
         raise ValueError("by_word draws horizontal text without a box or TeX")
     from matplotlib.backends.backend_agg import RendererAgg
@@ -579,6 +603,7 @@ def activity_figure(fig, run):
     :class:`ActivityView` draws the same figure and updates it from run to run.
     Taught in: "TPUs and systolic arrays".
     """
+    _figure("fig", fig)
     _check(run)
     fig.clear()
     _ActivityPanels(fig).show(run)
@@ -618,9 +643,10 @@ class ActivityView(explore.View):
     @classmethod
     def simulate(cls, R: int, dataflow: str, M: int, N: int, K: int, schedule: str):
         """The run the view shows for one setting."""
-        if schedule not in cls.SCHEDULES:
+        if not isinstance(schedule, str) or schedule not in cls.SCHEDULES:
             raise ValueError(f"schedule={schedule!r} is not allowed; allowed: "
                              f"{', '.join(map(repr, cls.SCHEDULES))}")
+        R, M, N, K = (checks.positive_int(name, v, maximum=4096) for name, v in (("R", R), ("M", M), ("N", N), ("K", K)))
         A = np.random.default_rng(0).standard_normal((M, K))
         B = np.random.default_rng(1).standard_normal((K, N))
         return systolic.simulate(A, B, R, R, dataflow, double_buffer=schedule == "double",
