@@ -798,7 +798,9 @@ def _run_stationary_pipelined(X: np.ndarray, S: np.ndarray, R: int, C: int, max_
     out = np.zeros((Q, P))
     log, ends = [], np.zeros(F, dtype=np.int64)
     done = exited = 0
-    t = 0
+    t = lo = 0                          # folds lo.. may still feed a row (fold f feeds until s_f + Q + R - 1)
+    lanes = np.arange(R)
+    loading_until = R                   # the first tile loads in cycles 0 .. kr_0 - 1
     while done < total or exited < n_exits:
         if t > max_cycles + R:
             raise _too_long(max_cycles)
@@ -807,36 +809,44 @@ def _run_stationary_pipelined(X: np.ndarray, S: np.ndarray, R: int, C: int, max_
             starts.append(t)
         a_val[:, 1:], a_fold[:, 1:], a_idx[:, 1:] = a_val[:, :-1], a_fold[:, :-1], a_idx[:, :-1]
         a_val[:, 0], a_fold[:, 0], a_idx[:, 0] = 0.0, -1, -1
-        for f in range(max(0, len(starts) - R - 1), len(starts)):   # folds still feeding a row
-            q = t - starts[f] - np.arange(R)
-            ok = (q >= 0) & (q < Q) & (np.arange(R) < krs[f])
+        while lo < len(starts) and starts[lo] + Q + R - 1 <= t:
+            lo += 1
+        for f in range(lo, len(starts)):                            # folds still feeding a row
+            q = t - starts[f] - lanes
+            ok = (q >= 0) & (q < Q) & (lanes < krs[f])
             if ok.any():
                 r_ok = np.nonzero(ok)[0]
                 a_val[r_ok, 0] = X[q[ok], k0s[f] + r_ok]
                 a_fold[r_ok, 0], a_idx[r_ok, 0] = f, q[ok]
         swap = (a_idx == 0) & (a_fold >= 0)      # (2) the swap travels with the first row
-        w_val, w_fold = np.where(swap, sh_val, w_val), np.where(swap, sh_fold, w_fold)
+        if swap.any():
+            w_val, w_fold = np.where(swap, sh_val, w_val), np.where(swap, sh_fold, w_fold)
         fire = (a_fold >= 0) & (a_fold == w_fold)   # (3)
         prod = np.where(fire, a_val * w_val, 0.0)
         ps_val[1:], ps_fold[1:], ps_idx[1:] = ps_val[:-1] + prod[1:], ps_fold[:-1], ps_idx[:-1]
         ps_val[0], ps_fold[0], ps_idx[0] = prod[0], a_fold[0], a_idx[0]     # (4)
-        if fire.any():
+        n_fire = int(np.count_nonzero(fire))
+        if n_fire:
             log.append((t, fire.copy()))
-            done += int(fire.sum())
-            ends[np.unique(a_fold[fire])] = t + 1
+            done += n_fire
+            ends[a_fold[fire]] = t + 1
         leave = ps_fold[R - 1] >= 0
         if leave.any():
             c_out = np.nonzero(leave)[0]
             f_out = ps_fold[R - 1, c_out]
             use = c_out < ncs[f_out]             # sums of columns the fold does not use hold 0
-            np.add.at(out, (ps_idx[R - 1, c_out[use]], p0s[f_out[use]] + c_out[use]),
-                      ps_val[R - 1, c_out[use]])
+            out[ps_idx[R - 1, c_out[use]], p0s[f_out[use]] + c_out[use]] += ps_val[R - 1, c_out[use]]
             exited += int(use.sum())
             ps_fold[R - 1, c_out] = -1           # left the array
         first = (a_idx[0] == 0) & (a_fold[0] >= 0) & (a_fold[0] + 1 < F)   # (5) loaders
-        ld_fold[first], ld_start[first] = a_fold[0, first] + 1, t
+        if first.any():
+            ld_fold[first], ld_start[first] = a_fold[0, first] + 1, t
+            loading_until = t + R                # a load started now ends within R cycles
         if first[0]:
             load0[int(a_fold[0, 0]) + 1] = t
+        if t > loading_until:                    # no loader is shifting: nothing to write
+            t += 1
+            continue
         step = t - ld_start                      # per column; row r writes while r <= step < kr
         kr_c = krs[ld_fold]
         write = (rows <= step[None, :]) & (step[None, :] < kr_c[None, :])
@@ -882,7 +892,7 @@ def _run_output_stationary_pipelined(A: np.ndarray, B: np.ndarray, R: int, C: in
     out = np.zeros((M, N))
     starts, log, ends = [], [], np.zeros(F, dtype=np.int64)
     done = 0
-    t = 0
+    t = lo = 0                          # folds lo.. may still feed an edge (until s_f + K + max(R, C) - 1)
 
     def flush(mask):
         f = acc_fold[mask]
@@ -898,7 +908,9 @@ def _run_output_stationary_pipelined(A: np.ndarray, B: np.ndarray, R: int, C: in
         b_val[1:], b_fold[1:], b_k[1:] = b_val[:-1], b_fold[:-1], b_k[:-1]
         a_val[:, 0], a_fold[:, 0], a_k[:, 0] = 0.0, -1, -1
         b_val[0], b_fold[0], b_k[0] = 0.0, -2, -2
-        for f in range(max(0, len(starts) - max(R, C) - 1), len(starts)):
+        while lo < len(starts) and starts[lo] + K + max(R, C) - 1 <= t:
+            lo += 1
+        for f in range(lo, len(starts)):
             for lane, used, val, fold, kk, edge in ((np.arange(R), mrs[f], a_val, a_fold, a_k, 0),
                                                     (np.arange(C), ncs[f], b_val, b_fold, b_k, 1)):
                 k = t - starts[f] - lane
@@ -915,10 +927,11 @@ def _run_output_stationary_pipelined(A: np.ndarray, B: np.ndarray, R: int, C: in
             flush(new & (acc_fold >= 0))
             acc[new], acc_fold[new] = 0.0, a_fold[new]
         acc += np.where(fire, a_val * b_val, 0.0)
-        if fire.any():
+        n_fire = int(np.count_nonzero(fire))
+        if n_fire:
             log.append((t, fire.copy()))
-            done += int(fire.sum())
-            ends[np.unique(a_fold[fire])] = t + 1
+            done += n_fire
+            ends[a_fold[fire]] = t + 1
         t += 1
     flush(acc_fold >= 0)
     n_cycles = int(ends.max())
