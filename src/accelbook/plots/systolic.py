@@ -20,10 +20,11 @@ import matplotlib.ticker
 import numpy as np
 from matplotlib.figure import Figure
 
-from accelbook import explore
+from accelbook import explore, specs
 from accelbook.models import systolic
 from accelbook import checks
-from accelbook.plots.style import CYCLE, PALETTE, _axes, _figure, standalone_figure
+from accelbook.plots.style import CYCLE, PALETTE, _axes, _figure, chip_label, standalone_figure
+from accelbook.units import fmt
 
 # What stays in a PE and what moves, per dataflow: (stationary symbol, its two indices from
 # (m, n, k)), and the moving operands' (symbol, indices). Indices: 0 = m, 1 = n, 2 = k.
@@ -713,8 +714,6 @@ def tensorcore_diagram(ax, chip) -> None:
     number comes from the spec database; a missing one is said, not guessed.
     Taught in: "TPUs and systolic arrays" (chapter 06), section "Inside a TensorCore".
     """
-    from accelbook import specs
-    from accelbook.units import fmt
     if isinstance(chip, str):
         chip = specs.get_chip(chip)
     if not isinstance(chip, specs.Chip) or chip.kind != "tpu":
@@ -757,14 +756,8 @@ def tensorcore_diagram(ax, chip) -> None:
     _arrow(ax, (26, 35), (26, 41))              # registers <-> VPU
     _arrow(ax, (52.5, 47.5), (47.5, 47.5))      # registers <-> MXUs
     count = f"{n} MXU{'s' if n != 1 else ''}" if n else "MXUs"
-    ax.set_title(f"{plots_label(chip)}: {int(cores or 1)} TensorCore{'s' if (cores or 1) > 1 else ''} "
+    ax.set_title(f"{chip_label(chip)}: {int(cores or 1)} TensorCore{'s' if (cores or 1) > 1 else ''} "
                  f"per chip, {count} each", fontsize=10.5)
-
-
-def plots_label(chip) -> str:
-    """The short chip label the book's figures use."""
-    from accelbook.plots.style import chip_label
-    return chip_label(chip)
 
 
 __all__ = ["ActivityView", "activity_caption", "activity_figure", "animation_html", "busy_timeline",
