@@ -215,7 +215,7 @@ def _matmul_n(backend: str) -> int:
     return default_matmul_sizes(backend)[-1]
 
 
-def measure_ceilings(cases=None, *, bandwidth: bool = True, rounds: int = 5, repeats: int = 2,
+def measure_ceilings(cases=None, *, bandwidth: bool = True, rounds: int = 5, repeats: int = 1,
                      n: int | None = None, elements: int | None = None) -> Measurement:
     """Measure this device's ceilings by interleaved rounds.
 
