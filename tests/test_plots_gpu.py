@@ -306,3 +306,22 @@ def test_latency_view_shows_the_model(mem, alu, alu_latency, policy):
 
 def test_latency_view_never_redraws_the_axes():
     assert latency_explorable().random_walk(12, seed=4) == 1
+
+
+def test_gpu_figures_check_their_arguments_by_name():
+    import matplotlib.pyplot as plt
+    import pytest
+
+    from accelbook import plots
+
+    fig, ax = plt.subplots()
+    with pytest.raises(TypeError, match="^ax=None"):
+        plots.gpu.sm_diagram(None, "h100-sxm")
+    with pytest.raises(ValueError, match="^mark\\[1\\]=300"):
+        plots.gpu.occupancy_staircase(ax, "8.0", mark=(128, 300))  # indexed past the curve
+    with pytest.raises(ValueError, match="^highlight=9999"):
+        plots.gpu.chip_diagram(ax, "h100-sxm", highlight=9999)
+    with pytest.raises(ValueError, match="^dtypes="):
+        plots.gpu.ratio_table(ax, ["t4"], ("bf16",))  # the T4 has no bf16
+    plots.gpu.ratio_table(ax, ["t4"], ("fp16",))  # one value: its colour scale is a range around it
+    plt.close(fig)

@@ -18,9 +18,9 @@ import matplotlib.ticker as mticker
 import numpy as np
 from matplotlib.figure import Figure
 
-from accelbook import explore
+from accelbook import checks, explore, specs
 from accelbook.models import gpu
-from accelbook.plots.style import CYCLE, PALETTE, short_name
+from accelbook.plots.style import CYCLE, PALETTE, _axes, _figure, short_name
 from accelbook.units import fmt
 
 
@@ -216,6 +216,7 @@ def sm_diagram(ax, chip) -> None:
     label carries the spec database's number (:func:`accelbook.models.gpu.sm_anatomy`). Taught in:
     "Inside a GPU SM" (chapter 04).
     """
+    _axes("ax", ax)
     a = _anatomy(chip)
     _SMPanel(ax, a.partitions).show(a)
 
@@ -225,7 +226,9 @@ def chip_diagram(ax, chip, highlight: int = 0) -> None:
     memory, labelled with the spec database's capacities and bandwidth. SM number ``highlight`` is
     filled darker (the one :func:`sm_diagram` zooms into). Taught in: "Inside a GPU SM" (chapter 04).
     """
+    _axes("ax", ax)
     a = _anatomy(chip)
+    highlight = checks.integer("highlight", highlight, minimum=0, maximum=a.sm_count - 1)
     _ChipPanel(ax).show(a, highlight)
 
 
@@ -299,8 +302,14 @@ def occupancy_staircase(ax, compute_capability, block_sizes: Sequence[int] = (12
     ``mark`` = (threads per block, registers per thread) draws a ring on that configuration.
     Curves from :func:`accelbook.models.gpu.occupancy_vs_registers`. Taught in: "Inside a GPU SM" (chapter 04).
     """
+    _axes("ax", ax)
     a = gpu.arch(compute_capability)
-    block_sizes = list(block_sizes)
+    block_sizes = checks.sequence("block_sizes", block_sizes, of=checks.positive_int)
+    if mark is not None:
+        if not (isinstance(mark, (tuple, list)) and len(mark) == 2):
+            raise ValueError(f"mark={checks.show(mark)} must be None or a (threads per block, registers) pair")
+        checks.positive_int("mark[0]", mark[0])
+        checks.integer("mark[1]", mark[1], minimum=1, maximum=255)
     # Wider lines first, so a curve that coincides with another shows as a stripe inside it.
     for i in reversed(range(len(block_sizes))):
         threads = block_sizes[i]
@@ -367,6 +376,10 @@ def occupancy_limits(ax, occ, top: float | None = None) -> None:
     exceed by much); a longer bar is cut there and its value printed.
     Taught in: "Inside a GPU SM" (chapter 04).
     """
+    _axes("ax", ax)
+    checks.instance("occ", occ, gpu.Occupancy)
+    if top is not None:
+        top = checks.real("top", top, positive=True)
     _LimitsPanel(ax, 1.3 * occ.blocks_limit_blocks if top is None else top).show(occ)
 
 
@@ -430,6 +443,7 @@ def occupancy_explorer(fig, compute_capability, threads_per_block: int, register
     limiting resource, or why the block cannot launch. :class:`OccupancyView` draws the same, once,
     and updates it. Taught in: "Inside a GPU SM" (chapter 04).
     """
+    _figure("fig", fig)
     occ = gpu.occupancy(compute_capability, threads_per_block, registers_per_thread,
                         shared_mem_per_block, shared_mem_carveout=shared_mem_carveout)
     fig.clear()
@@ -527,6 +541,13 @@ def latency_hiding_plot(ax, curve, max_warps: int | None = None, label: str | No
     ``max_warps``, the warp counts one scheduler cannot hold are shaded. Linear axes, so the bound
     is a straight ramp up to the knee. Taught in: "Inside a GPU SM" (chapter 04).
     """
+    _axes("ax", ax)
+    checks.instance("curve", curve, gpu.IssueRateCurve)
+    if max_warps is not None:
+        max_warps = checks.positive_int("max_warps", max_warps)
+    for name, value in (("label", label), ("color", color)):
+        if value is not None:
+            checks.text(name, value)
     label = label or f"{curve.alu_per_mem} arithmetic per load, load latency {curve.mem_latency} cycles"
     _IssueRateArtists(ax, color or CYCLE[0], label).show(curve)
     _latency_axes(ax, int(curve.warps.max()), max_warps)
@@ -578,9 +599,9 @@ def ratio_table(ax, chips: Sequence, dtypes: Sequence[str] = ("tf32", "bf16", "f
     '—' where the chip has no such mode. Log colour scale (cividis). Taught in: "Inside a GPU SM"
     (chapter 04).
     """
-    chips = list(chips)
-    if not chips:
-        raise ValueError("chips must not be empty")
+    _axes("ax", ax)
+    chips = checks.sequence("chips", chips, of=lambda name, c: specs.as_chip(name, c))
+    dtypes = checks.sequence("dtypes", dtypes, of=lambda name, d: checks.one_of(name, d, specs.DTYPES))
     values = np.full((len(chips), len(dtypes)), np.nan)
     for i, c in enumerate(chips):
         r = gpu.tensor_vs_simt(c)
@@ -588,7 +609,10 @@ def ratio_table(ax, chips: Sequence, dtypes: Sequence[str] = ("tf32", "bf16", "f
             if d in r:
                 values[i, j] = r[d]
     finite = values[np.isfinite(values)]
-    norm = mpl.colors.LogNorm(vmin=max(finite.min(), 1.0), vmax=finite.max())
+    if not finite.size:
+        raise ValueError(f"dtypes={dtypes!r}: none of the chips has a tensor-core peak for any of them")
+    lo = max(finite.min(), 1.0)
+    norm = mpl.colors.LogNorm(vmin=lo, vmax=max(finite.max(), lo * 1.01))  # one value: a range around it
     cmap = mpl.colormaps["cividis"]
     ax.imshow(np.ma.masked_invalid(values), cmap=cmap, norm=norm, aspect="auto")
     for i in range(len(chips)):
