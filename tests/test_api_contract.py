@@ -421,7 +421,7 @@ BASES: dict[str, B | Skip] = {
     "explore.TextStamps.wrap": Skip("takes a Matplotlib renderer inside a draw"),
     "explore.difference": B(lambda: dict(a=np.zeros((2, 2, 3), np.uint8), b=np.ones((2, 2, 3), np.uint8))),
     "explore.Palette": B(lambda: dict(colors=16)),
-    "explore.Palette.png": B(lambda: dict(img=np.zeros((4, 4, 4), np.uint8)), obj=lambda: _palette()),
+    "explore.Palette.png": B(lambda: dict(img=_pil()), obj=lambda: _palette()),
     "explore.Static": Skip("a record built only by Explorable.render_static"),
     "explore.Live": Skip("a record built only by Explorable.show_live"),
     "explore.live": B(),
@@ -557,6 +557,11 @@ def _issue_curve():
 def _slider():
     from accelbook import explore
     return explore.slider("x", [1, 2, 3])
+
+
+def _pil():
+    from PIL import Image
+    return Image.fromarray(np.zeros((4, 4, 3), np.uint8))
 
 
 def _palette():

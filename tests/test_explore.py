@@ -538,3 +538,41 @@ def test_a_random_walk_reports_the_full_draws():
         seen |= {value} if p.name == "b" else set()
     assert len(seen) >= 2
     assert ex.random_walk(20, seed=1) == len(seen)  # one drawing per background key (y limit) reached
+
+
+def test_controls_and_explorables_name_their_bad_arguments():
+    import numpy as np
+    import pytest
+
+    from accelbook import explore
+
+    with pytest.raises(ValueError, match="values must be a non-empty sequence of finite"):
+        explore.slider("x", [1.0, float("nan")])
+    with pytest.raises(ValueError, match="label=3"):
+        explore.slider("x", [1, 2], label=3)
+    with pytest.raises(ValueError, match="options must be distinct"):
+        explore.choice("c", [1, 1.0])  # equal under == though their reprs differ
+    with pytest.raises(ValueError, match="value=True must be one of the values"):
+        explore.slider("x", [1, 2], value=True)  # True == 1 in Python
+    with pytest.raises(ValueError, match="format=.* must return a string"):
+        explore.slider("x", [1, 2], format=lambda v: v)
+    assert explore.toggle("t", value=np.bool_(True)).value is True
+    e = explore.Explorable(lambda: None, [explore.slider("x", [1, 2])], name="e", dpi=np.int64(40))
+    with pytest.raises(ValueError, match="lacks"):
+        e.alt({})
+    with pytest.raises(TypeError, match="^values=None"):
+        e.index(None)
+    with pytest.raises(ValueError, match="^description="):
+        explore.Explorable(lambda: None, [explore.slider("x", [1, 2])], name="e", description=None)
+
+
+def test_a_failing_draw_names_the_explorable_and_the_values(monkeypatch):
+    import pytest
+
+    from accelbook import explore
+
+    def draw(x):
+        raise ZeroDivisionError("boom")
+    e = explore.Explorable(lambda: explore.Redraw(draw), [explore.slider("x", [1, 2])], name="broken", dpi=30)
+    with pytest.raises(RuntimeError, match=r"explorable 'broken' cannot draw \{'x': 1\}: ZeroDivisionError: boom"):
+        e.render_static()

@@ -48,6 +48,8 @@ from typing import Any, Callable, Hashable, Sequence
 
 import numpy as np
 
+from accelbook import checks
+
 MODE_ENV = "ACCELBOOK_EXPLORE"
 CHECK_ENV = "ACCELBOOK_EXPLORE_CHECK"  # "1": static builds also run Explorable.check()
 FIGURES_ENV = "ACCELBOOK_FIGURES_DIR"  # a folder: each explorable also writes its figure there
@@ -94,23 +96,39 @@ class Param:
         return tuple(self.values[i] for i in self.static)
 
 
-def _param(name, kind, values, labels, value, label, static) -> Param:
+def _member(value: Any, values: Sequence) -> bool:
+    """``value in values``, except that a bool only matches a bool (True == 1 in Python)."""
+    for v in values:
+        if checks.is_bool(v) != checks.is_bool(value):
+            continue
+        try:
+            if bool(v == value):
+                return True
+        except Exception:  # an array or an odd type: not equal
+            continue
+    return False
+
+
+def _param(name, kind, values, labels, value, label, static, values_name="values") -> Param:
     if not isinstance(name, str) or not name.isidentifier():
         raise ValueError(f"name={name!r} must be a Python identifier (it is passed to draw as a keyword)")
-    values = tuple(values)
+    if label is not None and not isinstance(label, str):
+        raise ValueError(f"{name}: label={checks.show(label)} must be a string or None")
+    values = tuple(checks.sequence(values_name, values, nonempty=False))
     if not values:
-        raise ValueError(f"{name}: values must not be empty")
-    if len(set(map(repr, values))) != len(values):
-        raise ValueError(f"{name}: values must be distinct, got {values!r}")
+        raise ValueError(f"{name}: {values_name} must not be empty")
+    if len(set(map(repr, values))) != len(values) or \
+            any(_member(v, values[i + 1:]) for i, v in enumerate(values)):
+        raise ValueError(f"{name}: {values_name} must be distinct, got {values!r}")
     if value is None:
         value = values[0]
-    if value not in values:
-        raise ValueError(f"{name}: value={value!r} is not one of the values {values!r}")
+    if not _member(value, values):
+        raise ValueError(f"{name}: value={value!r} is not one of the {values_name} {values!r}")
     if static is None:
         static_idx = tuple(range(len(values)))
     else:
-        static = tuple(static)
-        missing = [v for v in static if v not in values]
+        static = tuple(checks.sequence("static", static, nonempty=False))
+        missing = [v for v in static if not _member(v, values)]
         if missing or not static:
             raise ValueError(f"{name}: static={static!r} must be a non-empty subset of the values {values!r}")
         if value not in static:
@@ -122,28 +140,35 @@ def _param(name, kind, values, labels, value, label, static) -> Param:
 def choice(name: str, options: Sequence, *, value: Any = None, label: str | None = None,
            static: Sequence | None = None) -> Param:
     """A drop-down menu. ``options`` are values, or ``(label, value)`` pairs."""
-    options = list(options)
+    options = checks.sequence("options", options, nonempty=False)
     pairs = [o if isinstance(o, tuple) and len(o) == 2 else (_label(o), o) for o in options]
-    return _param(name, "dropdown", [v for _, v in pairs], [str(t) for t, _ in pairs], value, label, static)
+    return _param(name, "dropdown", [v for _, v in pairs], [str(t) for t, _ in pairs], value, label, static,
+                  values_name="options")
 
 
 def slider(name: str, values: Sequence[Real], *, value: Real | None = None, label: str | None = None,
            static: Sequence[Real] | None = None, format: Callable[[Any], str] | None = None) -> Param:
     """A slider over ``values``: real numbers in strictly increasing order (say powers of two)."""
-    values = list(values)
-    if not values or not all(isinstance(v, Real) and not isinstance(v, bool) for v in values):
-        raise ValueError(f"{name}: values must be a non-empty sequence of real numbers, got {values!r}")
+    values = checks.sequence("values", values, nonempty=False)
+    if not values or not all(checks.is_real(v) and math.isfinite(v) for v in values):
+        raise ValueError(f"{name}: values must be a non-empty sequence of finite real numbers, got {values!r}")
     if any(b <= a for a, b in zip(values, values[1:])):
         raise ValueError(f"{name}: values must be strictly increasing, got {values!r}")
+    if value is not None and not checks.is_real(value):
+        raise ValueError(f"{name}: value={checks.show(value)} must be one of the values (a number)")
+    if format is not None:
+        checks.callable_("format", format)
     labels = [(format or _label)(v) for v in values]
+    if not all(isinstance(t, str) for t in labels):
+        raise ValueError(f"{name}: format={format!r} must return a string for every value")
     return _param(name, "slider", values, labels, value, label, static)
 
 
 def toggle(name: str, *, value: bool = False, label: str | None = None) -> Param:
     """A check box: ``draw`` receives False or True."""
-    if not isinstance(value, bool):
+    if not checks.is_bool(value):
         raise ValueError(f"{name}: value={value!r} must be True or False")
-    return _param(name, "toggle", [False, True], ["off", "on"], value, label, None)
+    return _param(name, "toggle", [False, True], ["off", "on"], bool(value), label, None)
 
 # ---------------------------------------------------------------------------------------------
 # Views: a figure drawn once and updated
@@ -297,6 +322,7 @@ class TextStamps:
     """
 
     def __init__(self, size: int = 256):
+        size = checks.positive_int("size", size, maximum=10**6)
         self.size, self.stamps, self._proxy = size, OrderedDict(), None
 
     def attach(self, artist, *, frozen: bool = False):
@@ -413,9 +439,19 @@ def _crop(img: np.ndarray, pad: int) -> np.ndarray:
     return img[r0:r1, c0:c1]
 
 
+def _frame(name: str, img: Any) -> np.ndarray:
+    """An RGB or RGBA frame: a uint8 array of shape (height, width, 3 or 4), not empty."""
+    if not (isinstance(img, np.ndarray) and img.dtype == np.uint8 and img.ndim == 3
+            and img.shape[2] in (3, 4) and img.size):
+        raise ValueError(f"{name}={checks.show(img)} must be a non-empty uint8 RGB or RGBA array "
+                         "of shape (height, width, 3 or 4)")
+    return img
+
+
 def difference(a: np.ndarray, b: np.ndarray) -> float:
     """Fraction of pixels where two frames (RGB or RGBA) differ by more than ``TOLERANCE["levels"]``
     in a colour channel."""
+    a, b = _frame("a", a), _frame("b", b)
     if a.shape != b.shape:
         return 1.0
     diff = np.abs(a[..., :3].astype(np.int16) - b[..., :3].astype(np.int16)).max(axis=2)
@@ -435,6 +471,7 @@ class Palette:
     levels, max_off = 24, 0.0005
 
     def __init__(self, colors: int):
+        colors = checks.integer("colors", colors, minimum=2, maximum=256)
         self.colors, self.rgb, self.lut = colors, None, None
         self.mapped = self.quantized = 0
 
@@ -446,6 +483,7 @@ class Palette:
     def png(self, img) -> bytes:
         from PIL import Image
 
+        checks.instance("img", img, Image.Image)
         rgb = np.asarray(img)
         if self.lut is None:
             q = _quantize(img, self.colors)
@@ -557,7 +595,7 @@ class Explorable:
         if not isinstance(name, str) or not _NAME.match(name):
             raise ValueError(f"name={name!r} must be lower-case letters, digits and hyphens, starting "
                              "with a letter (it becomes the HTML id)")
-        params = list(params)
+        params = checks.sequence("params", params, nonempty=False)
         if not params or not all(isinstance(p, Param) for p in params):
             raise ValueError("params must be a non-empty sequence of explore.choice/slider/toggle")
         names = [p.name for p in params]
@@ -565,8 +603,10 @@ class Explorable:
             raise ValueError(f"params: names must be distinct, got {names}")
         for arg, v, lo, hi in (("dpi", dpi, 30, 300), ("colors", colors, 2, 256),
                                ("max_frames", max_frames, 1, 10_000), ("max_bytes", max_bytes, 1, 50_000_000)):
-            if not isinstance(v, int) or isinstance(v, bool) or not lo <= v <= hi:
+            if not isinstance(v, (int, np.integer)) or checks.is_bool(v) or not lo <= v <= hi:
                 raise ValueError(f"{arg}={v!r} must be an integer from {lo} to {hi}")
+        checks.text("description", description)
+        dpi, colors, max_frames, max_bytes = int(dpi), int(colors), int(max_frames), int(max_bytes)
         self.make, self.params, self.name, self.description = make, params, name, description
         self.dpi, self.colors, self.max_frames, self.max_bytes = dpi, colors, max_frames, max_bytes
         self._renderer: Renderer | None = None
@@ -581,12 +621,20 @@ class Explorable:
         return [dict(zip((p.name for p in self.params), combo))
                 for combo in itertools.product(*(p.static_values for p in self.params))]
 
+    def _named(self, values: Any) -> None:
+        checks.instance("values", values, dict)
+        missing = [p.name for p in self.params if p.name not in values]
+        if missing:
+            raise ValueError(f"values={checks.show(values)} lacks {missing}; it needs a value for each of "
+                             f"{[p.name for p in self.params]}")
+
     def index(self, values: dict) -> int:
         """Position of ``values`` in :meth:`grid` (mixed radix over the static values)."""
+        self._named(values)
         k = 0
         for p in self.params:
             sv = p.static_values
-            if values[p.name] not in sv:
+            if not _member(values[p.name], sv):
                 raise ValueError(f"{p.name}={values[p.name]!r} is not among its static values {sv!r}")
             k = k * len(sv) + sv.index(values[p.name])
         return k
@@ -598,11 +646,15 @@ class Explorable:
             raise ValueError(f"unknown parameter(s) {sorted(unknown)}; allowed: {[p.name for p in self.params]}")
         kwargs = {**self.start, **values}
         for p in self.params:
-            if kwargs[p.name] not in p.values:
+            if not _member(kwargs[p.name], p.values):
                 raise ValueError(f"{p.name}={kwargs[p.name]!r} is not one of {p.values!r}")
         return kwargs
 
     def alt(self, values: dict) -> str:
+        self._named(values)
+        for p in self.params:
+            if not _member(values[p.name], p.values):
+                raise ValueError(f"values[{p.name!r}]={values[p.name]!r} is not one of {p.values!r}")
         parts = [f"{p.label} = {p.labels[p.values.index(values[p.name])]}" for p in self.params]
         return f"{self.description}: " + ", ".join(parts)
 
@@ -645,6 +697,11 @@ class Explorable:
     def png(self, rgb: np.ndarray, *, colors: int | None = -1, palette: Palette | None = None) -> bytes:
         """A frame (RGB or RGBA array) as PNG, cropped to its drawing: a palette of ``self.colors``
         colours by default, RGB at low compression with ``colors=None`` (the live path)."""
+        rgb = _frame("rgb", rgb)
+        if colors is not None and not (checks.is_real(colors) and colors == -1):
+            colors = checks.integer("colors", colors, minimum=2, maximum=256)
+        if palette is not None:
+            checks.instance("palette", palette, Palette)
         return _encode(_crop(rgb, round(0.08 * self.dpi)), self.colors if colors == -1 else colors, palette)
 
     def start_figure(self):
@@ -667,7 +724,11 @@ class Explorable:
         palette, seen = Palette(self.colors), {}  # seen: a digest of each distinct canvas -> its PNG
         for values in self.grid():
             t0 = time.perf_counter()
-            rgb, cap = self.frame(**values)
+            try:
+                rgb, cap = self.frame(**values)
+            except Exception as err:
+                raise RuntimeError(f"explorable {self.name!r} cannot draw {values!r}: "
+                                   f"{type(err).__name__}: {err}") from err
             digest = hashlib.blake2b(rgb.data, digest_size=16).digest()
             if digest not in seen:  # an identical canvas is encoded once
                 seen[digest] = self.png(rgb, palette=palette)
@@ -772,7 +833,11 @@ class Explorable:
         from IPython.display import display
 
         display(w.HBox(state.controls, layout=w.Layout(flex_flow="row wrap")))
-        render(self.start)
+        try:
+            render(self.start)
+        except Exception as err:
+            raise RuntimeError(f"explorable {self.name!r} cannot draw its starting values {self.start!r}: "
+                               f"{type(err).__name__}: {err}") from err
         fig_handle.display(Image(data=state.png, format="png"))
         cap_handle.display(Markdown(state.caption))
 
