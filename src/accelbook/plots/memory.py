@@ -93,10 +93,10 @@ def sweep(ax, points, caches: Sequence[tuple[str, float]] = (), transfers=(), la
     ys = [v for v in np.concatenate([lo, hi]) if v > 0] + [l.get_ydata() for l in ax.lines[1:]]
     flat = np.concatenate([np.ravel(v) for v in ys]).astype(float)
     ax.set_ylim(10 ** np.floor(np.log10(flat.min())), 10 ** np.ceil(np.log10(flat.max())))
-    ymax = ax.get_ylim()[1]
+    top = ax.get_xaxis_transform()  # x in data, y in axes coordinates: labels just above the frame
     for name, size in caches:
         ax.axvline(size, color="grey", ls=":", lw=1.2)
-        ax.text(size * 1.08, ymax / 1.5, name, fontsize=9, color="#333333", va="top")
+        ax.text(size, 1.01, name, transform=top, fontsize=9, color="#333333", ha="center", va="bottom")
     ax.set(xlabel="working set / copy size", ylabel="bandwidth (median; band: p10–p90)")
     ax.minorticks_off()
     ax.legend(fontsize=9, loc="lower left")
