@@ -101,3 +101,48 @@ def test_default_reuse_size_exceeds_the_last_cache():
     assert 4 * n * n >= 64 * 2**20 and cols == 32
     n, cols = mm.default_reuse_size("gpu", 50e6)
     assert 4 * n * n >= 2**30 and cols == 256
+
+
+# --- text per backend, with fake devices -------------------------------------------------------
+
+def _result(copies=True, nbytes=2**20, t=1e-3):
+    from accelbook.measure.harness import Timing
+    from accelbook.measure.overhead import TransferResult
+
+    return TransferResult(nbytes, Timing((t,)), Timing((2 * t,)), copies, copies)
+
+
+def test_level_edges_per_backend():
+    from accelbook import device, specs
+
+    levels = [mm.parse_cache_index(f) for f in FIXTURE]
+    assert mm.level_edges(device.describe("cpu", "cpu"), levels) == [("L1d", 32768.0), ("L2", 524288.0),
+                                                                    ("L3", 33554432.0)]
+    assert mm.level_edges(device.describe("gpu", "Tesla T4")) == [("L2", specs.get_chip("t4").value("l2_cache"))]
+    assert mm.level_edges(device.describe("tpu", "TPU v5 lite")) == [("VMEM", 128 * 2**20)]
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert mm.level_edges(device.describe("gpu", "Some Future GPU")) == []
+
+
+def test_sweep_note_names_what_each_backend_can_show():
+    assert "caches Linux lists" in mm.sweep_note("cpu")
+    assert "launch overhead" in mm.sweep_note("gpu") and "L2" in mm.sweep_note("gpu")
+    assert "VMEM" in mm.sweep_note("tpu")
+    with pytest.raises(ValueError, match="backend"):
+        mm.sweep_note("npu")
+
+
+def test_copy_note_fits_what_the_copies_did():
+    from accelbook import device
+
+    cpu = device.describe("cpu", "cpu")
+    assert "Neither direction always copied" in mm.copy_note(cpu, [_result(False)])
+    assert "memcpy" in mm.copy_note(cpu, [_result(True)])
+    t4 = mm.copy_note(device.describe("gpu", "Tesla T4"), [_result(True)])
+    assert "host link" in t4 and "PCIe Gen3 x16" in t4 and "15.8 GB/s per direction" in t4
+    v5e = mm.copy_note(device.describe("tpu", "TPU v5 lite"), [_result(True)])
+    assert "TPU" in v5e and "1.05 GB/s host → device" in v5e
+    with pytest.raises(ValueError, match="transfers"):
+        mm.copy_note(cpu, [])

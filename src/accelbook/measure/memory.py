@@ -20,6 +20,7 @@ import numpy as np
 from accelbook import checks
 from accelbook.measure.harness import MeasurementError, Timing, time_call
 from accelbook.measure.overhead import transfer
+from accelbook.units import fmt
 
 CACHE_ROOT = "/sys/devices/system/cpu/cpu0/cache"
 _SIZE = re.compile(r"^\s*(\d+)\s*([KMG]?)(?:i?B)?\s*$", re.I)
@@ -302,6 +303,67 @@ def default_reuse_size(backend: str, last_cache: float | None = None) -> tuple[i
     return n, 32 if backend == "cpu" else 256
 
 
-__all__ = ["CACHE_ROOT", "CacheLevel", "ReusePoint", "SweepPoint", "cpu_caches", "data_caches",
-           "default_reuse_size", "default_sweep_sizes", "parse_cache_index", "parse_cache_size",
-           "plateaus", "reuse_sweep", "sweep_sizes", "transfer_sweep", "working_set_sweep"]
+
+
+# ---------------------------------------------------------------------------------------------
+# What the sweep can show on each backend (text generated per device, tested with fake devices)
+# ---------------------------------------------------------------------------------------------
+
+def level_edges(info: Any, caches: Sequence[CacheLevel] = ()) -> list[tuple[str, float]]:
+    """The capacities to mark on the working-set sweep: on a CPU the data caches the operating
+    system lists (``caches``); on a GPU the L2 of its spec sheet; on a TPU its VMEM; none for a
+    device the spec database does not know. ``info`` is an :class:`accelbook.device.DeviceInfo`."""
+    if info.backend == "cpu":
+        return [(c.name, float(c.size)) for c in data_caches(caches)]
+    chip = info.chip
+    if chip is None:
+        return []
+    if chip.kind == "gpu" and chip.value("l2_cache"):
+        return [("L2", chip.value("l2_cache"))]
+    if chip.kind == "tpu" and chip.value("on_chip_memory"):
+        return [("VMEM", chip.value("on_chip_memory"))]
+    return []
+
+
+def sweep_note(backend: str) -> str:
+    """One sentence on what the working-set sweep can show on ``backend``."""
+    checks.one_of("backend", backend, ("cpu", "gpu", "tpu"))
+    return {"cpu": "On a CPU the edges are the caches Linux lists for this core (from "
+                   "`/sys/devices/system/cpu/cpu0/cache`); a shared last-level cache is shared with every "
+                   "other program on the machine, so its cliff is soft.",
+            "gpu": "On a GPU each pass is a kernel launch, so at the small end the curve measures launch overhead, "
+                   "not L1: the plateau to read is the one between a few MiB and the L2 size, against HBM beyond it.",
+            "tpu": "On a TPU, XLA decides what sits in VMEM; a buffer far larger than VMEM must stream from HBM, "
+                   "so the right end is HBM, and how much of the left end comes from VMEM is as far as JAX "
+                   "lets us see."}[backend]
+
+
+def copy_note(info: Any, transfers: Sequence[Any]) -> str:
+    """What the host <-> device copies measured (``transfers``: results of :func:`transfer_sweep`),
+    in words that fit the backend and what each direction did."""
+    transfers = checks.sequence("transfers", transfers, nonempty=True)
+    if info.backend == "cpu":
+        put = all(t.to_device_copies for t in transfers)
+        get = all(t.to_host_copies for t in transfers)
+        return ("On a CPU backend, host and device are the same memory: "
+                + ("`jax.device_put` copied the array, a memcpy inside host memory" if put else
+                   "`jax.device_put` shared the NumPy buffer at some sizes instead of copying it")
+                + ", and `np.asarray` of a result "
+                + ("copied it back." if get else "returned a view at some sizes, no copy at all.")
+                + (" The copy curves drawn are memory-to-memory copies, not a link." if put or get else
+                   " Neither direction always copied, so no copy curve is drawn."))
+    t = transfers[-1]
+    chip = info.chip
+    link = ""
+    if chip is not None and chip.value("host_link_bandwidth"):
+        link = (f", against the {fmt(chip.value('host_link_bandwidth'), 'B/s')} per direction of its "
+                f"{chip.specs['host_link'].value}")
+    return (f"On this {info.backend.upper()} the copies cross the host link: {fmt(t.to_device_bytes_per_s, 'B/s')} "
+            f"host → device and {fmt(t.to_host_bytes_per_s, 'B/s')} device → host at "
+            f"{fmt(t.nbytes, 'B', binary=True)}{link}. Small copies are latency-bound: $Q/(L + Q/W)$ "
+            "reaches half of $W$ only at $Q = WL$.")
+
+
+__all__ = ["CACHE_ROOT", "CacheLevel", "ReusePoint", "SweepPoint", "copy_note", "cpu_caches", "data_caches",
+           "default_reuse_size", "default_sweep_sizes", "level_edges", "parse_cache_index", "parse_cache_size",
+           "plateaus", "reuse_sweep", "sweep_note", "sweep_sizes", "transfer_sweep", "working_set_sweep"]
