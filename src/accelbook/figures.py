@@ -40,7 +40,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 
-from accelbook import explore
+from accelbook import checks, explore
 
 NAME = re.compile(r"^[a-z][a-z0-9-]*$")
 CHAPTER = re.compile(r"^(\d\d)_[^/]*\.ipynb$")
@@ -138,6 +138,9 @@ def collect(nb, chapter: str = "notebook") -> list[Figure]:
     picture, named later by the file it writes) or static (the book build: an explorable is HTML
     that carries its name). Raises :class:`FigureError` listing every cell whose images and
     metadata names disagree, and every name that is malformed or used twice."""
+    if not (hasattr(nb, "get") and hasattr(nb, "__getitem__")) or isinstance(nb, str):
+        raise TypeError(f"nb={checks.show(nb)} must be a notebook (a dict or nbformat node with 'cells')")
+    checks.text("chapter", chapter)
     figures, problems = [], []
     for index, cell in enumerate(nb.get("cells", [])):
         if cell.get("cell_type") != "code":
