@@ -608,3 +608,14 @@ def test_pipelined_worked_examples():
         256**3 / (128 * 128 * 1406))
     assert cycles_pipelined(65536, 65536, 65536, 128, 128, "ws") == (
         128 + (512 * 512 - 1) * 65536 + 65536 + 254)
+
+
+def test_pipelined_half_utilization_near_half_the_array_side():
+    """The chapter's rule of thumb: on a large weight matrix (many full folds) a pipelined R x R
+    array is about M / R busy below M = R, so half busy near M = R / 2."""
+    for R in (128, 256):
+        N = K = 32 * R
+        half = next(m for m in range(1, 2 * R) if utilization(m, N, K, R, R, "ws", pipelined=True) >= 0.5)
+        assert abs(half - R / 2) <= 2, (R, half)
+        for M in (1, R // 4, R // 2, R - 1):
+            assert utilization(M, N, K, R, R, "ws", pipelined=True) == pytest.approx(M / R, rel=0.02)
