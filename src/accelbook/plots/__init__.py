@@ -6,6 +6,6 @@ A chapter imports the package and reaches a figure by its topic:
 ``plots.style.use_style()``, ``plots.roofline.chip_map(ax, rows)``.
 """
 
-from accelbook.plots import gpu, matmul, overhead, roofline, style, systolic
+from accelbook.plots import gpu, intro, matmul, overhead, roofline, style, systolic
 
-__all__ = ["gpu", "matmul", "overhead", "roofline", "style", "systolic"]
+__all__ = ["gpu", "intro", "matmul", "overhead", "roofline", "style", "systolic"]
