@@ -351,6 +351,12 @@ class TraceEvent:
     duration: float
     kind: str
 
+    def __post_init__(self):
+        for name in ("lane", "name", "kind"):
+            checks.text(name, getattr(self, name))
+        checks.real("start", self.start)
+        checks.real("duration", self.duration, nonnegative=True)
+
 
 @dataclasses.dataclass(frozen=True)
 class Trace:

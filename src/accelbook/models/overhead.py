@@ -237,8 +237,9 @@ class LaunchBudget:
 
     def __post_init__(self):
         checks.positive_int("kernels", self.kernels)
-        for name in ("launch_time", "bytes", "elementwise_bytes", "memory_time"):
+        for name in ("launch_time", "bytes", "elementwise_bytes"):
             checks.real(name, getattr(self, name), nonnegative=True)
+        checks.real("memory_time", self.memory_time, positive=True)  # overhead_ratio divides by it
 
     @property
     def elementwise_share(self) -> float:
@@ -261,7 +262,7 @@ def launch_budget(ops: Iterable[Any], t_launch: float, bandwidth: float) -> Laun
     fusion into neighbouring kernels removes (their inputs and outputs stay on chip).
     Taught in: "Overheads" (chapter 05), the running example.
     """
-    ops = list(ops)
+    ops = checks.sequence("ops", ops, nonempty=False)
     if not ops or not all(hasattr(op, "kind") and hasattr(op, "bytes") for op in ops):
         raise ValueError("ops must be a non-empty list of operations with 'kind' and 'bytes'")
     t = _nonneg("t_launch", t_launch, scalar=True)

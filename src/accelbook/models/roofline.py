@@ -281,8 +281,10 @@ def above_roof_reason(intensity: float, achieved: float, peak_flops: float, band
     utilization above 100 % in chapter 02 is shown with this reason beside it.
     Taught in: "The roofline" (chapter 02), its measured operations.
     """
-    if not isinstance(measured, bool):
+    if not checks.is_bool(measured):
         raise TypeError(f"measured={measured!r} must be True (measured ceilings) or False (spec sheet)")
+    intensity = _scalar("intensity", intensity, positive=True)
+    achieved = _scalar("achieved", achieved, positive=True)
     if achieved <= attainable(intensity, peak_flops, bandwidth):
         return None
     if intensity < ridge_point(peak_flops, bandwidth):

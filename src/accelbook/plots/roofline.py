@@ -100,7 +100,13 @@ def measured_points(ax, points: Sequence[tuple[str, float, float, float, float]]
     by :func:`accelbook.plots.style.place_labels`, clear of every other label and marker, inside
     the axes, on a light box that keeps them legible over a roof or a bar; set the axis limits first. Taught in: "The roofline" (chapter 02), its measured operations.
     """
-    points = list(points)
+    _axes("ax", ax)
+
+    def one(name, p):
+        if not (isinstance(p, (tuple, list)) and len(p) == 5):
+            raise ValueError(f"{name}={checks.show(p)} must be a (label, intensity, achieved, low, high) tuple")
+        return (p[0], *(checks.real(f"{name}[{i}]", v, positive=True) for i, v in enumerate(p[1:], 1)))
+    points = checks.sequence("points", points, nonempty=False, of=one)
     for label, intensity, achieved, low, high in points:
         if not low <= achieved <= high:
             raise ValueError(f"point {label!r}: achieved={achieved!r} must lie within low={low!r} "
