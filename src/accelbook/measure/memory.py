@@ -41,6 +41,14 @@ class CacheLevel:
     line: int | None
     shared_by: int
 
+    def __post_init__(self):
+        checks.positive_int("level", self.level, maximum=8)
+        checks.text("type", self.type)
+        checks.positive_int("size", self.size)
+        if self.line is not None:
+            checks.positive_int("line", self.line)
+        checks.positive_int("shared_by", self.shared_by)
+
     @property
     def name(self) -> str:
         return f"L{self.level}" + ("d" if self.type == "Data" else "i" if self.type == "Instruction" else "")
@@ -116,6 +124,11 @@ class SweepPoint:
     nbytes: int
     passes: int
     timing: Timing
+
+    def __post_init__(self):
+        checks.positive_int("nbytes", self.nbytes)
+        checks.positive_int("passes", self.passes)
+        checks.instance("timing", self.timing, Timing)
 
     @property
     def bytes_per_s(self) -> float:
@@ -236,6 +249,11 @@ class ReusePoint:
     columns: int
     width: int
     timing: Timing
+
+    def __post_init__(self):
+        for name in ("n", "columns", "width"):
+            checks.positive_int(name, getattr(self, name))
+        checks.instance("timing", self.timing, Timing)
 
     @property
     def flops(self) -> float:

@@ -651,6 +651,11 @@ class Bounce:
     fused_bytes: float
     bandwidth: float
 
+    def __post_init__(self):
+        checks.real("unfused_bytes", self.unfused_bytes, nonnegative=True)
+        checks.real("fused_bytes", self.fused_bytes, nonnegative=True)
+        checks.real("bandwidth", self.bandwidth, positive=True)
+
     @property
     def saved_bytes(self) -> float:
         return self.unfused_bytes - self.fused_bytes
