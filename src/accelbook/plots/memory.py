@@ -123,7 +123,7 @@ def trace_panels(fig, runs: Sequence[tuple[str, memory.Trace, np.ndarray]], n: i
 class TilingView(explore.View):
     """Words moved from the next level against cache capacity, for naive, reordered and tiled loop
     orders of an ``n × n`` matmul in a fully associative LRU cache (the cache simulator), next to the
-    I/O lower bound; below, where each order sits on a roofline. ``update(tile, capacity)``.
+    I/O lower bound; below, each order's intensity and where it sits on a roofline. ``update(tile, capacity)``.
 
     ``curves`` maps a label to words moved at each capacity of ``capacities`` (lines); the tiled
     orders are keyed ``("tiled", T)``. ``peak`` and ``bandwidth`` (FLOP/s, bytes/s) draw the roofline
@@ -141,7 +141,7 @@ class TilingView(explore.View):
         bound = np.array([memory.io_lower_bound(n, n, n, c * line_words) for c in self.caps])
         allq = np.concatenate([np.asarray(v, float) for v in self.curves.values()] + [bound])
         self.figure = fig = Figure(figsize=(7.0, 7.4))
-        fig.subplots_adjust(left=0.17, right=0.86, bottom=0.08, top=0.89, hspace=0.36)
+        fig.subplots_adjust(left=0.17, right=0.95, bottom=0.08, top=0.89, hspace=0.36)
         self.ax, self.roof = fig.subplots(2, 1)
         ax = self.ax
         log_axes(ax)
@@ -155,12 +155,10 @@ class TilingView(explore.View):
         first_tile = next(k for k in self.curves if isinstance(k, tuple))
         (self.tiled,) = ax.plot(kib, self.curves[first_tile], "D-", color=CYCLE[2], ms=4, label="tiled (tile below)")
         ax.legend(fontsize=9, loc="lower center", bbox_to_anchor=(0.5, 1.01), ncol=2)
-        sec = ax.secondary_yaxis("right", functions=(lambda q: self.flops / (bytes_per_word * np.maximum(q, 1e-9)),
-                                                     lambda i: self.flops / (bytes_per_word * np.maximum(i, 1e-9))))
-        sec.set_ylabel("intensity (FLOP/byte)")
         self.vline = ax.axvline(kib[0], color="grey", ls=":", lw=1.4)
-        self.dots = [ax.plot([kib[0]], [1.0], "o", color=c, ms=9, mec="black", mew=0.8)[0]
-                     for c in (CYCLE[3], CYCLE[1], CYCLE[2])]
+        # decreasing sizes, so that a marker hidden under an equal one still shows as a ring
+        self.dots = [ax.plot([kib[0]], [1.0], "o", color=c, ms=ms, mec="black", mew=0.8)[0]
+                     for c, ms in ((CYCLE[3], 13), (CYCLE[1], 10), (CYCLE[2], 7))]
         self.status = ax.text(0.98, 0.96, " ", transform=ax.transAxes, ha="right", va="top", fontsize=9.5)
         # the roofline of the level below
         rx = np.geomspace(self.flops / (bytes_per_word * allq.max()) / 2, self.flops / (bytes_per_word * allq.min()) * 2, 100)
@@ -171,8 +169,8 @@ class TilingView(explore.View):
                       xlabel="arithmetic intensity from the cache's next level (FLOP/byte)")
         self.roof.set_title("attainable FLOP/s on the roofline of the level below", fontsize=10)
         self.roof.legend(fontsize=9, loc="lower right")
-        self.roof_dots = [self.roof.plot([rx[0]], [peak], MARKERS[i], color=c, ms=10, mec="black", mew=0.8)[0]
-                          for i, c in enumerate((CYCLE[3], CYCLE[1], CYCLE[2]))]
+        self.roof_dots = [self.roof.plot([rx[0]], [peak], MARKERS[i], color=c, ms=ms, mec="black", mew=0.8)[0]
+                          for i, (c, ms) in enumerate(((CYCLE[3], 14), (CYCLE[1], 10), (CYCLE[2], 8)))]
         self.dynamic = [self.tiled, self.vline, *self.dots, self.status, *self.roof_dots]
 
     def values(self, tile: int, capacity: int) -> dict[str, float]:
