@@ -76,6 +76,8 @@ def _cpu_count(cpu_list: str) -> int:
 def parse_cache_index(files: Mapping[str, str]) -> CacheLevel:
     """One ``index*`` folder of sysfs, given as ``{file name: contents}`` (``level``, ``type``,
     ``size``, and optionally ``coherency_line_size``, ``shared_cpu_list``)."""
+    if not hasattr(files, "get") or isinstance(files, str):
+        raise TypeError(f"files={checks.show(files)} must be a mapping of file name -> contents")
     for key in ("level", "type", "size"):
         if key not in files:
             raise KeyError(f"files: no {key!r} entry (a cache index folder has level, type and size)")
@@ -88,6 +90,8 @@ def parse_cache_index(files: Mapping[str, str]) -> CacheLevel:
 
 def data_caches(levels: Sequence[CacheLevel]) -> list[CacheLevel]:
     """The caches that hold data (type Data or Unified), innermost first."""
+    levels = checks.sequence("levels", levels, nonempty=False,
+                             of=lambda name, c: checks.instance(name, c, CacheLevel))
     return sorted((c for c in levels if c.type in ("Data", "Unified")), key=lambda c: c.level)
 
 
@@ -159,6 +163,10 @@ def default_sweep_sizes(backend: str, caches: Sequence[float] = (), memory_bytes
     elsewhere: from 4 KiB to 2 × the largest cache (at least 16 MiB on a
     CPU, 4 × and at least 256 MiB on an accelerator), at most an eighth of device memory."""
     checks.one_of("backend", backend, ("cpu", "gpu", "tpu"))
+    caches = checks.sequence("caches", caches, nonempty=False,
+                             of=lambda name, c: checks.real(name, c, positive=True))
+    if memory_bytes is not None:
+        memory_bytes = checks.real("memory_bytes", memory_bytes, minimum=2**20)  # at least 1 MiB
     largest = max([float(c) for c in caches] or [0.0])
     top = max(2 * largest, 16 * 2**20) if backend == "cpu" else max(4 * largest, 256 * 2**20)
     if memory_bytes:
@@ -193,6 +201,7 @@ def working_set_sweep(sizes: Sequence[int], *, bytes_per_call: float = 32 * 2**2
 
     sizes = checks.sequence("sizes", sizes, of=checks.positive_int, nonempty=True)
     budget = checks.real("bytes_per_call", bytes_per_call, positive=True)
+    max_passes = checks.positive_int("max_passes", max_passes, maximum=10**6)
     scale = _scale_kernel()
     rng = np.random.default_rng(0)
     out = []
@@ -313,6 +322,8 @@ def default_reuse_size(backend: str, last_cache: float | None = None) -> tuple[i
     """``(n, columns)`` for :func:`reuse_sweep`: W (n² float32) at least twice the last cache and
     at least 64 MiB on a CPU (1 GiB on an accelerator); ``columns`` 32 on a CPU, 256 elsewhere."""
     checks.one_of("backend", backend, ("cpu", "gpu", "tpu"))
+    if last_cache is not None:
+        last_cache = checks.real("last_cache", last_cache, positive=True)
     floor = 64 * 2**20 if backend == "cpu" else 2**30
     need = max(floor, 2 * float(last_cache or 0))
     n = 1024
@@ -331,6 +342,10 @@ def level_edges(info: Any, caches: Sequence[CacheLevel] = ()) -> list[tuple[str,
     """The capacities to mark on the working-set sweep: on a CPU the data caches the operating
     system lists (``caches``); on a GPU the L2 of its spec sheet; on a TPU its VMEM; none for a
     device the spec database does not know. ``info`` is an :class:`accelbook.device.DeviceInfo`."""
+    from accelbook.device import DeviceInfo
+
+    checks.instance("info", info, DeviceInfo)
+    caches = checks.sequence("caches", caches, nonempty=False)
     if info.backend == "cpu":
         return [(c.name, float(c.size)) for c in data_caches(caches)]
     chip = info.chip

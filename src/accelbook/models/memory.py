@@ -154,6 +154,7 @@ _LEVEL_FIELDS = {"bandwidth": "B/s", "capacity": "B"}
 
 def parse(data: dict) -> MemoryData:
     """Validate a parsed memory.toml (as a dict) and build its records."""
+    checks.instance("data", data, dict)
     sources = parse_sources(data.get("sources", {}))
     known_chips = {c.key for c in specs.chips()}
     links = {key: Link(key, entry["name"], _value(f"links.{key}.bandwidth", entry.get("bandwidth"), sources, "B/s"))
@@ -205,8 +206,8 @@ def data() -> MemoryData:
 def link(key: str) -> Link:
     """A host link of memory.toml by key: ``pcie3-x16`` … ``pcie6-x16``, ``nvlink-c2c``."""
     links = data().links
-    if key not in links:
-        raise KeyError(f"key={key!r} is not a link in memory.toml; known: {', '.join(sorted(links))}")
+    if not isinstance(key, str) or key not in links:
+        raise KeyError(f"key={checks.show(key)} is not a link in memory.toml; known: {', '.join(sorted(links))}")
     return links[key]
 
 
@@ -555,6 +556,7 @@ def simulate_lru(trace: Trace, capacity_lines: int, line_words: int = 8) -> tupl
     ``line_words`` words, write-allocate and write-back; return ``(fills, writebacks)`` in lines.
     Dirty lines still in the cache at the end are written back (counted). A plain reference
     implementation (an ordered dictionary), used to check :class:`StackDistances`."""
+    checks.instance("trace", trace, Trace)
     cap = checks.positive_int("capacity_lines", capacity_lines)
     lw = checks.positive_int("line_words", line_words)
     cache: collections.OrderedDict[int, bool] = collections.OrderedDict()
@@ -621,6 +623,7 @@ class StackDistances:
 
     def curve(self, capacities: Sequence[int]) -> np.ndarray:
         """Words moved for each capacity (in lines)."""
+        capacities = checks.sequence("capacities", capacities, of=checks.positive_int)
         return np.array([self.traffic_words(int(c)) for c in capacities], float)
 
 
@@ -669,10 +672,17 @@ class Bounce:
         return self.fused_bytes / self.bandwidth
 
 
+def _op(name: str, op: Any) -> Any:
+    if not (hasattr(op, "kind") and hasattr(op, "bytes")):
+        raise TypeError(f"{name}={checks.show(op)} must be an op with kind and bytes (decoder.layer_ops)")
+    checks.real(f"{name}.bytes", op.bytes, nonnegative=True)
+    return op
+
+
 def hbm_bounce(ops: Iterable[Any], bandwidth: float) -> Bounce:
     """Bytes and memory time of ``ops`` (``accelbook.models.decoder.Op``, each with ``kind`` and
     ``bytes``): unfused, every op's bytes cross HBM; fused, the elementwise ops' do not."""
-    ops = checks.sequence("ops", ops)
+    ops = checks.sequence("ops", ops, of=_op)
     w = checks.real("bandwidth", bandwidth, positive=True)
     total = sum(float(o.bytes) for o in ops)
     elementwise = sum(float(o.bytes) for o in ops if o.kind == "elementwise")
