@@ -244,6 +244,8 @@ def clock(chip: str) -> Value | None:
 def latency(chip: str, level: str) -> tuple[float, float | None, Measurement] | None:
     """The first measured load latency of ``level`` on ``chip``: ``(cycles, seconds, record)``;
     seconds at the run's clock, else at the chip's clock in memory.toml (``None`` if neither)."""
+    checks.text("chip", chip)
+    checks.text("level", level)
     found = [m for m in measurements(chip, level, "latency") if m.unit == "cycles"]
     if not found:
         return None

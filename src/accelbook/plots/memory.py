@@ -12,9 +12,13 @@ from typing import Mapping, Sequence
 import numpy as np
 from matplotlib.figure import Figure
 
-from accelbook import explore
+from accelbook import checks, explore
 from accelbook.models import memory
-from accelbook.plots.style import CYCLE, MARKERS, PALETTE, log_axes, si_formatter
+from accelbook.plots.style import CYCLE, MARKERS, PALETTE, _axes, _figure, log_axes, si_formatter
+
+
+def _levels(name: str, levels) -> list:
+    return checks.sequence(name, levels, of=lambda n, lv: checks.instance(n, lv, memory.Level))
 from accelbook.units import fmt
 
 
@@ -28,6 +32,14 @@ def hierarchy(ax, chip_name: str, levels: Sequence[memory.Level], *, xlim=None, 
     labelled with its name and measured latency. A level with no published bandwidth sits on the
     bottom edge as an open marker; the host link (its capacity is the host's memory) on the right
     edge. Datasheet bandwidths are filled markers, measured ones crosses."""
+    _axes("ax", ax)
+    checks.text("chip_name", chip_name)
+    levels = _levels("levels", levels)
+    for name, lim in (("xlim", xlim), ("ylim", ylim)):
+        if lim is not None:
+            pair = checks.sequence(name, lim, of=lambda n, v: checks.real(n, v, positive=True))
+            if len(pair) != 2 or not pair[0] < pair[1]:
+                raise ValueError(f"{name}={checks.show(lim)} must be None or a (low, high) pair, 0 < low < high")
     caps = [lv.capacity for lv in levels if lv.capacity]
     bws = [b for lv in levels for b in (lv.bandwidth, lv.measured_bandwidth) if b]
     xlim = xlim or (min(caps) / 8, max(caps) * 64)
@@ -62,6 +74,11 @@ def hierarchy(ax, chip_name: str, levels: Sequence[memory.Level], *, xlim=None, 
 def hierarchy_figure(chips: Mapping[str, Sequence[memory.Level]], fig=None) -> Figure:
     """:func:`hierarchy` for each chip (name → levels), stacked, on common axes; drawn on ``fig``
     (say a pyplot figure, to show it inline) or on a new figure."""
+    if not isinstance(chips, Mapping) or not chips:
+        raise ValueError(f"chips={checks.show(chips)} must be a non-empty mapping of chip name -> levels")
+    chips = {name: _levels(f"chips[{name!r}]", levels) for name, levels in chips.items()}
+    if fig is not None:
+        _figure("fig", fig)
     caps = [lv.capacity for lvs in chips.values() for lv in lvs if lv.capacity]
     bws = [b for lvs in chips.values() for lv in lvs for b in (lv.bandwidth, lv.measured_bandwidth) if b]
     xlim, ylim = (min(caps) / 8, max(caps) * 64), (min(bws) / 10, max(bws) * 4)

@@ -714,6 +714,7 @@ def tensorcore_diagram(ax, chip) -> None:
     number comes from the spec database; a missing one is said, not guessed.
     Taught in: "TPUs and systolic arrays" (chapter 06), section "Inside a TensorCore".
     """
+    _axes("ax", ax)
     if isinstance(chip, str):
         chip = specs.get_chip(chip)
     if not isinstance(chip, specs.Chip) or chip.kind != "tpu":
