@@ -93,3 +93,10 @@ def test_helpers_work_on_the_real_database():
     n_notes = sum(bool(c.note) + sum(bool(s.note) for s in [*c.peak.values(), *c.specs.values()])
                   for c in everything)
     assert notes.count("\n") == n_notes + 1
+
+
+def test_spec_table_headings_say_which_links_and_which_direction():
+    chip = specs.get_chip("h100-sxm")
+    header = notebook.spec_table([chip], ["scaleup_bandwidth", "scaleup_peer_bandwidth", "bf16"]).splitlines()[0]
+    assert "all links, both directions" in header and "one neighbour (one direction)" in header
+    assert "bf16 peak" in header

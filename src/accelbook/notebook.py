@@ -128,7 +128,7 @@ def spec_table(chip_list: Sequence[specs.Chip], fields: Sequence[str],
     """
     chip_list, fields = _chips(chip_list), _fields(fields)
     source_links = checks.boolean("source_links", source_links)
-    headers = ["chip"] + [f"{f} peak" if f in specs.DTYPES else f.replace("_", " ") for f in fields]
+    headers = ["chip"] + [field_label(f) for f in fields]
     rows = []
     for chip in chip_list:
         row = [chip.name]
