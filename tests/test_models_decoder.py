@@ -213,3 +213,34 @@ def test_config_fields_of_the_wrong_kind_are_named():
     # numpy integers are accepted and stored as Python ints
     cfg = decoder.DecoderConfig("x", d_model=np.int64(64), n_heads=8, n_kv_heads=8, d_ff=128)
     assert type(cfg.d_model) is int
+
+
+def test_crossing_batch_is_the_first_batch_whose_matmuls_all_pass_the_ridge():
+    from accelbook import specs
+
+    cfg = decoder.LLAMA2_7B
+    for key, dtype in (("t4", "fp16"), ("a100-40gb", "bf16"), ("h100-sxm", "bf16"), ("tpu-v5e", "bf16")):
+        chip = specs.get_chip(key)
+        peak, bw = chip.peak_flops[dtype], chip.memory_bandwidth
+        m = decoder.crossing_batch(cfg, peak, bw)
+        ridge = peak / bw
+
+        def all_past(batch):
+            ops = [op for op in decoder.layer_ops(cfg, batch, 1024) if op.kind == "matmul"]
+            return all(op.flops / op.bytes >= ridge for op in ops)
+
+        assert all_past(m) and not all_past(m - 1), (key, m)
+    # a chip whose ridge is beyond the matmuls' limit intensity (about d·f/(d+f) ≈ 3000) never crosses
+    assert decoder.crossing_batch(cfg, 1e18, 1e12) is None
+
+
+def test_the_running_example_large_batch_fits_one_h100_and_the_crossing_batch_does_not():
+    from accelbook import specs
+
+    ex = decoder.EXAMPLE
+    h100 = specs.get_chip("h100-sxm")
+    weights = 2 * decoder.model_params(ex.config)
+    need = lambda batch: weights + batch * decoder.kv_cache_bytes(ex.config, ex.context)  # noqa: E731
+    assert need(ex.large_batch) <= h100.memory_bytes
+    assert need(decoder.crossing_batch(ex.config, h100.peak_flops["bf16"], h100.memory_bandwidth)) > h100.memory_bytes
+    assert ex.batches == (1, ex.large_batch) and all(specs.get_chip(k) for k in ex.chips)

@@ -302,5 +302,51 @@ def predict(ops: Iterable[Op], peak_flops: float, bandwidth: float, t0: float = 
     return Prediction(flops, nbytes, flops / peak_flops, nbytes / bandwidth, float(t0))
 
 
-__all__ = ["KINDS", "LLAMA2_7B", "PHASES", "DecoderConfig", "Op", "Prediction", "get_model",
-           "kv_cache_bytes", "layer_ops", "layer_params", "model_params", "predict", "totals"]
+@dataclasses.dataclass(frozen=True)
+class RunningExample:
+    """The settings of the running example, the same in every chapter: one layer of ``model``
+    decoding against a KV cache of ``context`` tokens, at ``small_batch`` and ``large_batch``
+    sequences, compared on ``chips`` (keys of the spec database). The large batch is one that fits
+    a single H100 with its KV cache; the batch at which the layer's matmuls turn compute-bound is
+    :func:`crossing_batch`, and it is larger."""
+
+    model: str = "llama2-7b"
+    context: int = 1024
+    small_batch: int = 1
+    large_batch: int = 64
+    chips: tuple[str, ...] = ("t4", "a100-40gb", "h100-sxm", "tpu-v5e")
+
+    @property
+    def config(self) -> DecoderConfig:
+        return get_model(self.model)
+
+    @property
+    def batches(self) -> tuple[int, int]:
+        return (self.small_batch, self.large_batch)
+
+
+EXAMPLE = RunningExample()
+
+
+def crossing_batch(config: DecoderConfig, peak_flops: float, bandwidth: float,
+                   bytes_per_value: float = 2) -> int | None:
+    """Smallest decode batch at which every weight matmul of one layer is compute-bound on a chip
+    of ``peak_flops`` FLOP/s and ``bandwidth`` bytes/s, or None if no batch is.
+
+    A weight matmul ``(m, k) @ (k, n)`` is compute-bound from ``m ≥ b·R·k·n / (2·k·n − b·R·(k+n))``
+    with ``R = peak_flops / bandwidth`` (:func:`accelbook.models.roofline.min_batch_for_compute_bound`);
+    the layer needs the largest of these over its projections. Attention over the KV cache is left
+    out: it reads each sequence's own cache, so no batch makes it compute-bound.
+    Taught in: "The roofline" and "Introduction" (the running example).
+    """
+    from accelbook.models.roofline import min_batch_for_compute_bound
+
+    _check_config(config)
+    shapes = {op.shape[1:] for op in layer_ops(config, 1, 1, "decode", bytes_per_value) if op.kind == "matmul"}
+    needed = [min_batch_for_compute_bound(k, n, peak_flops, bandwidth, bytes_per_value) for k, n in sorted(shapes)]
+    return None if any(m is None for m in needed) else max(needed)
+
+
+__all__ = ["EXAMPLE", "KINDS", "LLAMA2_7B", "PHASES", "DecoderConfig", "Op", "Prediction", "RunningExample",
+           "crossing_batch", "get_model", "kv_cache_bytes", "layer_ops", "layer_params", "model_params",
+           "predict", "totals"]
