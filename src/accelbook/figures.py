@@ -35,6 +35,7 @@ import os
 import pathlib
 import re
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -389,6 +390,52 @@ def _write(fig: Figure, scratch: pathlib.Path, staged: pathlib.Path, chapter: st
 
 
 # ------------------------------------------------------------------------------------- the command
+CEILINGS_ENV, PINNING_ENV = "ACCELBOOK_CEILINGS", "ACCELBOOK_CPU_PINNING"  # as measure.device_ceilings
+
+
+def ceilings_once(out: pathlib.Path) -> set[int] | None:
+    """Measure this machine's ceilings once for the whole run, as the book's build does: pin this
+    process (and so every chapter's kernel) to one CPU core, measure in a subprocess, and point
+    ``ACCELBOOK_CEILINGS`` at the file, so every chapter's figures use the same numbers as each
+    other and as the built pages. Skipped when the caller already set ``ACCELBOOK_CEILINGS``; a
+    failed measurement leaves each chapter to measure for itself. Returns the CPU affinity to
+    restore when the run ends (None if it was not changed)."""
+    if os.environ.get(CEILINGS_ENV):
+        return None
+    saved = None
+    if hasattr(os, "sched_setaffinity") and len(os.sched_getaffinity(0)) > 1:
+        saved = set(os.sched_getaffinity(0))
+        os.sched_setaffinity(0, sorted(saved)[:1])
+    os.environ[PINNING_ENV] = "one core"
+    path = out.resolve() / ".ceilings.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    code = "import sys; from accelbook.measure.device_ceilings import main; sys.exit(main(sys.argv[1:]))"
+    proc = subprocess.run([sys.executable, "-c", code, "--write", str(path)], capture_output=True, text=True)
+    if proc.returncode == 0 and path.exists():
+        os.environ[CEILINGS_ENV] = str(path)
+        print(f"ceilings measured once for this run: {path}", flush=True)
+    else:
+        print("the ceilings measurement failed; each chapter measures its own", file=sys.stderr, flush=True)
+    return saved
+
+
+def _run_all(todo: list[pathlib.Path], out: pathlib.Path, timeout: int) -> tuple[int, list[str]]:
+    total, failed = 0, []
+    for path in todo:
+        t0 = time.perf_counter()
+        try:
+            files = run_chapter(path, out, timeout=timeout)
+        except Exception as err:  # a chapter that fails does not stop the others
+            failed.append(path.stem)
+            message = str(err) if isinstance(err, (FigureError, ChapterError)) else \
+                f"{path.stem}: {type(err).__name__}: {err}"
+            print(f"FAILED after {time.perf_counter() - t0:.1f} s: {message.strip()}", file=sys.stderr, flush=True)
+            continue
+        total += len(files) // 2
+        print(f"{path.stem}: {len(files) // 2} figures in {time.perf_counter() - t0:.1f} s", flush=True)
+    return total, failed
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m accelbook.figures",
@@ -407,19 +454,16 @@ def main(argv: list[str] | None = None) -> int:
     except (FileNotFoundError, ValueError) as err:
         parser.error(str(err))
     out = pathlib.Path(args.out) if args.out else book.parent / "figures"
-    start, total, failed = time.perf_counter(), 0, []
-    for path in todo:
-        t0 = time.perf_counter()
-        try:
-            files = run_chapter(path, out, timeout=args.timeout)
-        except Exception as err:  # a chapter that fails does not stop the others
-            failed.append(path.stem)
-            message = str(err) if isinstance(err, (FigureError, ChapterError)) else \
-                f"{path.stem}: {type(err).__name__}: {err}"
-            print(f"FAILED after {time.perf_counter() - t0:.1f} s: {message.strip()}", file=sys.stderr, flush=True)
-            continue
-        total += len(files) // 2
-        print(f"{path.stem}: {len(files) // 2} figures in {time.perf_counter() - t0:.1f} s", flush=True)
+    start = time.perf_counter()
+    env = {k: os.environ.get(k) for k in (CEILINGS_ENV, PINNING_ENV)}
+    saved = ceilings_once(out)
+    try:
+        total, failed = _run_all(todo, out, args.timeout)
+    finally:  # leave the calling process as it was
+        if saved is not None:
+            os.sched_setaffinity(0, saved)
+        for k, v in env.items():
+            os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)
     ok = len(todo) - len(failed)
     line = (f"{total} figures from {ok} of {len(todo)} chapter(s) in {time.perf_counter() - start:.1f} s, "
             f"as SVG and PNG under {out}")
