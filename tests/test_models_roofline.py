@@ -266,3 +266,17 @@ def test_above_roof_reason_names_the_roof_that_was_exceeded(measured):
     assert ("earlier run" in compute) == measured and ("counts more FLOP" in compute) == (not measured)
     with pytest.raises(TypeError, match="measured="):
         reason(1.0, 1.0, p, w, "yes")
+
+
+def test_above_roof_reason_judges_a_measured_peak_against_the_computed_one():
+    """A measured peak is a lower bound: a point above it but below the computed peak is possible (its
+    share of the computed peak is given); one above the computed peak too is not."""
+    p, w = 1e12, 1e11
+    reason = models.roofline.above_roof_reason
+    possible = reason(100.0, 1.2e12, p, w, True, computed_peak=1.5e12)
+    assert "lower bound" in possible and f"{1.2e12 / 1.5e12:.0%}" in possible
+    assert "above even the computed peak" in reason(100.0, 2e12, p, w, True, computed_peak=1.5e12)
+    assert reason(100.0, 1e12, p, w, True, computed_peak=1.5e12) is None  # on the roof: nothing to explain
+    assert "cache" in reason(1.0, 1.5e11, p, w, True, computed_peak=1.5e12)  # the memory roof is unaffected
+    with pytest.raises(ValueError, match="computed_peak"):
+        reason(100.0, 1.2e12, p, w, True, computed_peak=-1.0)

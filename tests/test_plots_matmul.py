@@ -89,7 +89,7 @@ def test_the_view_shows_the_measured_point_the_fit_and_the_chips_prediction():
     np.testing.assert_allclose(view.fit_line.get_ydata(), fits["fp32", "default"].rate(flops))
     assert view.peak_line.get_ydata()[0] == pytest.approx(a100.peak_flops["tf32"])  # the peak before utilization
     labels = [t.get_text() for t in view.legend.get_texts()]
-    assert labels == ["its fitted model", "n = 1024", f"{a100.name}: MODEL, 50 % of peak",
+    assert labels == ["its fitted model", "n = 1024", f"{a100.name}: model, 50 % of peak",
                       f"{a100.name}: spec-sheet peak", "fp32 (default), measured on this CPU"]
     shown = [run for run, (_bars, arts) in view.measured.items() if arts[0].get_visible()]
     assert shown == [("fp32", "default")]
@@ -142,3 +142,21 @@ def test_the_caption_leads_with_the_comparison_it_computes():
     assert ratio >= 2 and f"{ratio:.0f}× faster" in cap
     cap = view.update(run=("fp32", "highest"), n=64, chip="tpu-v5e", utilization=1.0, t0=1e-5)
     assert "no spec-sheet peak" in cap
+
+
+def test_the_caption_blames_the_term_that_sets_each_time():
+    """At a small n the chip's model time is all t0; a gap to this device is then this device's own work
+    (past its n½) or its own overhead, never the chip's peak."""
+    view = _view()
+    runs, fits = _runs()
+    fit = fits["fp32", "default"]
+    a100 = specs.get_chip("a100-40gb")
+    n = 1024
+    work_a100 = 2.0 * n**3 / chip_model(a100, "fp32", t0=fit.t0).peak
+    assert work_a100 < fit.t0 < 2.0 * n**3 / fit.peak  # t0 sets the chip's time, work sets this device's
+    cap = view.update(run=("fp32", "default"), n=n, chip="a100-40gb", utilization=1.0, t0=fit.t0)
+    assert "faster" in cap and "its peak, not t0" not in cap
+    assert "this device's own work" in cap and f"n½ ≈ {fit.n_half:.0f}" in cap
+    # a tiny assumed t0 at the same n: the chip's work sets its time, and the caption says so
+    cap = view.update(run=("fp32", "default"), n=n, chip="a100-40gb", utilization=1.0, t0=min(T0S))
+    assert min(T0S) < work_a100 and "its peak, not t0" in cap

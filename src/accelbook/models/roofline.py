@@ -270,7 +270,7 @@ def group_ops(ops: Any) -> list[tuple[str, Any, int]]:
 
 
 def above_roof_reason(intensity: float, achieved: float, peak_flops: float, bandwidth: float,
-                      measured: bool) -> str | None:
+                      measured: bool, computed_peak: float | None = None) -> str | None:
     """Why a measured point lies above the roofline, in words, or None when it does not.
 
     ``achieved`` FLOP/s at ``intensity`` FLOP/byte against ``min(peak_flops, bandwidth · I)``.
@@ -279,6 +279,11 @@ def above_roof_reason(intensity: float, achieved: float, peak_flops: float, band
     Above it the compute roof is: a measured peak came from an earlier run under another load; a
     spec-sheet peak cannot be beaten, so the kernel did less work than the count says. Every
     utilization above 100 % in chapter 02 is shown with this reason beside it.
+
+    ``computed_peak`` (FLOP/s, optional, with ``measured``): a CPU's peak computed from its cores,
+    FMA units, lanes and clock. A measured peak is only a lower bound (the best of a few rounds),
+    so a point above it but not above ``computed_peak`` is possible; one above ``computed_peak``
+    too is timing noise (or cores running faster than the clock assumed).
     Taught in: "The roofline" (chapter 02), its measured operations.
     """
     if not checks.is_bool(measured):
@@ -290,8 +295,15 @@ def above_roof_reason(intensity: float, achieved: float, peak_flops: float, band
     if intensity < ridge_point(peak_flops, bandwidth):
         return ("part of its data came from a cache, or the load changed since the roof was measured"
                 if measured else "part of its data came from the on-chip cache")
-    return ("the peak was measured in an earlier run, under another load" if measured
-            else "XLA counts more FLOP than the kernel does")
+    if not measured:
+        return "XLA counts more FLOP than the kernel does"
+    if computed_peak is not None:
+        computed_peak = _scalar("computed_peak", computed_peak, positive=True)
+        if achieved <= computed_peak:
+            return (f"the measured peak is only a lower bound (the best of a few rounds); the point is "
+                    f"{achieved / computed_peak:.0%} of the computed peak")
+        return "it is above even the computed peak: timing noise, or cores running faster than the clock assumed"
+    return "the peak was measured in an earlier run, under another load"
 
 
 PRODUCT_LINES: dict[str, tuple[str, ...]] = {

@@ -156,7 +156,7 @@ class MatmulModelView(explore.View):
             title += f"{chip.name}: no spec-sheet peak for {dtype} at precision '{precision}'"
         else:
             self.pred_line.set_ydata(pred.rate(flops))
-            self.pred_line.set_label(f"{chip.name}: MODEL, {100 * utilization:.0f} % of peak")
+            self.pred_line.set_label(f"{chip.name}: model, {100 * utilization:.0f} % of peak")
             self.peak_line.set_ydata([pred.peak / utilization] * 2)
             self.peak_line.set_label(f"{chip.name}: spec-sheet peak")
             title += f"{chip.name}, predicted by the model: {fmt(float(pred.seconds(2 * n**3)), 's')}"
@@ -171,11 +171,17 @@ class MatmulModelView(explore.View):
         drawn = [a for arts in (a for _b, a in self.measured.values()) for a in arts]
         self.dynamic = _draw_order(self.ax, drawn + [self.fit_line, self.ring, self.pred_line, self.peak_line,
                                                      self.legend]) + [self.title]
-        return self.caption(here, chip, pred, t0)
+        return self.caption(here, chip, pred, t0, fit)
 
-    def caption(self, here, chip, pred, t0) -> str:
+    def caption(self, here, chip, pred, t0, fit) -> str:
         """The lesson of the current setting, first: how much faster the chip's model is than the
-        time measured here at this n, and where the chip's model reaches half its peak."""
+        time measured here at this n, which term sets each time, and where the chip's model reaches
+        half its peak.
+
+        The reason given is decided term by term, not by the ratio alone: the chip's time is set
+        by ``t0`` when ``t0`` is at least its work ``F / (U·P)``, and this device's by its fitted
+        ``t0`` or its fitted work ``F / P`` (``fit``, the run's fitted overhead model), whichever
+        is larger."""
         n, measured = here.n, here.timing.median
         if pred is None:
             return (f"{chip.name} has no spec-sheet peak for {here.dtype} at precision '{here.precision}', so "
@@ -184,12 +190,27 @@ class MatmulModelView(explore.View):
         ratio = measured / predicted
         head = (f"At n = {n} and t0 = {fmt(t0, 's')}, the model puts the {chip.name} at {fmt(predicted, 's')} per "
                 f"call against {fmt(measured, 's')} measured on {self.device_label}: ")
+        flops = 2.0 * n**3
+        chip_work, here_work = flops / pred.peak, flops / fit.peak
+        chip_t0_sets = t0 >= chip_work  # the chip's time is mostly its overhead
+        here_t0_sets = fit.t0 >= here_work
         if ratio < 1:
-            head += f"with the same t0 the {chip.name} would be {1 / ratio:.1f}× slower than this device."
+            head += (f"the {chip.name} would be {1 / ratio:.1f}× slower than this device, because the assumed t0 "
+                     f"is longer than this device's whole call.")
         elif ratio < 2:
-            head += f"with the same t0 the {chip.name} is hardly faster ({ratio:.1f}×): the overhead sets both times."
+            head += (f"the {chip.name} is hardly faster ({ratio:.1f}×)" + (
+                ": overhead sets both times." if chip_t0_sets and here_t0_sets else
+                ": t0 sets the chip's time." if chip_t0_sets else "."))
+        elif chip_t0_sets:
+            head += (f"the {chip.name} would be {ratio:.0f}× faster, although t0 is almost all of its time (its "
+                     f"work takes {fmt(chip_work, 's')}): the gap is " + (
+                         f"this device's own overhead, a fitted t0 of {fmt(fit.t0, 's')}, longer than the assumed one."
+                         if here_t0_sets else
+                         f"this device's own work, {fmt(here_work, 's')} at its fitted rate (n = {n} is past its "
+                         f"n½ ≈ {fit.n_half:.0f})."))
         else:
-            head += f"the {chip.name} would be {ratio:.0f}× faster, because at this size its peak, not t0, sets the time."
+            head += (f"the {chip.name} would be {ratio:.0f}× faster, because at this size its peak, not t0, sets "
+                     f"its time ({fmt(chip_work, 's')} of work).")
         return head + f" Its model reaches half its peak at n ≈ {pred.n_half:.0f}."
 
 
