@@ -108,7 +108,7 @@ def test_chip_map_draws_every_chip_and_marks_other_dtypes_hollow():
     markers = [l for l in ax.get_lines() if l.get_linestyle() in ("None", "none", "")]
     chip_markers = [l for l in markers if len(l.get_xdata()) == 1 and l.get_label().startswith("_")]
     assert len(chip_markers) == len(rows)
-    hollow = [l for l in chip_markers if l.get_markerfacecolor() in ("white", (1.0, 1.0, 1.0, 1.0))]
+    hollow = [l for l in chip_markers if l.get_markerfacecolor() in ("none", (0.0, 0.0, 0.0, 0.0))]
     assert len(hollow) == sum(r.dtype != "bf16" for r in rows) > 0
     assert [t.get_text() for t in labels] == [plots.style.chip_label(r.chip) for r in rows]
     assert [t.get_fontweight() for t in labels] == ["bold"] + ["normal"] * (len(rows) - 1)

@@ -300,8 +300,8 @@ def above_roof_reason(intensity: float, achieved: float, peak_flops: float, band
     if computed_peak is not None:
         computed_peak = _scalar("computed_peak", computed_peak, positive=True)
         if achieved <= computed_peak:
-            return (f"the measured peak is only a lower bound (the best of a few rounds); the point is "
-                    f"{achieved / computed_peak:.0%} of the computed peak")
+            return (f"the measured peak is only a lower bound, the best of a few rounds; the point is "
+                    f"{100 * achieved / computed_peak:.0f} % of the computed peak")
         return "it is above even the computed peak: timing noise, or cores running faster than the clock assumed"
     return "the peak was measured in an earlier run, under another load"
 

@@ -214,7 +214,7 @@ def chip_map(ax, rows: Sequence["roofline.RidgeRow"], highlight=None, main_dtype
     for r in rows:
         color = colors[r.chip.vendor]
         ax.plot(r.bandwidth, r.peak_flops, "s" if r.chip.kind == "tpu" else "o", color=color,
-                mfc=color if r.dtype == main_dtype else "white", mew=1.5,
+                mfc=color if r.dtype == main_dtype else "none", mew=1.5,  # hollow: a chip beneath shows through
                 ms=12 if r is highlight else 6, zorder=3 if r.dtype == main_dtype else 4)
     before = len(ax.texts)
     place_labels(ax, [(chip_label(r.chip), r.bandwidth, r.peak_flops) for r in rows], fontsize=7.5,
