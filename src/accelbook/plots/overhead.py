@@ -67,11 +67,12 @@ TRACE_COLORS = {"dispatch": PALETTE["blue"], "kernel": PALETTE["vermillion"]}
 
 def trace_timeline(trace, *, width: float = 7.0, panel_height: float = 1.55) -> Figure:
     """A profiler trace drawn as one timeline panel per annotated region, stacked: a row per lane
-    (thread or stream) that has events in the region, a bar per event (blue: a jitted call being
-    dispatched on the Python thread; vermillion: an XLA kernel executing), time from the start of
-    the region. The panel's title gives the region's name and the fraction of its time during
-    which some kernel ran. ``trace`` is an :class:`accelbook.measure.overhead.Trace` (any object
-    with ``regions()``, ``within(region)`` and ``busy_fraction(region)``).
+    (thread or stream) that has events in the region, a bar per event (blue: a call being dispatched
+    on the Python thread, a jitted function or one eager operation, which JAX also runs as a jitted
+    call; vermillion: an XLA kernel executing), time from the start of the region. The panel's
+    title gives the region's name and the fraction of its time during which some kernel ran.
+    ``trace`` is an :class:`accelbook.measure.overhead.Trace` (any object with ``regions()``,
+    ``within(region)`` and ``busy_fraction(region)``).
     Taught in: "Overheads: launch, sync and Python" (chapter 05), reading a trace.
     """
     regions = trace.regions()
@@ -101,7 +102,7 @@ def trace_timeline(trace, *, width: float = 7.0, panel_height: float = 1.55) -> 
                      fontsize=10.5, loc="left")
         ax.set_xlabel(f"time from the start of the region ({unit})", fontsize=9.5)
     handles = [mpl.patches.Patch(color=c, label=label) for c, label in
-               ((TRACE_COLORS["dispatch"], "jitted call dispatched (Python thread)"),
+               ((TRACE_COLORS["dispatch"], "call dispatched on the Python thread (jitted, or one eager operation)"),
                 (TRACE_COLORS["kernel"], "XLA kernel running"))]
     fig.legend(handles=handles, loc="outside lower center", ncols=2, fontsize=9.5)
     return fig
