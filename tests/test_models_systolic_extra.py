@@ -279,3 +279,11 @@ def test_k_cliff_sweep_bad_input():
     for args in ((100, "tpu"), (0, "tpu"), (128, "npu"), (128.0, "gpu")):
         with pytest.raises(ValueError):
             k_cliff_sweep(*args)
+
+
+def test_simulate_bounds_its_activity_log_before_allocating():
+    # a 1 x 1 product on a 4096 x 4096 array is few cycles but a 64 GiB activity log
+    with pytest.raises(ValueError, match="PE-cycles to simulate"):
+        simulate(np.ones((1, 1)), np.ones((1, 1)), 4096, 4096, "ws")
+    with pytest.raises(ValueError, match="PE-cycles to simulate"):
+        simulate(np.ones((1000, 1280)), np.ones((1280, 128)), 128, 128, "ws", max_cycles=10**7)

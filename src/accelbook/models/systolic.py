@@ -395,6 +395,11 @@ def shape_efficiency(M: int, N: int, K: int, rows: int = 128, cols: int = 128,
 # the simulator
 
 
+SIMULATE_LIMIT = 5 * 10**7
+"""The most PE-cycles (cycles x rows x cols) :func:`simulate` runs: it keeps a per-cycle activity
+log of the whole array, so a larger run is a ``ValueError`` before anything is allocated."""
+
+
 def simulate(A, B, rows: int, cols: int, dataflow: str, *, double_buffer: bool = False,
              pipelined: bool = False, max_cycles: int = 1_000_000) -> SystolicRun:
     """Simulate ``A @ B`` cycle by cycle on a ``rows x cols`` systolic array; return the record.
@@ -462,6 +467,16 @@ def simulate(A, B, rows: int, cols: int, dataflow: str, *, double_buffer: bool =
         raise ValueError(f"A has shape {A.shape} and B has shape {B.shape}; A's columns (K={K}) "
                          f"must equal B's rows ({B.shape[0]})")
     N = B.shape[1]
+    expected = (cycles_pipelined if pipelined else cycles_double_buffered if double_buffer and df != "os"
+                else cycles)(M, N, K, R, C, df)
+    if expected > max_cycles:
+        raise _too_long(max_cycles)
+    # the activity log holds every PE in every cycle of every fold (a fold lasts about R + C + its stream)
+    folds = _ceil_div(max(M, K), R) * _ceil_div(max(M, N), C)
+    work = max(expected, folds * (R + C + max(M, N, K))) * R * C
+    if work > SIMULATE_LIMIT:
+        raise ValueError(f"rows={R}, cols={C}, A {A.shape} @ B {B.shape}: about {work:.3g} PE-cycles to simulate "
+                         f"and log, above the limit of {SIMULATE_LIMIT:.3g} (use cycles() for big problems)")
 
     if pipelined and cycles_pipelined(M, N, K, R, C, df) > max_cycles:
         raise _too_long(max_cycles)
