@@ -348,6 +348,9 @@ BASES: dict[str, B | Skip] = {
     "models.memory.max_offload_for_slowdown": B(lambda: dict(slowdown=2.0, hbm_bandwidth=2e12, link_bandwidth=6.4e10)),
     # models.decoder (more)
     "models.decoder.Prediction": Skip("a record built only by decoder.predict"),
+    "models.decoder.RunningExample": B(lambda: dict(model="llama2-7b", context=1024, small_batch=1, large_batch=64,
+                                                    chips=("t4", "h100-sxm"))),
+    "models.decoder.crossing_batch": B(lambda: dict(config=_llama(), peak_flops=1e15, bandwidth=3e12, bytes_per_value=2)),
     "models.decoder.kv_cache_bytes": B(lambda: dict(config=_llama(), tokens=128, bytes_per_value=2)),
     "models.decoder.predict": B(lambda: dict(ops=_ops(), peak_flops=1e15, bandwidth=3e12, t0=1e-5)),
     # models.gpu (data tables)
@@ -476,7 +479,7 @@ BASES: dict[str, B | Skip] = {
     "measure.device_ceilings.Measurement.peak": Skip("needs a measurement (tests/test_measure_device_ceilings.py)"),
     "measure.device_ceilings.Measurement.to_json": Skip("needs a measurement (tests/test_measure_device_ceilings.py)"),
     "measure.device_ceilings.Measurement.from_json": Skip("needs a measurement (tests/test_measure_device_ceilings.py)"),
-    "measure.device_ceilings.identity": B(lambda: dict(info=_info())),
+    "measure.device_ceilings.identity": B(lambda: dict(info=_info()), seconds=10),
     "measure.device_ceilings.build_cases": B(lambda: dict(backend="gpu")),
     "measure.device_ceilings.measure_ceilings": Skip("measures the device (seconds)"),
     "measure.device_ceilings.write_build_file": Skip("measures the device and writes a file"),
@@ -601,6 +604,7 @@ BASES: dict[str, B | Skip] = {
     "figures.execute": Skip("executes a notebook"),
     "figures.run_chapter": Skip("executes a notebook"),
     "figures.main": Skip("executes the book"),
+    "figures.ceilings_once": Skip("measures the device once for a figures run and writes a file"),
     # plots.style
     "plots.style.use_style": B(),
     "plots.style.style": B(),

@@ -316,6 +316,16 @@ class RunningExample:
     large_batch: int = 64
     chips: tuple[str, ...] = ("t4", "a100-40gb", "h100-sxm", "tpu-v5e")
 
+    def __post_init__(self):
+        from accelbook import checks, specs
+
+        checks.text("model", self.model)
+        for name in ("context", "small_batch", "large_batch"):
+            positive_int(name, getattr(self, name))
+        if not self.small_batch < self.large_batch:
+            raise ValueError(f"small_batch={self.small_batch} must be below large_batch={self.large_batch}")
+        checks.sequence("chips", self.chips, of=lambda name, c: specs.as_chip(name, c).key)
+
     @property
     def config(self) -> DecoderConfig:
         return get_model(self.model)
