@@ -102,7 +102,7 @@ def trace_timeline(trace, *, width: float = 7.0, panel_height: float = 1.55) -> 
                      fontsize=10.5, loc="left")
         ax.set_xlabel(f"time from the start of the region ({unit})", fontsize=9.5)
     handles = [mpl.patches.Patch(color=c, label=label) for c, label in
-               ((TRACE_COLORS["dispatch"], "call dispatched on the Python thread (jitted, or one eager operation)"),
+               ((TRACE_COLORS["dispatch"], "call dispatched on the Python thread (jitted or eager)"),
                 (TRACE_COLORS["kernel"], "XLA kernel running"))]
     fig.legend(handles=handles, loc="outside lower center", ncols=2, fontsize=9.5)
     return fig
