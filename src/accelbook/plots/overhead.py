@@ -142,7 +142,8 @@ class ChainView(explore.View):
         t_range = (10 ** np.floor(np.log10(0.8 * t_lo)), 10 ** np.ceil(np.log10(1.2 * t_hi)))
 
         self.figure = fig = Figure(figsize=(7.0, 7.6))  # stacked: legible at the text column's width
-        fig.subplots_adjust(left=0.12, right=0.97, bottom=0.075, top=0.9, hspace=0.32)
+        # left: room for tick labels as wide as "100 µs" and the y label, whatever range the data set
+        fig.subplots_adjust(left=0.145, right=0.97, bottom=0.075, top=0.9, hspace=0.32)
         self.left, self.right = fig.subplots(2, 1)
         self.curves, self.dots = {}, {}  # (panel, "eager" | "fused") -> Line2D
         for ax, xs in ((self.left, self.dense_n), (self.right, self.dense_N)):
