@@ -393,7 +393,7 @@ def copy_note(info: Any, transfers: Sequence[Any]) -> str:
                 f"{chip.specs['host_link'].value}")
     return (f"On this {info.backend.upper()} the copies cross the host link: {fmt(t.to_device_bytes_per_s, 'B/s')} "
             f"host → device and {fmt(t.to_host_bytes_per_s, 'B/s')} device → host at "
-            f"{fmt(t.nbytes, 'B', binary=True)}{link}. Small copies are latency-bound: $Q/(L + Q/W)$ "
+            f"{fmt(t.nbytes, 'B', binary=True)}{link}, from pageable host memory (pinned buffers get closer). Small copies are latency-bound: $Q/(L + Q/W)$ "
             "reaches half of $W$ only at $Q = WL$.")
 
 
