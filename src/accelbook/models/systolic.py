@@ -1141,14 +1141,17 @@ def layout_tile(dtype: str) -> tuple[int, int]:
 
 
 def layout_padding(shape, dtype: str) -> tuple[tuple[int, ...], float]:
-    """The shape an array occupies in a TPU's HBM and VMEM, and the fraction of it that is padding.
+    """The shape an array fills in a TPU's vector registers (or a Pallas block in VMEM), and the
+    fraction of it that is padding.
 
     The model (chapter "TPUs and systolic arrays"): the last two dimensions are rounded up to
     whole tiles of :func:`layout_tile` (``(8, 128)`` for 32-bit values, ``(16, 128)`` for
     bf16), every leading dimension is kept: ``padded = (..., roundup(d[-2], s), roundup(d[-1],
-    128))`` and ``wasted = 1 - prod(shape) / prod(padded)``. Every operation that reads the array
-    (a matmul, an elementwise op, a copy) moves the padded tiles. Arrays of two or more
-    dimensions only (the compiler lays 1-D arrays out in its own way).
+    128))`` and ``wasted = 1 - prod(shape) / prod(padded)``. Every vector operation on the array
+    (a matmul's operand load, an elementwise op) works on the padded tiles. This is register and
+    VMEM-block occupancy, not the array's size in HBM: there XLA picks the tiles itself and uses
+    smaller ones (such as ``(2, 128)`` for a bf16 row) when the second-to-last dimension is small.
+    Arrays of two or more dimensions only (the compiler lays 1-D arrays out in its own way).
 
     >>> layout_padding((4096, 4096), "bf16")
     ((4096, 4096), 0.0)
@@ -1173,9 +1176,11 @@ def layout_padding(shape, dtype: str) -> tuple[tuple[int, ...], float]:
 def k_cliff_sweep(T: int, backend: str) -> tuple[int, list[int]]:
     """The shape-cliff measurement of chapter 06: ``(MN, Ks)`` for ``(MN, K) @ (K, MN)`` matmuls.
 
-    The model (chapter "TPUs and systolic arrays"): only K, the contracted dimension, is padded
-    to whole ``T x T`` tiles inside the MXU (in VMEM, not in HBM), so padding costs time only
-    where the matmul is compute-bound, past the chip's ridge point. The sweep therefore keeps
+    The model (chapter "TPUs and systolic arrays"): the sweep varies only K, the contracted
+    dimension, which the MXU pads to whole ``T x T`` tiles. That padding costs MXU cycles, not
+    HBM bytes, so it costs time only where the matmul is compute-bound, past the chip's ridge
+    point (K is also A's last dimension, whose layout rounds it up to 128 lanes; on a 128-wide MXU
+    the two paddings coincide). The sweep therefore keeps
     M = N large (8192 on a GPU or TPU) and steps K from ``8T`` to ``10T`` in steps of ``T/8``:
     the arithmetic intensity ``2 MN^2 K / (2 (2 MN K + MN^2))`` is then at least about 800
     FLOP/byte in bf16 for T = 128, above the ridge of every chip in the spec database (the tests
