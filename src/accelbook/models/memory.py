@@ -320,9 +320,10 @@ def hierarchy(chip: str) -> list[Level]:
         if capacity is None and "capacity" in extra:
             capacity, cap_src = extra["capacity"].value, extra["capacity"].source.key
         bw = extra.get("bandwidth")
-        meas_bw = next((m.bytes_per_s for m in measurements(c.key, key, "bandwidth")), None)
+        meas = next(iter(measurements(c.key, key, "bandwidth")), None)
+        meas_bw = meas.bytes_per_s if meas else None
         lat = latency(c.key, key) if key != "host" else None
-        srcs = tuple(s for s in (cap_src, bw.source.key if bw else None,
+        srcs = tuple(s for s in (cap_src, bw.source.key if bw else None, meas.source.key if meas else None,
                                  lat[2].source.key if lat else None) if s)
         return Level(key, LEVEL_NAMES[key], capacity, per_unit, bw.value if bw else None, meas_bw,
                      lat[0] if lat else None, lat[1] if lat else None, srcs)

@@ -27,6 +27,15 @@ def _short(level: memory.Level) -> str:
             "vregs": "vector regs", "vmem": "VMEM"}.get(level.key, level.name.replace("host over ", "host: "))
 
 
+_STYLE_ORDER = ("registers", "smem_l1", "l2", "hbm", "host", "vregs", "vmem")  # one colour and marker per level
+
+
+def _style(i: int, key: str) -> tuple[str, str]:
+    j = _STYLE_ORDER.index(key) if key in _STYLE_ORDER else i
+    j = {"vregs": 0, "vmem": 1}.get(key, j)  # a TPU's registers and VMEM look like a GPU's registers and SMEM
+    return CYCLE[j % len(CYCLE)], MARKERS[j % len(MARKERS)]
+
+
 def hierarchy(ax, chip_name: str, levels: Sequence[memory.Level], *, xlim=None, ylim=None) -> None:
     """One chip's levels on log-log axes: capacity (x) against bandwidth (y), one marker per level
     labelled with its name and measured latency. A level with no published bandwidth sits on the
@@ -51,16 +60,16 @@ def hierarchy(ax, chip_name: str, levels: Sequence[memory.Level], *, xlim=None, 
         if not lv.capacity and lv.key != "host":
             continue  # neither capacity nor bandwidth published: nothing to place
         x = lv.capacity if lv.capacity else xlim[1] / 1.6
-        color = CYCLE[i % len(CYCLE)]
+        color, marker = _style(i, lv.key)
         bw = lv.bandwidth or lv.measured_bandwidth
         y = bw if bw else ylim[0] * 1.4
         if lv.bandwidth:
-            ax.plot([x], [lv.bandwidth], MARKERS[i % len(MARKERS)], color=color, ms=9)
+            ax.plot([x], [lv.bandwidth], marker, color=color, ms=9)
         if lv.measured_bandwidth:
             ax.plot([x], [lv.measured_bandwidth], "X", color=color, ms=10, mec="black", mew=0.6)
         if not bw:
-            ax.plot([x], [y], MARKERS[i % len(MARKERS)], color=color, ms=9, mfc="white", mew=1.5)
-        text = _short(lv)
+            ax.plot([x], [y], marker, color=color, ms=9, mfc="white", mew=1.5)
+        text = _short(lv) + (" (host memory →)" if lv.key == "host" else "")
         if lv.latency_cycles:
             text += f"\n{lv.latency_cycles:.0f} cycles"
             if lv.latency_s:
@@ -114,14 +123,16 @@ def sweep(ax, points, caches: Sequence[tuple[str, float]] = (), transfers=(), la
     for name, size in caches:
         ax.axvline(size, color="grey", ls=":", lw=1.2)
         ax.text(size, 1.01, name, transform=top, fontsize=9, color="#333333", ha="center", va="bottom")
-    ax.set(xlabel="working set / copy size", ylabel="bandwidth (median; band: p10–p90)")
+    copied = len(ax.lines) > 1 + len(caches)  # a copy curve was drawn
+    ax.set(xlabel="working set / copy size" if copied else "working set",
+           ylabel="bandwidth (median; band: p10–p90)")
     ax.minorticks_off()
     ax.legend(fontsize=9, loc="lower left")
 
 
 def trace_panels(fig, runs: Sequence[tuple[str, memory.Trace, np.ndarray]], n: int, first: int) -> None:
     """Each run (label, trace, hit mask) as address against access number for the first ``first``
-    accesses: misses red, hits grey; the bands are A, B and C."""
+    accesses: misses orange (vermillion), hits grey; the bands are A, B and C."""
     axes = np.atleast_1d(fig.subplots(len(runs), 1, sharex=True))
     for ax, (label, trace, hit) in zip(axes, runs):
         t = np.arange(min(first, len(trace)))
@@ -133,7 +144,9 @@ def trace_panels(fig, runs: Sequence[tuple[str, memory.Trace, np.ndarray]], n: i
         ax.grid(False)
         ax.set_title(f"{label}: {np.count_nonzero(~h[: len(t)])} misses in the first {len(t)} accesses",
                      fontsize=10)
-    axes[0].legend(fontsize=9, loc="upper right", markerscale=3, ncol=2)
+    for ax in axes:
+        ax.set_ylabel("address")
+    axes[0].legend(fontsize=9, loc="upper left", bbox_to_anchor=(1.01, 1.0), markerscale=3)
     axes[-1].set_xlabel("access number")
 
 
