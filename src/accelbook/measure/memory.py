@@ -160,15 +160,15 @@ def sweep_sizes(smallest: int, largest: int, per_octave: int = 2) -> list[int]:
 
 def default_sweep_sizes(backend: str, caches: Sequence[float] = (), memory_bytes: float | None = None) -> list[int]:
     """Sizes for the working-set sweep, one per doubling on a CPU (each size compiles once), two
-    elsewhere: from 4 KiB to 2 × the largest cache (at least 16 MiB on a
-    CPU, 4 × and at least 256 MiB on an accelerator), at most an eighth of device memory."""
+    elsewhere: from 4 KiB to 4 × the largest cache (at least 16 MiB on a CPU and 256 MiB on an
+    accelerator), so that at least two sizes lie beyond it, at most an eighth of device memory."""
     checks.one_of("backend", backend, ("cpu", "gpu", "tpu"))
     caches = checks.sequence("caches", caches, nonempty=False,
                              of=lambda name, c: checks.real(name, c, positive=True))
     if memory_bytes is not None:
         memory_bytes = checks.real("memory_bytes", memory_bytes, minimum=2**20)  # at least 1 MiB
     largest = max([float(c) for c in caches] or [0.0])
-    top = max(2 * largest, 16 * 2**20) if backend == "cpu" else max(4 * largest, 256 * 2**20)
+    top = max(4 * largest, 16 * 2**20) if backend == "cpu" else max(4 * largest, 256 * 2**20)
     if memory_bytes:
         top = min(top, memory_bytes / 8)
     return sweep_sizes(4 * 1024, int(top), per_octave=1 if backend == "cpu" else 2)
