@@ -534,7 +534,7 @@ class _ActivityPanels:
         (self.busy,) = line.step([0, 1], [0, 0], where="post", color=CYCLE[0], lw=1.6)
         self.mean = line.axhline(0, color=CYCLE[1], ls="--", lw=1.2, label="mean = utilization")
         # headroom above a fully busy array, so that the legend never covers the curve
-        line.set(ylim=(0, 1.35), yticks=(0, 0.5, 1), xlabel="cycle", ylabel="busy PEs\n(fraction)")
+        line.set(ylim=(0, 1.45), yticks=(0, 0.5, 1), xlabel="cycle", ylabel="busy PEs\n(fraction)")
         line.legend(fontsize=9, loc="upper right")           # the title gives the value
         self.pe_image = _NearestImage.add(pe)
         pe.set_aspect("equal")                                # as imshow sets it: square PEs
@@ -631,7 +631,7 @@ class ActivityView(explore.View):
     Taught in: "TPUs and systolic arrays".
     """
 
-    def __init__(self, figsize=(7.4, 5.2)):
+    def __init__(self, figsize=(6.6, 4.65)):
         self.figure = standalone_figure(figsize)
         self._panels = _ActivityPanels(self.figure)
         self.dynamic = self._panels.dynamic
