@@ -541,6 +541,22 @@ def _place(spans, log: np.ndarray, starts, n_cycles: int, R: int, C: int) -> np.
     return activity
 
 
+def _finish_pipelined(out, log, plan, load_starts, starts, ends, expected, R: int, C: int, max_cycles: int):
+    """The common end of both pipelined runs: check the cycle budget, place the logged
+    (cycle, PEs firing) pairs into the activity array and describe each fold of ``plan``
+    (row span, column span) with its load, stream and end cycles."""
+    n_cycles = int(ends.max())
+    if n_cycles > max_cycles:
+        raise _too_long(max_cycles)
+    activity = np.zeros((n_cycles, R, C), dtype=bool)
+    for tt, fire in log:
+        activity[tt] = fire
+    folds = [Fold(index=f, row_span=(r0, r1), col_span=(c0, c1), load_start=int(load_starts[f]),
+                  stream_start=int(starts[f]), end=int(ends[f]), macs=int(expected[f]))
+             for f, (r0, r1, c0, c1) in enumerate(plan)]
+    return out, n_cycles, activity, folds
+
+
 def _run_stationary(X: np.ndarray, S: np.ndarray, R: int, C: int, double_buffer: bool,
                     max_cycles: int):
     """Stationary-operand array: S (Kd x P) held in the PEs, rows of X (Q x Kd) streamed.
@@ -875,16 +891,7 @@ def _run_stationary_pipelined(X: np.ndarray, S: np.ndarray, R: int, C: int, max_
             new_fold = np.vstack([top_fold[None], sh_fold[:-1]])
             sh_val, sh_fold = np.where(write, new_val, sh_val), np.where(write, new_fold, sh_fold)
         t += 1
-    n_cycles = int(ends.max())
-    if n_cycles > max_cycles:
-        raise _too_long(max_cycles)
-    activity = np.zeros((n_cycles, R, C), dtype=bool)
-    for tt, fire in log:
-        activity[tt] = fire
-    folds = [Fold(index=f, row_span=(k0, k1), col_span=(p0, p1), load_start=int(load0[f]),
-                  stream_start=int(starts[f]), end=int(ends[f]), macs=int(expected[f]))
-             for f, (k0, k1, p0, p1) in enumerate(plan)]
-    return out, n_cycles, activity, folds
+    return _finish_pipelined(out, log, plan, load0, starts, ends, expected, R, C, max_cycles)
 
 
 def _run_output_stationary_pipelined(A: np.ndarray, B: np.ndarray, R: int, C: int, max_cycles: int):
@@ -949,16 +956,7 @@ def _run_output_stationary_pipelined(A: np.ndarray, B: np.ndarray, R: int, C: in
             ends[a_fold[fire]] = t + 1
         t += 1
     flush(acc_fold >= 0)
-    n_cycles = int(ends.max())
-    if n_cycles > max_cycles:
-        raise _too_long(max_cycles)
-    activity = np.zeros((n_cycles, R, C), dtype=bool)
-    for tt, fire in log:
-        activity[tt] = fire
-    folds = [Fold(index=f, row_span=(m0, m1), col_span=(n0, n1), load_start=int(starts[f]),
-                  stream_start=int(starts[f]), end=int(ends[f]), macs=int(expected[f]))
-             for f, (m0, m1, n0, n1) in enumerate(plan)]
-    return out, n_cycles, activity, folds
+    return _finish_pipelined(out, log, plan, starts, starts, ends, expected, R, C, max_cycles)
 
 
 # ---------------------------------------------------------------------------------------------
