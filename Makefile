@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: book test figures clean venv bench vendor browser
+.PHONY: book test figures clean venv bench vendor browser edition
 
 # The virtual environment, rebuilt whenever the pins or the package metadata change.
 $(STAMP): requirements.txt pyproject.toml
@@ -34,8 +34,13 @@ $(BROWSER_STAMP): $(STAMP)
 
 browser: $(BROWSER_STAMP)
 
+# The notebook edition (notebooks/): each chapter rewritten for Colab and plain Jupyter, with the
+# text filled in from the reader's own run (book/_ext/edition.py). Committed; tests keep it in step.
+edition: $(STAMP)
+	$(BIN)/python book/_ext/edition.py
+
 # Execute every chapter on this machine (cached between builds) and write the HTML book.
-book: $(STAMP) vendor
+book: $(STAMP) vendor edition
 	$(BIN)/jupyter-book build -W -n --keep-going book/
 	@echo "The book is in book/_build/html/index.html"
 

@@ -539,6 +539,10 @@ BASES: dict[str, B | Skip] = {
     "plots.systolic.tensorcore_diagram": B(lambda: dict(ax=_ax(), chip=_chip("tpu-v5e"))),
     # notebook
     "notebook.glue": B(lambda: dict(name="contract-test", value=1.5, display=False), params=("name", "display")),
+    "notebook.fill": B(lambda: dict(template="x ⟪a:.1f⟫", values={"a": 1.5})),
+    "notebook.render": B(lambda: {"*args": ("plain text",), "summary": None}),
+    "notebook.Code": B(lambda: dict(source="x = 1")),
+    "notebook.Code.run": B(lambda: dict(namespace={}), obj=lambda: _code()),
     "notebook.markdown_table": B(lambda: dict(headers=["a", "b"], rows=[[1, 2]])),
     "notebook.show": B(lambda: dict(markdown="**x**")),
     "notebook.format_spec": B(lambda: dict(spec=_chip().peak["bf16"])),
@@ -699,6 +703,12 @@ def _stack():
 def _cache():
     from accelbook.measure.memory import CacheLevel
     return CacheLevel(1, "Data", 32768, 64, 1)
+
+
+def _code():
+    from accelbook import notebook
+
+    return notebook.Code("x = 1")
 
 
 def _cpu():

@@ -279,19 +279,21 @@ def test_dark_theme_keeps_text_and_controls_legible(site, browser):
             v.close()
 
 
-def test_colab_button_opens_this_chapters_notebook(site, browser):
+def test_colab_button_opens_this_pages_notebook_edition(site, browser):
+    """The Colab button of every notebook page opens its edition in notebooks/ (which Colab renders
+    as the site does), on the branch the repository block names."""
     html_dir, base = site
     repo = yaml.safe_load((ROOT / "book" / "_config.yml").read_text())["repository"]
     url = repo["url"].rstrip("/").removeprefix("https://github.com/")
-    for page in sorted((html_dir / "chapters").glob("*.html")):
-        v = Visit(browser, base, f"chapters/{page.name}")
+    pages = sorted((html_dir / "chapters").glob("*.html")) + [html_dir / "appendix" / "spec_tables.html"]
+    for page in pages:
+        v = Visit(browser, base, str(page.relative_to(html_dir)))
         try:
             hrefs = v.page.evaluate("() => [...document.querySelectorAll('a')].map(a => a.href)"
                                     ".filter(h => h.includes('colab.research.google.com'))")
-            expected = (f"https://colab.research.google.com/github/{url}/blob/{repo['branch']}/"
-                        f"{repo['path_to_book']}/chapters/{page.stem}.ipynb")
+            expected = f"https://colab.research.google.com/github/{url}/blob/{repo['branch']}/notebooks/{page.stem}.ipynb"
             assert hrefs == [expected], (page.name, hrefs)
-            assert (ROOT / "book" / "chapters" / f"{page.stem}.ipynb").is_file()
+            assert (ROOT / "notebooks" / f"{page.stem}.ipynb").is_file()
         finally:
             v.close()
 

@@ -10,7 +10,7 @@ Two fresh virtual environments, built anew on every run under pytest's tmp dir:
 
 In each, accelbook is installed the way the chapters' install cell installs it (`pip install
 --no-deps`, here from a copy of this checkout), every accelbook module is imported (pkgutil walk),
-and every chapter in book/chapters runs top to bottom in a kernel of that environment's own Python
+and every chapter runs top to bottom in a kernel of that environment's own Python
 (a kernelspec installed into the venv with `ipykernel install --prefix`; a first cell asserts the
 kernel's prefix and its jax version) with `JAX_PLATFORMS=cpu`, `ACCELBOOK_EXPLORE=live` and
 `MPLBACKEND` unset (the inline backend). After a chapter's own cells one extra cell moves every
@@ -18,7 +18,11 @@ control of every live explorable (`accelbook.explore.live()`) once and back: eac
 (the PNG or the caption changes) without an error. Every explorable a chapter declares
 (`explore.show(..., name="...")`) must have been moved.
 
-All six chapters run in both environments (no subset). The two environments are built and run
+The colab lane runs what a Colab reader opens: the notebook edition (notebooks/, every chapter and
+the spec tables), whose code cells are the chapters' own. Each executed edition is saved and
+exported to HTML with Colab's nbconvert, and the tests read what a reader sees: every paragraph
+filled with this run's numbers (no "…" left, no raw role, no "nan"), every solution collapsed. The
+floor lane runs the chapters' source. Every chapter runs in both environments (no subset). The two environments are built and run
 side by side, one thread each (the work happens in their subprocesses; the machine has 2 cores).
 Measured on the project's 2-core machine (2026-12, chapters of commit 8302b57): building an
 environment (venv, pip install, accelbook, kernelspec) takes 72 s (colab) and 75 s (floor); its six
@@ -30,6 +34,7 @@ per pip install.
 from __future__ import annotations
 
 import ast
+import html as htmllib
 import concurrent.futures
 import json
 import os
@@ -51,6 +56,7 @@ except ModuleNotFoundError:  # Python 3.10
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 CHAPTERS = sorted((ROOT / "book" / "chapters").glob("*.ipynb"))
+EDITIONS = sorted((ROOT / "notebooks").glob("*.ipynb"))  # the notebook edition: chapters + spec tables
 COLAB_VERSIONS = ROOT / "tests" / "colab-versions.txt"
 INSTALL_TIMEOUT = 900  # seconds for one pip install
 NOTEBOOK_TIMEOUT = 900  # seconds for one chapter, kernel start to last cell (nbclient: 600 per cell)
@@ -91,7 +97,13 @@ except Exception:
     error = traceback.format_exc()
 last = nb.cells[-1].get("outputs", []) if job["epilogue"] else []
 text = "".join(o.get("text", "") for o in last if o.get("output_type") == "stream")
-print(json.dumps({"error": error, "seconds": time.perf_counter() - start, "epilogue_stdout": text}))
+seconds = time.perf_counter() - start
+if job.get("save"):  # the executed notebook, and the HTML that nbconvert (the reader's Jupyter) makes of it
+    nbformat.write(nb, job["save"])
+    from nbconvert import HTMLExporter
+    body, _ = HTMLExporter(template_name="lab").from_notebook_node(nb)
+    open(job["save"][:-len(".ipynb")] + ".html", "w").write(body)
+print(json.dumps({"error": error, "seconds": seconds, "epilogue_stdout": text}))
 '''
 
 # First cell: the kernel is this venv's interpreter with the expected jax, and accelbook is the copy
@@ -237,11 +249,13 @@ class Env:
         assert proc.returncode == 0, f"{self.label}: driver failed:\n{proc.stderr[-4000:]}"
         return json.loads(proc.stdout.strip().splitlines()[-1])
 
-    def execute(self, chapter: pathlib.Path) -> dict:
+    def execute(self, chapter: pathlib.Path, save: pathlib.Path | None = None) -> dict:
         prelude = PRELUDE.format(prefix=str(self.prefix), jax=pinned(self.requirements, "jax"))
-        return self.driver({"mode": "notebook", "notebook": str(chapter), "kernel": self.kernel,
-                            "cwd": str(chapter.parent), "prelude": prelude,
-                            "epilogue": MOVE_CONTROLS})
+        out = self.driver({"mode": "notebook", "notebook": str(chapter), "kernel": self.kernel,
+                           "cwd": str(chapter.parent), "prelude": prelude,
+                           "epilogue": MOVE_CONTROLS, "save": str(save) if save else None})
+        out["saved"] = str(save) if save else None
+        return out
 
 
 def colab_requirements() -> list[str]:
@@ -249,15 +263,18 @@ def colab_requirements() -> list[str]:
     return [l for l in lines if l]
 
 
-def lane(tmp: pathlib.Path, label: str, requirements: list[str], pip_args: list[str]) -> dict:
-    """Build one environment, import every module in it, run every chapter in it. Never raises:
-    what failed is in the result, for the tests to report."""
+def lane(tmp: pathlib.Path, label: str, requirements: list[str], pip_args: list[str],
+         notebooks: list[pathlib.Path], save: bool = False) -> dict:
+    """Build one environment, import every module in it, run every notebook in it (saving the
+    executed copies under ``tmp/executed`` with ``save``). Never raises: what failed is in the
+    result, for the tests to report."""
     out = {"env": None, "error": None, "imports": None, "chapters": {}}
     try:
         env = out["env"] = Env(tmp, label, requirements, pip_args)
         out["imports"] = env.driver({"mode": "imports"})
-        for chapter in CHAPTERS:
-            out["chapters"][chapter.name] = env.execute(chapter)
+        (tmp / "executed").mkdir()
+        for nb in notebooks:
+            out["chapters"][nb.name] = env.execute(nb, tmp / "executed" / nb.name if save else None)
     except Exception as err:  # noqa: BLE001 (reported by every test of this lane)
         out["error"] = f"{type(err).__name__}: {err}"
     return out
@@ -275,9 +292,10 @@ def start_lanes(tmp_path_factory) -> None:
         return
     floor_reqs = floor_requirements()
     jobs = {
-        "colab": (tmp_path_factory.mktemp("colab-env"), "colab", colab_requirements(), ["-r", str(COLAB_VERSIONS)]),
+        "colab": (tmp_path_factory.mktemp("colab-env"), "colab", colab_requirements(), ["-r", str(COLAB_VERSIONS)],
+                  EDITIONS, True),
         # nbclient runs the chapters; it is no dependency of the book, so pip picks it next to the floors
-        "floor": (tmp_path_factory.mktemp("floor-env"), "floor", floor_reqs, [*floor_reqs, "nbclient"]),
+        "floor": (tmp_path_factory.mktemp("floor-env"), "floor", floor_reqs, [*floor_reqs, "nbclient"], CHAPTERS),
     }
     pool = concurrent.futures.ThreadPoolExecutor(max_workers=len(jobs), thread_name_prefix="version-env")
     _BACKGROUND.update(start=time.perf_counter(), futures={k: pool.submit(lane, *args) for k, args in jobs.items()})
@@ -362,3 +380,75 @@ def test_floor_env_imports_every_module(lanes):
 @pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda p: p.stem)
 def test_chapter_runs_on_floor_versions(lanes, chapter):
     _check_chapter(lanes, "floor", chapter)
+
+
+# -- the notebook edition, executed in the colab lane: what a Colab reader sees --------------------
+
+RAW = [(re.compile(r"\{[a-z][a-z:-]*\}`"), "a MyST role"), (re.compile(r"[⟪⟫]"), "a slot"),
+       (re.compile(r"…"), 'a value never glued ("…")'), (re.compile(r"\bnan\b|\binf\b"), "a NaN or inf"),
+       (re.compile(r"^\s*(`{3,}|:{3,})\s*\{", re.M), "a MyST directive")]
+
+
+def _executed(lanes: dict, name: str) -> dict:
+    out = _lane(lanes, "colab")["chapters"][name]
+    if out["error"]:
+        pytest.fail(f"colab: edition {name} failed:\n{ANSI.sub('', out['error'])[-4000:]}")
+    return json.loads(pathlib.Path(out["saved"]).read_text())
+
+
+def _shown(cell: dict) -> list[str]:
+    return ["".join(o["data"]["text/markdown"]) for o in cell.get("outputs", [])
+            if "text/markdown" in o.get("data", {})]
+
+
+def test_spec_tables_edition_runs_on_colab_versions(lanes):
+    _executed(lanes, "spec_tables.ipynb")
+
+
+@pytest.mark.parametrize("path", EDITIONS, ids=lambda p: p.stem)
+def test_colab_edition_shows_every_paragraph_with_this_runs_numbers(lanes, path):
+    nb = _executed(lanes, path.name)
+    renders = [c for c in nb["cells"] if c["cell_type"] == "code" and "render(" in "".join(c["source"])]
+    assert renders, f"{path.name}: no paragraph quotes a glued value"
+    solutions = 0
+    for cell in renders:
+        shown = _shown(cell)
+        head = "".join(cell["source"]).splitlines()[0]
+        assert len(shown) == 1, f"{path.name}: {head}: {len(shown)} Markdown outputs"
+        for pattern, what in RAW:
+            m = pattern.search(shown[0])
+            assert not m, f"{path.name}: {what} shown: {shown[0][max(0, m.start() - 100):m.end() + 100]!r}"
+        if head.startswith("# @title Solution to Exercise"):
+            solutions += 1
+            assert shown[0].startswith("<details>\n<summary><b>Solution to Exercise"), shown[0][:200]
+    markdown = "\n".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "markdown")
+    solutions += markdown.count("<summary><b>Solution to Exercise")
+    exercises = len(re.findall(r"^#{2,6} Exercise \d+\.\d+ ", markdown, re.M))
+    assert solutions == exercises, f"{path.name}: {exercises} exercises, {solutions} collapsed solutions"
+    page = pathlib.Path(_lane(lanes, "colab")["chapters"][path.name]["saved"]).with_suffix(".html").read_text()
+    assert page.count("<details>") >= solutions and "⟪" not in page and "{glue" not in page
+
+
+def _plain_site(html_text: str) -> str:
+    text = re.sub(r"\\\(.*?\\\)", " ", html_text)  # inline math
+    text = re.sub(r"<[^>]+>", "", text)
+    return " ".join(htmllib.unescape(text).split())
+
+
+def _plain_markdown(md: str) -> str:
+    text = re.sub(r"\$[^$]+\$", " ", md)
+    text = re.sub(r"\[([^\]]+)\]\([^)]+\)", r"\1", text)
+    text = text.replace("**", "").replace("*", "")
+    return " ".join(text.split())
+
+
+def test_colab_edition_paragraph_reads_as_the_site_renders_it(lanes, built_book):
+    """Chapter 02's H100 paragraph quotes spec-sheet values only, so the executed edition (Colab's
+    versions) and the built site (this machine) must print the same sentence, word for word."""
+    _proc, html_dir = built_book
+    page = (html_dir / "chapters" / "02_roofline.html").read_text()
+    site = next(_plain_site(p) for p in re.findall(r"<p>(.*?)</p>", page, re.S) if "dense bf16 peak of" in p)
+    nb = _executed(lanes, "02_roofline.ipynb")
+    [edition] = [_plain_markdown(s) for c in nb["cells"] for s in _shown(c) if "dense bf16 peak of" in s]
+    print(f"site:    {site}\nedition: {edition}")
+    assert re.search(r"\d", site) and edition == site

@@ -3,6 +3,8 @@
 - Sets ``ACCELBOOK_EXPLORE=static`` for the build, before any notebook runs. The kernels that
   execute the chapters inherit it, so :mod:`accelbook.explore` draws every explorable ahead of time
   and the page can be driven without a kernel.
+- Points each page's Colab button at the page's notebook edition (``notebooks/``, written by
+  edition.py), which Colab renders as the site does, instead of at the MyST source.
 - Serves MathJax, RequireJS and the ipywidgets HTML manager from the site's own ``vendor/`` folder
   (fetched by vendor.py, see vendor.json) so that a page makes no request outside the book. When they
   could not be fetched, the build goes on with the CDN defaults and says so.
@@ -45,7 +47,21 @@ def configure(app, config) -> None:
     logger.info("[accelbook] MathJax and the widget manager are served from the book (vendor/)")
 
 
+def colab_opens_the_edition(app, pagename, templatename, context, doctree) -> None:
+    """Runs after sphinx-book-theme built the launch buttons (priority 501): the Colab link of a
+    notebook page opens its edition."""
+    import edition  # noqa: PLC0415  (book/_ext/edition.py)
+
+    for group in context.get("header_buttons", []):
+        for button in group.get("buttons", []) if isinstance(group, dict) else []:
+            if button.get("text") == "Colab" and "/blob/" in button.get("url", ""):
+                head = button["url"].split("/blob/")[0]
+                branch = app.config.html_theme_options.get("repository_branch", "main")
+                button["url"] = f"{head}/blob/{branch}/{edition.target(pagename)}"
+
+
 def setup(app):
     os.environ["ACCELBOOK_EXPLORE"] = "static"
     app.connect("config-inited", configure, priority=400)
+    app.connect("html-page-context", colab_opens_the_edition, priority=600)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

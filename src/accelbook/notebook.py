@@ -1,17 +1,23 @@
 """Helpers for the chapters' notebooks: glue numbers into the prose, show tables.
 
 :func:`glue` hands a value to myst-nb when the book is being built, so the prose can quote a
-number the code computed (``{glue:text}`name```); in Colab or plain Jupyter, where myst-nb is
-absent, it quietly does nothing. Tables are Markdown, built from records (never typed numbers).
+number the code computed (``{glue:text}`name```). It also keeps the value in the kernel, for the
+notebook edition (Colab, Jupyter): there each paragraph that quotes glued values is a hidden cell
+calling :func:`render`, which fills the paragraph's ``⟪name⟫`` and ``⟪name:.1f⟫`` slots with this
+run's values, formatted as the website formats them. Tables are Markdown, built from records
+(never typed numbers).
 
 Taught in: every chapter; "Spec tables" (appendix) uses :func:`spec_table` and :func:`source_table`.
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
 import math
 import numbers
-from typing import Any, Iterable, Sequence
+import re
+from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -38,9 +44,14 @@ def _cell(value: Any) -> str:
     return str(value).replace("|", "\\|").replace("\n", " ")
 
 
+_GLUED: dict = {}  # every value glued in this kernel: what render() fills the edition's slots with
+_WAITING: dict = {}  # name -> the rendered blocks that show "…" until it is glued
+
+
 def glue(name: str, value: Any, display: bool = False) -> None:
-    """Make ``value`` available to the prose (myst-nb). Returns nothing, so a cell that ends in a
-    ``glue`` call prints nothing on the page.
+    """Make ``value`` available to the prose: to myst-nb in the book's build, and to
+    :func:`render` in the notebook edition. Returns nothing, so a cell that ends in a ``glue``
+    call prints nothing on the page.
 
     Numbers are quoted with ``{glue:text}`name:.1f```; NumPy scalars are glued as the Python
     number they hold (their repr, ``np.float64(3.3)``, cannot be formatted). Strings (say
@@ -59,9 +70,12 @@ def glue(name: str, value: Any, display: bool = False) -> None:
     if isinstance(value, numbers.Real) and not isinstance(value, bool) and not math.isfinite(value):
         raise ValueError(f"value={value!r} for glue name {name!r} must be a finite number: "
                          "it would read as 'nan' or 'inf' on the page")
+    _GLUED[name] = value
+    for block in _WAITING.pop(name, []):  # paragraphs of the edition shown before this value existed
+        block.refresh()
     try:
         from myst_nb import glue as _glue
-    except ImportError:  # Colab / plain Jupyter: nothing to glue into
+    except ImportError:  # Colab / plain Jupyter: the edition's render() reads _GLUED
         return None
     if isinstance(value, str):
         from IPython.display import Markdown
@@ -69,6 +83,119 @@ def glue(name: str, value: Any, display: bool = False) -> None:
         _glue(name, Markdown(value), display=display)
     else:
         _glue(name, value, display=display)
+    return None
+
+
+# -- the notebook edition: prose with this run's numbers ------------------------------------------
+
+SLOT = re.compile(r"⟪([A-Za-z_][A-Za-z0-9_.-]*)(?::([^⟪⟫]*))?⟫")
+MISSING = "…"  # what a slot shows until its value is glued (a later cell may glue it)
+
+
+def fill(template: str, values: Mapping[str, Any]) -> tuple[str, list[str]]:
+    """``template`` with each slot replaced by its value: ``⟪name⟫`` inserts a string as Markdown
+    (``{glue:md}``) and a number as Python writes it (``{glue:text}`` without a format);
+    ``⟪name:.1f⟫`` formats the value with the format spec (``{glue:text}`name:.1f```).
+
+    Returns the text and the names that ``values`` lacks, in order; their slots read "…".
+    """
+    template = checks.text("template", template)
+    checks.instance("values", values, Mapping)
+    missing = []
+
+    def one(match: re.Match) -> str:
+        name, spec = match.group(1), match.group(2)
+        if name not in values:
+            missing.append(name)
+            return MISSING
+        value = values[name]
+        if spec is None:
+            return value if isinstance(value, str) else str(value)
+        try:
+            return format(value, spec)
+        except (ValueError, TypeError) as err:
+            raise ValueError(f"template: slot {match.group(0)} cannot format {value!r}: {err}") from None
+
+    return SLOT.sub(one, template), missing
+
+
+class Code:
+    """Code inside a collapsed block of :func:`render` (a solution's computation): it runs once,
+    in the notebook's namespace, and the block shows it with what it printed."""
+
+    def __init__(self, source: str):
+        self.source = checks.text("source", source)
+
+    def run(self, namespace: dict) -> str:
+        """Execute in ``namespace``; returns what it printed."""
+        checks.instance("namespace", namespace, dict)
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            exec(compile(self.source, "<solution>", "exec"), namespace)  # noqa: S102 (the book's own code)
+        return out.getvalue()
+
+
+class _Block:
+    """One displayed block of :func:`render`, filled again when a value it waits for is glued."""
+
+    def __init__(self, parts: list, summary: str | None):
+        self.parts, self.summary, self.handle = parts, summary, None
+
+    def markdown(self) -> tuple[str, list[str]]:
+        pieces, missing = [], []
+        for part in self.parts:
+            if isinstance(part, str):
+                text, lacking = fill(part, _GLUED)
+                pieces.append(text)
+                missing += lacking
+            else:
+                code, printed = part
+                pieces.append(f"```python\n{code.source.rstrip()}\n```")
+                if printed.strip():
+                    pieces.append(f"```text\n{printed.rstrip()}\n```")
+        body = "\n\n".join(pieces)
+        if self.summary is not None:
+            body = f"<details>\n<summary><b>{self.summary}</b></summary>\n\n{body}\n\n</details>"
+        return body, list(dict.fromkeys(missing))
+
+    def refresh(self) -> None:
+        from IPython.display import Markdown
+
+        text, missing = self.markdown()
+        self.handle.update(Markdown(text))
+        for name in missing:
+            if self not in _WAITING.setdefault(name, []):
+                _WAITING[name].append(self)
+
+
+def render(*parts: str | Code, summary: str | None = None) -> None:
+    """Show prose of the notebook edition with this run's glued values in it (see :func:`fill`).
+
+    Each part is Markdown (a template with slots) or a :class:`Code` to run now, in the notebook's
+    namespace; the block shows its source and what it printed. Blank lines around a Markdown part
+    are dropped. With ``summary`` the whole block is
+    collapsed under it (HTML ``<details>``), as the edition shows a solution. A slot whose value a
+    later cell glues reads "…" until that cell runs, then the block is drawn again.
+    """
+    from IPython import get_ipython
+    from IPython.display import Markdown, display
+
+    if not parts:
+        raise ValueError("parts: render needs at least one Markdown text or Code")
+    for i, part in enumerate(parts):
+        if not isinstance(part, (str, Code)):
+            raise TypeError(f"parts[{i}]={checks.show(part)} must be Markdown text (str) or a Code")
+    if summary is not None:
+        summary = checks.text("summary", summary)
+    shell = get_ipython()
+    if shell is None and any(isinstance(p, Code) for p in parts):
+        raise RuntimeError("render: Code parts run in the notebook's namespace; no IPython kernel here")
+    parts = [p.strip("\n") if isinstance(p, str) else p for p in parts]
+    block = _Block([p if isinstance(p, str) else (p, p.run(shell.user_ns)) for p in parts], summary)
+    text, missing = block.markdown()
+    block.handle = display(Markdown(text), display_id=True)
+    for name in missing:
+        _WAITING.setdefault(name, []).append(block)
     return None
 
 
@@ -336,6 +463,6 @@ def device_kind_table(chip_list: Sequence[specs.Chip]) -> str:
     return markdown_table(["chip", "kind", "JAX device kind"], rows)
 
 
-__all__ = ["device_kind_table", "device_summary", "field_label", "field_table", "fields_present",
-           "format_spec", "glue", "markdown_table", "notes_table", "show", "source_table",
-           "spec_table"]
+__all__ = ["Code", "device_kind_table", "device_summary", "field_label", "field_table",
+           "fields_present", "fill", "format_spec", "glue", "markdown_table", "notes_table", "render",
+           "show", "source_table", "spec_table"]
