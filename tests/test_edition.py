@@ -249,14 +249,17 @@ def test_render_in_a_kernel_fills_a_paragraph_once_its_value_is_glued(tmp_path):
         'glue("p", 12.345)\nglue("later", "**soon**")',
         'render("Why.", Code("y = 6 * 7\\nprint(y)"), "So ⟪p:.0f⟫.", summary="Solution to Exercise 9.1")',
         "print(y)",
+        'from accelbook.notebook import show\nrender(Code("show(\'| a |\\\\n|---|\\\\n| 1 |\')"), summary="S")',
     )]
     NotebookClient(nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
     md = lambda cell: [o["data"]["text/markdown"] for o in cell.outputs if "text/markdown" in o.get("data", {})]
     assert md(nb.cells[1]) == ["Peak 12.3 and **soon**."]  # updated in place by the later glue
     [solution] = md(nb.cells[3])
     assert solution == ("<details>\n<summary><b>Solution to Exercise 9.1</b></summary>\n\nWhy.\n\n"
-                        "```python\ny = 6 * 7\nprint(y)\n```\n\n```text\n42\n```\n\nSo 12.\n\n</details>")
+                        "```python\ny = 6 * 7\nprint(y)\n```\n\n*Output:*\n\n```text\n42\n```\n\nSo 12.\n\n</details>")
     assert nb.cells[4].outputs[0]["text"] == "42\n"  # the solution's code ran in the notebook's namespace
+    [table] = md(nb.cells[5])  # a displayed table stays inside the collapsed block
+    assert table.endswith("*Output:*\n\n| a |\n|---|\n| 1 |\n\n</details>") and len(nb.cells[5].outputs) == 1
 
 
 # -- against the built site ------------------------------------------------------------------------

@@ -121,18 +121,38 @@ def fill(template: str, values: Mapping[str, Any]) -> tuple[str, list[str]]:
 
 class Code:
     """Code inside a collapsed block of :func:`render` (a solution's computation): it runs once,
-    in the notebook's namespace, and the block shows it with what it printed."""
+    in the notebook's namespace, and the block shows it with what it printed or displayed."""
 
     def __init__(self, source: str):
         self.source = checks.text("source", source)
 
-    def run(self, namespace: dict) -> str:
-        """Execute in ``namespace``; returns what it printed."""
+    def run(self, namespace: dict) -> list[tuple[str, str]]:
+        """Execute in ``namespace``. Returns what it showed, in pieces ``(kind, content)``: kind
+        ``"text"`` (printed; then any plain-text display), ``"markdown"`` (a Markdown display such
+        as :func:`show`'s table) or ``"png"`` (a base64 image, such as a figure)."""
         checks.instance("namespace", namespace, dict)
-        out = io.StringIO()
-        with contextlib.redirect_stdout(out):
-            exec(compile(self.source, "<solution>", "exec"), namespace)  # noqa: S102 (the book's own code)
-        return out.getvalue()
+        from IPython import get_ipython
+
+        code = compile(self.source, "<solution>", "exec")
+        if get_ipython() is None:  # no kernel: only what is printed can be caught
+            out = io.StringIO()
+            with contextlib.redirect_stdout(out):
+                exec(code, namespace)  # noqa: S102 (the book's own code)
+            return [("text", out.getvalue())] if out.getvalue().strip() else []
+        from IPython.utils.capture import capture_output
+
+        with capture_output(stdout=True, stderr=False, display=True) as cap:
+            exec(code, namespace)  # noqa: S102
+        pieces = [("text", cap.stdout)] if cap.stdout.strip() else []
+        for shown in cap.outputs:
+            data = shown.data
+            if "text/markdown" in data:
+                pieces.append(("markdown", data["text/markdown"]))
+            elif "image/png" in data:
+                pieces.append(("png", data["image/png"]))
+            elif data.get("text/plain", "").strip():
+                pieces.append(("text", data["text/plain"]))
+        return pieces
 
 
 class _Block:
@@ -149,10 +169,13 @@ class _Block:
                 pieces.append(text)
                 missing += lacking
             else:
-                code, printed = part
+                code, shown = part
                 pieces.append(f"```python\n{code.source.rstrip()}\n```")
-                if printed.strip():
-                    pieces.append(f"```text\n{printed.rstrip()}\n```")
+                if shown:  # labelled: some renderers draw code and output fences alike
+                    pieces.append("*Output:*")
+                for kind, content in shown:
+                    pieces.append(f"```text\n{content.rstrip()}\n```" if kind == "text" else content
+                                  if kind == "markdown" else f"![output](data:image/png;base64,{content.strip()})")
         body = "\n\n".join(pieces)
         if self.summary is not None:
             body = f"<details>\n<summary><b>{self.summary}</b></summary>\n\n{body}\n\n</details>"
