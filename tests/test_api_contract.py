@@ -348,7 +348,7 @@ BASES: dict[str, B | Skip] = {
     "models.memory.max_offload_for_slowdown": B(lambda: dict(slowdown=2.0, hbm_bandwidth=2e12, link_bandwidth=6.4e10)),
     # models.decoder (more)
     "models.decoder.Prediction": Skip("a record built only by decoder.predict"),
-    "models.decoder.RunningExample": B(lambda: dict(model="llama2-7b", context=1024, small_batch=1, large_batch=64,
+    "models.decoder.RunningExample": B(lambda: dict(model="llama-2-7b", context=1024, small_batch=1, large_batch=64,
                                                     chips=("t4", "h100-sxm"))),
     "models.decoder.crossing_batch": B(lambda: dict(config=_llama(), peak_flops=1e15, bandwidth=3e12, bytes_per_value=2)),
     "models.decoder.kv_cache_bytes": B(lambda: dict(config=_llama(), tokens=128, bytes_per_value=2)),
@@ -373,7 +373,7 @@ BASES: dict[str, B | Skip] = {
     # models.decoder
     "models.decoder.DecoderConfig": B(lambda: dict(name="tiny", d_model=64, n_heads=4, n_kv_heads=2, d_ff=128)),
     "models.decoder.Op": Skip("a record built only by decoder.layer_ops"),
-    "models.decoder.get_model": B(lambda: dict(key="llama2-7b")),
+    "models.decoder.get_model": B(lambda: dict(key="llama-2-7b")),
     "models.decoder.layer_params": B(lambda: dict(config=_llama())),
     "models.decoder.model_params": B(lambda: dict(config=_llama())),
     "models.decoder.layer_ops": B(lambda: dict(config=_llama(), batch=1, context=128, phase="decode",

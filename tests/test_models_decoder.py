@@ -207,7 +207,7 @@ def test_config_fields_of_the_wrong_kind_are_named():
         with pytest.raises((ValueError, TypeError), match=match):
             decoder.DecoderConfig(**args)
     with pytest.raises(ValueError, match="key"):
-        decoder.get_model(["llama2-7b"])
+        decoder.get_model(["llama-2-7b"])
     with pytest.raises(ValueError, match="ops=None"):
         decoder.totals(None)
     # numpy integers are accepted and stored as Python ints

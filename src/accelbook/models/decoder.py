@@ -45,12 +45,20 @@ with ``N = d·(d + 2·kv) + d² + 3·d·f`` the layer's matmul weights. At batch
 one FLOP per byte: far below every chip's ridge point (bandwidth-bound); prefill and large
 batches reuse each weight across many tokens.
 
-Model configurations are data: ``accelbook/data/models.toml``, with sources. Pure Python; no JAX.
+The table is written for ``d_h = d / h``. Where a config gives another ``head_dim``, the query
+width is ``h · d_h`` instead of ``d`` in ``qkv_proj``, ``rope``, attention and ``o_proj``; with a
+sliding window of ``w`` tokens each row attends to ``min(c, w)`` keys. :func:`layer_ops`,
+:func:`layer_params` and :func:`model_params` describe dense Llama-style layers (Llama, Mistral,
+Qwen2 with its q/k/v biases); they raise ``ValueError`` for multi-head latent attention,
+mixtures of experts and OPT's layer rather than count them wrong.
+
+Model configurations are data: ``accelbook/data/models.toml``, with sources, loaded into
+:class:`DecoderConfig` (:func:`get_model`). Pure Python; no JAX.
 
 Taught in: "Introduction" (the running example and its time per token), then refined in "The
 roofline" (F, Q and a verdict per op), "The same matmul everywhere" (its matmuls measured),
-"Inside a GPU SM" (tensor-core tiles), "Overheads" (ops, launches, fusion) and "TPUs and systolic
-arrays" (MXU fill).
+"Inside a GPU SM" (tensor-core tiles), "Overheads" (ops, launches, fusion), "TPUs and systolic
+arrays" (MXU fill) and "The KV cache" (the configs of many models).
 """
 
 from __future__ import annotations
@@ -74,13 +82,48 @@ PHASES = ("decode", "prefill")
 KINDS = ("matmul", "attention", "elementwise")
 
 
+ARCHITECTURES = ("llama", "opt")
+"""Layer families a :class:`DecoderConfig` can describe: ``"llama"`` (RMSNorm, rotary attention,
+gated SwiGLU MLP, no biases except optional q/k/v biases) and ``"opt"`` (LayerNorm, ReLU MLP of
+two matrices, biases everywhere, learned position embeddings)."""
+
+_OPTIONAL_SIZES = ("explicit_head_dim", "sliding_window", "kv_lora_rank", "q_lora_rank", "qk_rope_head_dim",
+                   "qk_nope_head_dim", "v_head_dim", "n_experts", "experts_per_token", "expert_d_ff")
+_MLA_FIELDS = ("kv_lora_rank", "qk_rope_head_dim", "qk_nope_head_dim", "v_head_dim")
+_MOE_FIELDS = ("n_experts", "experts_per_token", "expert_d_ff")
+
+
 @dataclasses.dataclass(frozen=True)
 class DecoderConfig:
-    """The shape of a decoder-only transformer (a Llama-style layer: RMSNorm, rotary attention with
-    ``n_kv_heads`` key/value heads, SwiGLU MLP, no biases).
+    """The shape of a decoder-only transformer, as its config.json gives it.
 
-    ``source`` is the cited config the numbers come from. ``n_layers`` and ``vocab_size`` are only
+    The core fields describe a Llama-style layer (RMSNorm, rotary attention with ``n_kv_heads``
+    key/value heads, SwiGLU MLP of width ``d_ff``, no biases); ``n_kv_heads == n_heads`` is
+    multi-head attention, ``1 < n_kv_heads < n_heads`` grouped-query and ``n_kv_heads == 1``
+    multi-query attention. ``source`` is the cited config. ``n_layers`` and ``vocab_size`` are only
     needed for whole-model counts (:func:`model_params`).
+
+    Optional fields (``None`` or 0 when the model does not have them):
+
+    * ``explicit_head_dim``: the config's ``head_dim`` when it gives one. :attr:`head_dim` returns
+      it; without it the head width is ``d_model // n_heads`` (and ``d_model`` must then be a
+      multiple of ``n_heads``).
+    * ``sliding_window``: tokens each layer attends to (and caches); ``None`` is full attention.
+      It applies to every layer.
+    * ``qkv_bias``: biases on the q, k and v projections (Qwen2).
+    * ``architecture``: one of :data:`ARCHITECTURES`.
+    * multi-head latent attention (DeepSeek-V2/V3): ``kv_lora_rank`` (d_c, the cached latent),
+      ``qk_rope_head_dim`` (d_h^R, the cached decoupled RoPE key), ``qk_nope_head_dim``,
+      ``v_head_dim`` and ``q_lora_rank`` (``None``: queries are not compressed). The first four come
+      together.
+    * mixture of experts: ``n_experts`` routed experts of MLP width ``expert_d_ff``,
+      ``experts_per_token`` of them per token, ``n_shared_experts`` always used, in every layer but
+      the first ``first_dense_layers`` (which have a dense MLP of width ``d_ff``).
+    * ``params_total`` and ``params_active`` (parameters, as published; active for mixtures of
+      experts) and the ``params_source`` that prints them.
+
+    Raises ``ValueError`` naming the field for a bad value, ``TypeError`` for a ``source`` or
+    ``params_source`` that is not a :class:`accelbook.specs.Source`.
     """
 
     name: str
@@ -92,6 +135,23 @@ class DecoderConfig:
     n_layers: int = 1
     vocab_size: int = 0
     tie_embeddings: bool = False
+    explicit_head_dim: int | None = None
+    sliding_window: int | None = None
+    qkv_bias: bool = False
+    architecture: str = "llama"
+    kv_lora_rank: int | None = None
+    q_lora_rank: int | None = None
+    qk_rope_head_dim: int | None = None
+    qk_nope_head_dim: int | None = None
+    v_head_dim: int | None = None
+    n_experts: int | None = None
+    experts_per_token: int | None = None
+    n_shared_experts: int = 0
+    expert_d_ff: int | None = None
+    first_dense_layers: int = 0
+    params_total: float | None = None
+    params_active: float | None = None
+    params_source: Source | None = None
 
     def __post_init__(self):
         checks.text("name", self.name, empty=False)
@@ -99,22 +159,101 @@ class DecoderConfig:
             object.__setattr__(self, field, positive_int(field, getattr(self, field)))
         object.__setattr__(self, "vocab_size", checks.nonneg_int("vocab_size", self.vocab_size))
         checks.boolean("tie_embeddings", self.tie_embeddings)
-        if self.source is not None:
-            checks.instance("source", self.source, Source)
-        if self.d_model % self.n_heads:
-            raise ValueError(f"d_model={self.d_model} must be a multiple of n_heads={self.n_heads}")
+        checks.boolean("qkv_bias", self.qkv_bias)
+        checks.one_of("architecture", self.architecture, ARCHITECTURES)
+        for field in ("source", "params_source"):
+            if getattr(self, field) is not None:
+                checks.instance(field, getattr(self, field), Source)
+        for field in _OPTIONAL_SIZES:
+            if getattr(self, field) is not None:
+                object.__setattr__(self, field, positive_int(field, getattr(self, field)))
+        for field in ("n_shared_experts", "first_dense_layers"):
+            object.__setattr__(self, field, checks.nonneg_int(field, getattr(self, field)))
+        for field in ("params_total", "params_active"):
+            if getattr(self, field) is not None:
+                object.__setattr__(self, field, checks.real(field, getattr(self, field), positive=True))
+        if self.explicit_head_dim is None and not self.is_mla and self.d_model % self.n_heads:
+            raise ValueError(f"d_model={self.d_model} must be a multiple of n_heads={self.n_heads} "
+                             "(or give explicit_head_dim)")
         if self.n_heads % self.n_kv_heads:
             raise ValueError(f"n_heads={self.n_heads} must be a multiple of n_kv_heads={self.n_kv_heads}")
+        self._check_groups()
+
+    def _check_groups(self) -> None:
+        mla = [getattr(self, f) is not None for f in _MLA_FIELDS]
+        if any(mla) and not all(mla):
+            given = {f: getattr(self, f) for f in _MLA_FIELDS}
+            raise ValueError(f"multi-head latent attention needs all of {', '.join(_MLA_FIELDS)}; got {given}")
+        if self.q_lora_rank is not None and not self.is_mla:
+            raise ValueError(f"q_lora_rank={self.q_lora_rank} is only used with multi-head latent attention "
+                             "(give kv_lora_rank and the other MLA sizes)")
+        moe = [getattr(self, f) is not None for f in _MOE_FIELDS]
+        if any(moe) and not all(moe):
+            given = {f: getattr(self, f) for f in _MOE_FIELDS}
+            raise ValueError(f"a mixture of experts needs all of {', '.join(_MOE_FIELDS)}; got {given}")
+        if self.is_moe:
+            if self.experts_per_token > self.n_experts:
+                raise ValueError(f"experts_per_token={self.experts_per_token} must be at most "
+                                 f"n_experts={self.n_experts}")
+            if self.first_dense_layers >= self.n_layers:
+                raise ValueError(f"first_dense_layers={self.first_dense_layers} must be below "
+                                 f"n_layers={self.n_layers}")
+        else:
+            for field in ("n_shared_experts", "first_dense_layers"):
+                if getattr(self, field):
+                    raise ValueError(f"{field}={getattr(self, field)} needs a mixture of experts "
+                                     "(n_experts, experts_per_token, expert_d_ff)")
+        if self.params_active is not None:
+            if not self.is_moe:
+                raise ValueError(f"params_active={self.params_active} is only for mixtures of experts "
+                                 "(a dense model uses all its parameters)")
+            if self.params_total is None or self.params_active > self.params_total:
+                raise ValueError(f"params_active={self.params_active} must be at most "
+                                 f"params_total={self.params_total}")
 
     @property
     def head_dim(self) -> int:
-        """Width of one attention head, ``d_model / n_heads``."""
-        return self.d_model // self.n_heads
+        """Width of one attention head: ``explicit_head_dim`` if the config gives one, else
+        ``d_model // n_heads``. (Multi-head latent attention uses ``qk_nope_head_dim +
+        qk_rope_head_dim`` and ``v_head_dim`` instead.)"""
+        return self.explicit_head_dim if self.explicit_head_dim is not None else self.d_model // self.n_heads
+
+    @property
+    def q_dim(self) -> int:
+        """Width of the queries of one token, ``n_heads · head_dim`` (``d_model`` unless the config
+        gives a head_dim that differs from ``d_model / n_heads``)."""
+        return self.n_heads * self.head_dim
 
     @property
     def kv_dim(self) -> int:
         """Width of the keys (and of the values) of one token, ``n_kv_heads · head_dim``."""
         return self.n_kv_heads * self.head_dim
+
+    @property
+    def is_mla(self) -> bool:
+        """True for multi-head latent attention (``kv_lora_rank`` given)."""
+        return self.kv_lora_rank is not None
+
+    @property
+    def is_moe(self) -> bool:
+        """True for a mixture of experts (``n_experts`` given)."""
+        return self.n_experts is not None
+
+    @property
+    def kv_width(self) -> int:
+        """Values cached per token in one layer: ``2 · kv_dim`` (a key and a value per KV head), or
+        ``kv_lora_rank + qk_rope_head_dim`` with multi-head latent attention (one compressed latent
+        and one decoupled RoPE key, shared by all heads; DeepSeek-V2, arXiv 2405.04434, section
+        2.1.3). Taught in: "The KV cache"."""
+        if self.is_mla:
+            return self.kv_lora_rank + self.qk_rope_head_dim
+        return 2 * self.kv_dim
+
+    @property
+    def is_dense_llama(self) -> bool:
+        """True if :func:`layer_ops`, :func:`layer_params` and :func:`model_params` describe this
+        model: a Llama-style layer without latent attention and without experts."""
+        return self.architecture == "llama" and not self.is_mla and not self.is_moe
 
 
 @dataclasses.dataclass(frozen=True)
@@ -141,19 +280,66 @@ class Op:
         return self.flops / self.bytes
 
 
-def _parse_models(data: dict) -> dict[str, DecoderConfig]:
-    sources = parse_sources(data.get("sources", {}))
-    out = {}
-    for key, m in data.get("models", {}).items():
-        if m.get("source") not in sources:
-            raise ValueError(f"models.{key}: source {m.get('source')!r} is not in [sources]")
-        out[key] = DecoderConfig(
+_MODEL_KEYS = frozenset({
+    "name", "source", "note", "model_type", "hidden_size", "intermediate_size", "ffn_dim", "word_embed_proj_dim",
+    "num_attention_heads", "num_key_value_heads", "num_hidden_layers", "head_dim", "vocab_size",
+    "max_position_embeddings", "tie_word_embeddings", "sliding_window", "use_sliding_window", "q_lora_rank",
+    "kv_lora_rank", "qk_rope_head_dim", "qk_nope_head_dim", "v_head_dim", "moe_intermediate_size",
+    "num_local_experts", "n_routed_experts", "n_shared_experts", "num_experts_per_tok", "first_k_dense_replace",
+    "params_total", "params_active", "params_source"})
+"""Fields a ``[models.KEY]`` table may hold: config.json names plus name, source, note and the
+published parameter counts. Anything else is a typo and is rejected."""
+
+_MODEL_TYPES = {"llama": "llama", "mistral": "llama", "mixtral": "llama", "qwen2": "llama",
+                "deepseek_v3": "llama", "opt": "opt"}
+"""config.json ``model_type`` -> :data:`ARCHITECTURES` entry (the layer family the code models)."""
+
+
+def _parse_model(key: str, m: dict, sources: dict[str, Source]) -> DecoderConfig:
+    where = f"models.{key}"
+    unknown = set(m) - _MODEL_KEYS
+    if unknown:
+        raise ValueError(f"{where}: unknown field(s) {sorted(unknown)}; allowed: {sorted(_MODEL_KEYS)}")
+    for field in ("source", "params_source"):
+        if field in m and m[field] not in sources:
+            raise ValueError(f"{where}: {field} {m[field]!r} is not in [sources]")
+    if "source" not in m:
+        raise ValueError(f"{where}: source None is not in [sources]")
+    model_type = m.get("model_type", "llama")
+    if model_type not in _MODEL_TYPES:
+        raise ValueError(f"{where}: model_type {model_type!r} is not one of {sorted(_MODEL_TYPES)}")
+    architecture = _MODEL_TYPES[model_type]
+    if architecture == "opt" and m.get("word_embed_proj_dim", m["hidden_size"]) != m["hidden_size"]:
+        raise ValueError(f"{where}: word_embed_proj_dim != hidden_size (OPT's projection layers) is not modelled")
+    n_experts = m.get("num_local_experts", m.get("n_routed_experts"))
+    expert_d_ff = m.get("moe_intermediate_size", m.get("intermediate_size") if "num_local_experts" in m else None)
+    use_window = m.get("use_sliding_window", True)
+    try:
+        return DecoderConfig(
             name=m["name"], d_model=m["hidden_size"], n_heads=m["num_attention_heads"],
             n_kv_heads=m.get("num_key_value_heads", m["num_attention_heads"]),
-            d_ff=m["intermediate_size"], source=sources[m["source"]],
-            n_layers=m["num_hidden_layers"], vocab_size=m["vocab_size"],
-            tie_embeddings=bool(m.get("tie_word_embeddings", False)))
-    return out
+            d_ff=m["ffn_dim"] if architecture == "opt" else m["intermediate_size"],
+            source=sources[m["source"]], n_layers=m["num_hidden_layers"], vocab_size=m["vocab_size"],
+            tie_embeddings=bool(m.get("tie_word_embeddings", False)),
+            explicit_head_dim=m.get("head_dim"),
+            sliding_window=m.get("sliding_window") if use_window else None,
+            qkv_bias=model_type == "qwen2", architecture=architecture,
+            kv_lora_rank=m.get("kv_lora_rank"), q_lora_rank=m.get("q_lora_rank"),
+            qk_rope_head_dim=m.get("qk_rope_head_dim"), qk_nope_head_dim=m.get("qk_nope_head_dim"),
+            v_head_dim=m.get("v_head_dim"), n_experts=n_experts, experts_per_token=m.get("num_experts_per_tok"),
+            n_shared_experts=m.get("n_shared_experts", 0), expert_d_ff=expert_d_ff,
+            first_dense_layers=m.get("first_k_dense_replace", 0),
+            params_total=m.get("params_total"), params_active=m.get("params_active"),
+            params_source=sources[m["params_source"]] if "params_source" in m else None)
+    except KeyError as e:
+        raise ValueError(f"{where}: missing field {e}") from None
+    except (ValueError, TypeError) as e:
+        raise ValueError(f"{where}: {e}") from None
+
+
+def _parse_models(data: dict) -> dict[str, DecoderConfig]:
+    sources = parse_sources(data.get("sources", {}))
+    return {key: _parse_model(key, m, sources) for key, m in data.get("models", {}).items()}
 
 
 @functools.lru_cache(maxsize=None)
@@ -162,8 +348,14 @@ def _models() -> dict[str, DecoderConfig]:
     return _parse_models(tomllib.loads(text))
 
 
+def model_keys() -> tuple[str, ...]:
+    """The keys of every model in ``accelbook/data/models.toml``, in file order."""
+    return tuple(_models())
+
+
 def get_model(key: str) -> DecoderConfig:
-    """The model configuration ``key`` of ``accelbook/data/models.toml`` (e.g. ``"llama2-7b"``)."""
+    """The model configuration ``key`` of ``accelbook/data/models.toml`` (e.g. ``"llama-2-7b"``).
+    Raises ``KeyError`` for an unknown key (the message lists the known ones)."""
     checks.text("key", key)
     models = _models()
     if key not in models:
@@ -171,7 +363,7 @@ def get_model(key: str) -> DecoderConfig:
     return models[key]
 
 
-LLAMA2_7B: DecoderConfig = get_model("llama2-7b")
+LLAMA2_7B: DecoderConfig = get_model("llama-2-7b")
 """Llama-2-7B: d_model 4096, 32 heads, 32 KV heads, d_ff 11008, 32 layers, vocabulary 32000."""
 
 
@@ -180,23 +372,34 @@ def _bytes_per_value(value: Any) -> float:
 
 
 def layer_params(config: DecoderConfig) -> int:
-    """Weights of one layer: ``d·(d + 2·kv) + d² + 3·d·f`` in the matmuls plus ``2·d`` norm scales."""
-    _check_config(config)
-    d, kv, f = config.d_model, config.kv_dim, config.d_ff
-    return d * (d + 2 * kv) + d * d + 3 * d * f + 2 * d
+    """Weights of one layer: ``d·(q + 2·kv) + q·d + 3·d·f`` in the matmuls (``q = n_heads ·
+    head_dim``, equal to ``d`` unless the config gives another head_dim), ``q + 2·kv`` biases if
+    ``qkv_bias``, plus ``2·d`` norm scales. Dense Llama-style configs only: raises ``ValueError``
+    for latent attention, experts or an OPT layer (see :attr:`DecoderConfig.is_dense_llama`)."""
+    _check_config(config, dense=True)
+    d, q, kv, f = config.d_model, config.q_dim, config.kv_dim, config.d_ff
+    bias = q + 2 * kv if config.qkv_bias else 0
+    return d * (q + 2 * kv) + bias + q * d + 3 * d * f + 2 * d
 
 
 def model_params(config: DecoderConfig) -> int:
     """Weights of the whole model: ``n_layers`` layers, the token embedding and the output
-    projection (``vocab · d`` each; one matrix if ``tie_embeddings``) and the final norm (``d``)."""
-    _check_config(config)
+    projection (``vocab · d`` each; one matrix if ``tie_embeddings``) and the final norm (``d``).
+    Dense Llama-style configs only (``ValueError`` otherwise, as :func:`layer_params`)."""
+    _check_config(config, dense=True)
     embeddings = (1 if config.tie_embeddings else 2) * config.vocab_size * config.d_model
     return config.n_layers * layer_params(config) + embeddings + config.d_model
 
 
-def _check_config(config: Any) -> None:
+def _check_config(config: Any, dense: bool = False) -> None:
     if not isinstance(config, DecoderConfig):
         raise TypeError(f"config={config!r} must be a DecoderConfig (e.g. decoder.LLAMA2_7B)")
+    if dense and not config.is_dense_llama:
+        why = ("multi-head latent attention" if config.is_mla else
+               f"a mixture of {config.n_experts} experts" if config.is_moe else
+               "an OPT layer (LayerNorm, ReLU MLP of two matrices, biases)")
+        raise ValueError(f"config={config.name!r} has {why}; layer_ops, layer_params and model_params "
+                         "describe dense Llama-style layers only")
 
 
 def layer_ops(config: DecoderConfig, batch: int, context: int, phase: str = "decode",
@@ -206,24 +409,26 @@ def layer_ops(config: DecoderConfig, batch: int, context: int, phase: str = "dec
     ``phase="decode"``: one new token per sequence attends to a KV cache of ``context`` tokens
     (``m = batch``). ``phase="prefill"``: ``context`` prompt tokens per sequence (``m = batch ·
     context``). Each value (weights, activations, KV cache) takes ``bytes_per_value`` bytes (2 for
-    bf16). The formulas are in the module docstring.
+    bf16). The formulas are in the module docstring. With a ``sliding_window`` ``w``, each query
+    row attends to (and the cache holds) ``min(context, w)`` keys. Dense Llama-style configs only:
+    ``ValueError`` for latent attention, experts or an OPT layer.
     """
-    _check_config(config)
+    _check_config(config, dense=True)
     batch = positive_int("batch", batch)
     context = positive_int("context", context)
     checks.one_of("phase", phase, PHASES)
     b = _bytes_per_value(bytes_per_value)
 
     d, f, h, dh, kv = config.d_model, config.d_ff, config.n_heads, config.head_dim, config.kv_dim
+    qd = config.q_dim  # width of the queries (and of the attention output) of one token
     q = 1 if phase == "decode" else context  # query rows per sequence
     m = batch * q  # tokens processed
-    c = context  # keys each query row attends to
+    c = context if config.sliding_window is None else min(context, config.sliding_window)  # keys per row
     heads = batch * h
 
-    def matmul(name, k, n, count=1, shared_input=True):
-        params = count * k * n
-        reads_in = m * k * (1 if shared_input else count)
-        return Op(name, "matmul", 2 * m * k * n * count, b * (params + reads_in + count * m * n),
+    def matmul(name, k, n, count=1, bias=0):
+        params = count * k * n + bias
+        return Op(name, "matmul", 2 * m * k * n * count, b * (params + m * k + count * m * n),
                   (m, k, n), count, params)
 
     def elementwise(name, flops, values_in, values_out, params=0):
@@ -233,14 +438,14 @@ def layer_ops(config: DecoderConfig, batch: int, context: int, phase: str = "dec
     scores = heads * q * c
     return [
         elementwise("attn_norm", 4 * m * d, m * d, m * d, params=d),
-        matmul("qkv_proj", d, d + 2 * kv),
-        elementwise("rope", 3 * m * (d + kv), m * (d + kv), m * (d + kv)),
-        Op("attn_scores", "attention", 2 * heads * q * dh * c, b * (m * d + kv_cache + scores),
+        matmul("qkv_proj", d, qd + 2 * kv, bias=qd + 2 * kv if config.qkv_bias else 0),
+        elementwise("rope", 3 * m * (qd + kv), m * (qd + kv), m * (qd + kv)),
+        Op("attn_scores", "attention", 2 * heads * q * dh * c, b * (m * qd + kv_cache + scores),
            (q, dh, c), heads),
         elementwise("softmax", 5 * scores, scores, scores),
-        Op("attn_values", "attention", 2 * heads * q * c * dh, b * (scores + kv_cache + m * d),
+        Op("attn_values", "attention", 2 * heads * q * c * dh, b * (scores + kv_cache + m * qd),
            (q, c, dh), heads),
-        matmul("o_proj", d, d),
+        matmul("o_proj", qd, d),
         elementwise("attn_residual", m * d, 2 * m * d, m * d),
         elementwise("mlp_norm", 4 * m * d, m * d, m * d, params=d),
         matmul("gate_up_proj", d, f, count=2),
@@ -260,12 +465,15 @@ def totals(ops: Iterable[Op]) -> tuple[int, float]:
 
 
 def kv_cache_bytes(config: DecoderConfig, tokens: int, bytes_per_value: float = 2) -> float:
-    """Bytes of the KV cache for ``tokens`` tokens (all sequences together) over all layers:
-    ``2 · n_layers · kv_dim · bytes_per_value`` per token (a key and a value per layer).
+    """Bytes of the KV cache for ``tokens`` cached tokens (all sequences together) over all layers:
+    ``n_layers · kv_width · bytes_per_value`` per token, where :attr:`DecoderConfig.kv_width` is
+    ``2 · kv_dim`` (a key and a value per layer) or, with latent attention, the latent plus the
+    RoPE key. A sliding window is not applied here: ``tokens`` counts the tokens held. The chapter
+    "The KV cache" has the full model (:mod:`accelbook.models.kvcache`).
     Taught in: "Introduction" (does it fit?)."""
     _check_config(config)
     tokens = positive_int("tokens", tokens)
-    return 2.0 * config.n_layers * config.kv_dim * _bytes_per_value(bytes_per_value) * tokens
+    return float(config.n_layers) * config.kv_width * _bytes_per_value(bytes_per_value) * tokens
 
 
 @dataclasses.dataclass(frozen=True)
@@ -310,7 +518,7 @@ class RunningExample:
     a single H100 with its KV cache; the batch at which the layer's matmuls turn compute-bound is
     :func:`crossing_batch`, and it is larger."""
 
-    model: str = "llama2-7b"
+    model: str = "llama-2-7b"
     context: int = 1024
     small_batch: int = 1
     large_batch: int = 64
@@ -357,6 +565,6 @@ def crossing_batch(config: DecoderConfig, peak_flops: float, bandwidth: float,
     return None if any(m is None for m in needed) else max(needed)
 
 
-__all__ = ["EXAMPLE", "KINDS", "LLAMA2_7B", "PHASES", "DecoderConfig", "Op", "Prediction", "RunningExample",
-           "crossing_batch", "get_model", "kv_cache_bytes", "layer_ops", "layer_params", "model_params",
-           "predict", "totals"]
+__all__ = ["ARCHITECTURES", "EXAMPLE", "KINDS", "LLAMA2_7B", "PHASES", "DecoderConfig", "Op", "Prediction",
+           "RunningExample", "crossing_batch", "get_model", "kv_cache_bytes", "layer_ops", "layer_params",
+           "model_keys", "model_params", "predict", "totals"]
