@@ -36,6 +36,7 @@ CHIP_KINDS = ("gpu", "tpu", "cpu")
 FIELDS: dict[str, tuple[str, str]] = {
     # memory
     "memory_capacity": ("B", "device memory (HBM, GDDR or DDR) capacity"),
+    "memory_capacity_visible": ("B", "device memory as the device reports it to programs (nvidia-smi's total)"),
     "memory_type": ("text", "device memory technology"),
     "memory_bandwidth": ("B/s", "peak device-memory bandwidth"),
     "l2_cache": ("B", "last-level on-chip cache (L2) capacity"),
