@@ -244,3 +244,132 @@ def test_the_running_example_large_batch_fits_one_h100_and_the_crossing_batch_do
     assert need(ex.large_batch) <= h100.memory_bytes
     assert need(decoder.crossing_batch(ex.config, h100.peak_flops["bf16"], h100.memory_bandwidth)) > h100.memory_bytes
     assert ex.batches == (1, ex.large_batch) and all(specs.get_chip(k) for k in ex.chips)
+
+
+# ---- the model database and the extended config ---------------------------------------------
+
+def test_every_model_in_the_file_loads_with_a_cited_config_and_parameter_count():
+    keys = decoder.model_keys()
+    assert {"opt-13b", "llama-2-7b", "llama-2-13b", "llama-2-70b", "llama-3-8b", "llama-3-70b", "llama-3.1-405b",
+            "mistral-7b", "mixtral-8x7b", "qwen2.5-7b", "qwen2.5-72b", "deepseek-v3"} <= set(keys)
+    for key in keys:
+        cfg = decoder.get_model(key)
+        assert cfg.source.url.startswith("https://") and cfg.source.kind in ("documentation", "paper")
+        assert cfg.params_total and cfg.params_source is not None, key
+        assert (cfg.params_active is not None) == cfg.is_moe, key
+
+
+@pytest.mark.parametrize("key", ["llama-2-7b", "llama-2-13b", "llama-2-70b", "llama-3-8b", "llama-3-70b",
+                                 "llama-3.1-405b", "mistral-7b", "qwen2.5-7b", "qwen2.5-72b"])
+def test_counting_a_dense_config_lands_near_the_published_parameter_count(key):
+    # The papers and cards round (Llama-2-7B: 6.74e9 counted, "7B" printed); 5 % covers the rounding,
+    # while a wrong head count or a missing matrix would be off by far more.
+    cfg = decoder.get_model(key)
+    assert decoder.model_params(cfg) == pytest.approx(cfg.params_total, rel=0.05)
+
+
+def test_qwen_q_k_v_biases_are_counted_and_match_the_card_to_three_digits():
+    # Qwen2.5-7B by hand from its config: d 3584, 28 heads, 4 KV heads of 128, f 18944, 28 layers,
+    # vocabulary 152064, untied; q, k and v carry biases. The card prints 7.61B.
+    d, kv, f, layers, vocab = 3584, 4 * 128, 18944, 28, 152064
+    layer = d * (d + 2 * kv) + (d + 2 * kv) + d * d + 3 * d * f + 2 * d
+    cfg = decoder.get_model("qwen2.5-7b")
+    assert cfg.qkv_bias and decoder.layer_params(cfg) == layer
+    total = layers * layer + 2 * vocab * d + d
+    assert decoder.model_params(cfg) == total
+    assert total == pytest.approx(7.61e9, rel=2e-3)
+
+
+def test_llama_3_1_405b_has_eight_kv_heads_not_the_duplicated_sixteen():
+    cfg = decoder.get_model("llama-3.1-405b")
+    assert (cfg.n_layers, cfg.d_model, cfg.d_ff, cfg.n_heads, cfg.n_kv_heads) == (126, 16384, 53248, 128, 8)
+
+
+def test_deepseek_v3_is_loaded_as_latent_attention_with_experts():
+    # Hand-typed from DeepSeek-V3's config.json.
+    cfg = decoder.get_model("deepseek-v3")
+    assert cfg.is_mla and cfg.is_moe and not cfg.is_dense_llama
+    assert (cfg.kv_lora_rank, cfg.qk_rope_head_dim, cfg.qk_nope_head_dim, cfg.v_head_dim, cfg.q_lora_rank) == \
+        (512, 64, 128, 128, 1536)
+    assert (cfg.n_experts, cfg.experts_per_token, cfg.n_shared_experts, cfg.expert_d_ff, cfg.first_dense_layers) == \
+        (256, 8, 1, 2048, 3)
+    assert cfg.kv_width == 512 + 64
+    mixtral = decoder.get_model("mixtral-8x7b")
+    assert (mixtral.n_experts, mixtral.experts_per_token, mixtral.expert_d_ff) == (8, 2, 14336)
+    assert decoder.get_model("mistral-7b").sliding_window == 4096
+    assert decoder.get_model("mixtral-8x7b").sliding_window is None
+    assert decoder.get_model("qwen2.5-7b").sliding_window is None  # use_sliding_window = false
+    opt = decoder.get_model("opt-13b")
+    assert (opt.architecture, opt.d_ff, opt.n_kv_heads, opt.tie_embeddings) == ("opt", 20480, 40, True)
+
+
+@pytest.mark.parametrize("key", ["deepseek-v3", "mixtral-8x7b", "opt-13b"])
+def test_layer_counts_refuse_models_they_would_count_wrong(key):
+    cfg = decoder.get_model(key)
+    for call in (lambda: decoder.layer_ops(cfg, 1, 16), lambda: decoder.layer_params(cfg),
+                 lambda: decoder.model_params(cfg)):
+        with pytest.raises(ValueError, match="dense Llama-style"):
+            call()
+
+
+def test_an_explicit_head_dim_wins_over_d_model_over_heads():
+    # A made-up Qwen3-style shape: 32 query heads and 8 KV heads of 128, so q = 4096 > d = 2560.
+    cfg = decoder.DecoderConfig("x", d_model=2560, n_heads=32, n_kv_heads=8, d_ff=9728, explicit_head_dim=128)
+    assert (cfg.head_dim, cfg.q_dim, cfg.kv_dim) == (128, 4096, 1024)
+    d, q, kv, f = 2560, 4096, 1024, 9728
+    assert decoder.layer_params(cfg) == d * (q + 2 * kv) + q * d + 3 * d * f + 2 * d
+    ops = {op.name: op for op in decoder.layer_ops(cfg, batch=2, context=64)}
+    assert ops["qkv_proj"].shape == (2, d, q + 2 * kv) and ops["o_proj"].shape == (2, q, d)
+    assert ops["attn_scores"].shape == (1, 128, 64) and ops["attn_scores"].count == 2 * 32
+    # no multiple-of rule when the head width is given: 100 / 8 is not whole
+    assert decoder.DecoderConfig("y", d_model=100, n_heads=8, n_kv_heads=8, d_ff=64, explicit_head_dim=16).q_dim == 128
+
+
+def test_a_sliding_window_caps_the_keys_each_token_attends_to():
+    cfg = decoder.get_model("mistral-7b")
+    at_window = {op.name: op for op in decoder.layer_ops(cfg, 2, 4096)}
+    beyond = {op.name: op for op in decoder.layer_ops(cfg, 2, 32768)}
+    for name in ("attn_scores", "attn_values", "softmax"):
+        assert beyond[name].flops == at_window[name].flops and beyond[name].bytes == at_window[name].bytes
+    assert beyond["attn_scores"].shape == (1, 128, 4096)
+    below = {op.name: op for op in decoder.layer_ops(cfg, 2, 1000)}
+    assert below["attn_scores"].shape == (1, 128, 1000)
+
+
+def test_the_kv_cache_of_latent_attention_is_the_latent_plus_the_rope_key():
+    cfg = decoder.get_model("deepseek-v3")
+    assert decoder.kv_cache_bytes(cfg, 10, 2) == 10 * 61 * (512 + 64) * 2
+
+
+def test_the_loader_maps_config_names_and_rejects_what_it_cannot_model():
+    src = {"s": {"title": "t", "url": "https://x.org/config.json", "kind": "documentation"}}
+    base = {"name": "m", "source": "s", "hidden_size": 64, "intermediate_size": 128, "num_attention_heads": 8,
+            "num_key_value_heads": 2, "num_hidden_layers": 2, "vocab_size": 10}
+    cfg = decoder._parse_models({"sources": src, "models": {"m": dict(base, head_dim=32, sliding_window=16)}})["m"]
+    assert (cfg.head_dim, cfg.explicit_head_dim, cfg.kv_dim, cfg.sliding_window) == (32, 32, 64, 16)
+    cfg = decoder._parse_models({"sources": src, "models": {"m": dict(
+        base, sliding_window=16, use_sliding_window=False)}})["m"]
+    assert cfg.sliding_window is None and cfg.explicit_head_dim is None and cfg.head_dim == 8
+    bad = [(dict(base, num_heads=8), "unknown field"), (dict(base, model_type="gpt2"), "model_type"),
+           (dict(base, params_source="nowhere"), "params_source"),
+           (dict(base, model_type="opt", ffn_dim=128, word_embed_proj_dim=32), "word_embed_proj_dim"),
+           (dict(base, kv_lora_rank=16), "latent attention"), ({k: v for k, v in base.items() if k != "vocab_size"},
+                                                               "vocab_size")]
+    for m, match in bad:
+        with pytest.raises(ValueError, match=match):
+            decoder._parse_models({"sources": src, "models": {"m": m}})
+
+
+def test_latent_attention_and_expert_fields_come_in_complete_groups():
+    base = dict(name="x", d_model=64, n_heads=8, n_kv_heads=8, d_ff=128, n_layers=4)
+    for kwargs, match in ((dict(kv_lora_rank=16), "qk_rope_head_dim"), (dict(q_lora_rank=16), "q_lora_rank"),
+                          (dict(n_experts=4), "experts_per_token"),
+                          (dict(n_experts=4, experts_per_token=5, expert_d_ff=8), "experts_per_token=5"),
+                          (dict(n_experts=4, experts_per_token=2, expert_d_ff=8, first_dense_layers=4),
+                           "first_dense_layers=4"),
+                          (dict(n_shared_experts=1), "n_shared_experts=1"), (dict(params_active=1e9), "params_active"),
+                          (dict(sliding_window=0), "sliding_window=0"), (dict(architecture="gpt"), "architecture"),
+                          (dict(explicit_head_dim=-4), "explicit_head_dim=-4"),
+                          (dict(params_total=0.0), "params_total")):
+        with pytest.raises((ValueError, TypeError), match=match):
+            decoder.DecoderConfig(**base, **kwargs)
