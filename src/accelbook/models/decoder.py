@@ -123,7 +123,9 @@ class DecoderConfig:
       experts) and the ``params_source`` that prints them.
 
     Raises ``ValueError`` naming the field for a bad value, ``TypeError`` for a ``source`` or
-    ``params_source`` that is not a :class:`accelbook.specs.Source`.
+    ``params_source`` that is not a :class:`accelbook.specs.Source`. Sizes are counts (values,
+    heads, layers, tokens); parameter counts are numbers of weights.
+    Taught in: "Introduction" (the running example) and "The KV cache" (many models' configs).
     """
 
     name: str
@@ -349,7 +351,8 @@ def _models() -> dict[str, DecoderConfig]:
 
 
 def model_keys() -> tuple[str, ...]:
-    """The keys of every model in ``accelbook/data/models.toml``, in file order."""
+    """The keys of every model in ``accelbook/data/models.toml``, in file order.
+    Taught in: "The KV cache" (bytes per token, model by model)."""
     return tuple(_models())
 
 
