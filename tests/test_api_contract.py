@@ -371,7 +371,32 @@ BASES: dict[str, B | Skip] = {
     "models.systolic.layout_padding": B(lambda: dict(shape=(100, 100), dtype="bf16")),
     "models.systolic.k_cliff_sweep": B(lambda: dict(T=128, backend="tpu")),
     # models.decoder
-    "models.decoder.DecoderConfig": B(lambda: dict(name="tiny", d_model=64, n_heads=4, n_kv_heads=2, d_ff=128)),
+    "models.decoder.DecoderConfig": B(lambda: dict(name="tiny", d_model=64, n_heads=4, n_kv_heads=2, d_ff=128,
+                                                   n_layers=2, explicit_head_dim=32, sliding_window=16,
+                                                   qkv_bias=False, params_total=1e6)),
+    "models.decoder.model_keys": B(),
+    # models.kvcache
+    "models.kvcache.dtype_bits": B(lambda: dict(dtype="bf16")),
+    "models.kvcache.kv_bytes_per_token": B(lambda: dict(model="llama-3-8b", dtype="bf16")),
+    "models.kvcache.cached_tokens": B(lambda: dict(model="mistral-7b", context=8192)),
+    "models.kvcache.kv_bytes": B(lambda: dict(model="mistral-7b", dtype="bf16", batch=4, context=8192)),
+    "models.kvcache.weight_params": B(lambda: dict(model="mixtral-8x7b")),
+    "models.kvcache.weight_bytes": B(lambda: dict(model="llama-3-8b", dtype="fp8")),
+    "models.kvcache.routed_expert_params": B(lambda: dict(model="deepseek-v3")),
+    "models.kvcache.params_read": B(lambda: dict(model="mixtral-8x7b", batch=4)),
+    "models.kvcache.active_params": B(lambda: dict(model="deepseek-v3")),
+    "models.kvcache.DeviceMemory": B(lambda: dict(chip="h100-sxm", capacity=8.5e10, visible=True)),
+    "models.kvcache.device_memory": B(lambda: dict(chip="h100-sxm")),
+    "models.kvcache.MemoryFit": Skip("a record built only by kvcache.max_batch and kvcache.max_context"),
+    "models.kvcache.max_batch": B(lambda: dict(model="llama-3-8b", chip="h100-sxm", context=4096, dtype="bf16",
+                                               kv_dtype="fp8", memory_fraction=0.9, block_size=16)),
+    "models.kvcache.max_context": B(lambda: dict(model="mistral-7b", chip="a100-80gb", batch=8, dtype="bf16",
+                                                 kv_dtype="bf16", memory_fraction=0.9, block_size=16)),
+    "models.kvcache.attention_flops": B(lambda: dict(model=_dsv3(), batch=2, context=1024)),
+    "models.kvcache.DecodeStep": Skip("a record built only by kvcache.decode_step"),
+    "models.kvcache.decode_step": B(lambda: dict(model="llama-3-8b", chip="h100-sxm", batch=8, context=2048,
+                                                 dtype="bf16", kv_dtype="bf16", compute_dtype="bf16")),
+    "models.kvcache.crossover_context": B(lambda: dict(model="llama-3-8b", batch=4, dtype="bf16", kv_dtype="fp8")),
     "models.decoder.Op": Skip("a record built only by decoder.layer_ops"),
     "models.decoder.get_model": B(lambda: dict(key="llama-2-7b")),
     "models.decoder.layer_params": B(lambda: dict(config=_llama())),
@@ -679,6 +704,11 @@ BASES: dict[str, B | Skip] = {
 def _llama():
     from accelbook.models import decoder
     return decoder.LLAMA2_7B
+
+
+def _dsv3():
+    from accelbook.models import decoder
+    return decoder.get_model("deepseek-v3")
 
 
 def _ops():
