@@ -35,6 +35,7 @@ import edition  # noqa: E402
 
 BOOK = edition.Book.load()
 EDITIONS = {doc: ROOT / edition.target(doc) for doc in edition.notebook_pages(BOOK)}
+RENDER = "from accelbook.notebook import render"
 MYST_LEFT = [
     (re.compile(r"\{[a-z][a-z:-]*\}`"), "a role"),
     (re.compile(r"^\s*(`{3,}|:{3,})\s*\{", re.M), "a directive"),
@@ -144,7 +145,8 @@ def _render_calls(source: str) -> list[dict]:
                     parts.append(("md", arg.value.strip("\n")))
                 else:
                     assert isinstance(arg, ast.Call) and arg.func.id == "Code", ast.dump(arg)
-                    parts.append(("code", arg.args[0].value.strip("\n")))
+                    shown = all(k.value.value for k in arg.keywords if k.arg == "shown")
+                    parts.append(("code" if shown else "hidden-code", arg.args[0].value.strip("\n")))
             summary = next((k.value.value for k in node.keywords if k.arg == "summary"), None)
             calls.append({"parts": parts, "summary": summary})
     return calls
@@ -179,9 +181,17 @@ def test_no_myst_is_left_in_any_prose_cell(doc):
             m = pattern.search(text)
             assert not m, f"{doc}: {what} left in the prose: {text[max(0, m.start() - 80):m.end() + 80]!r}"
     for cell in nb["cells"]:
+        src = "".join(cell["source"])
         if cell["cell_type"] == "markdown":
-            assert "⟪" not in "".join(cell["source"]), f"{doc}: a slot in a Markdown cell, which nothing fills"
-        assert not cell.get("outputs"), f"{doc}: committed with outputs"
+            assert "⟪" not in src, f"{doc}: a slot in a Markdown cell, which nothing fills"
+        elif src.startswith(RENDER):  # committed with the text it shows before the notebook runs
+            [out] = cell["outputs"]
+            text = out["data"]["text/markdown"]
+            assert text.strip() and "⟪" not in text, f"{doc}: {src[:120]!r} shows {text[:200]!r} before running"
+            for pattern, what in MYST_LEFT:
+                assert not pattern.search(text), f"{doc}: {what} in the text shown before running"
+        else:
+            assert not cell.get("outputs"), f"{doc}: a code cell committed with outputs"
 
 
 @pytest.mark.parametrize("doc", sorted(d for d in EDITIONS if d in BOOK.numbers), ids=lambda d: pathlib.Path(d).name)
@@ -218,8 +228,8 @@ def test_edition_cells_keep_every_code_cell_of_the_chapter_in_order():
             src = "".join(c["source"])
             if c["cell_type"] != "code":
                 continue
-            if "render(" in src and src.startswith("# @title"):
-                kept += [t for call in _render_calls(src) for kind, t in call["parts"] if kind == "code"]
+            if src.startswith(RENDER):
+                kept += [t for call in _render_calls(src) for kind, t in call["parts"] if kind != "md"]
             else:
                 kept.append(src)
         assert [s.strip("\n") for s in kept] == [s.strip("\n") for s in source], doc

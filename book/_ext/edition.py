@@ -282,6 +282,8 @@ class Converter:
             inner = self.markdown(body, f"the {name} {arg!r}")
             if name == "dropdown" or "dropdown" in options.get("class", "").split():
                 return [Token("md", details(title, inner))]
+            if re.search(r"^\s*\|", inner, re.M):  # a table: many Markdown renderers drop it inside a quote
+                return [Token("md", f"---\n\n**{title}**\n\n{inner}\n\n---")]
             quoted = "\n".join(("> " + l).rstrip() for l in f"**{title}**\n\n{inner}".split("\n"))
             return [Token("md", quoted)]
         raise ValueError(f"{self.doc}: directive {{{name}}} has no Markdown form in the edition")
@@ -302,7 +304,6 @@ def details(summary: str, body: str) -> str:
 # -- the notebook ----------------------------------------------------------------------------------
 
 HIDDEN_TAGS = {"remove-cell", "remove-input", "hide-input", "hide-cell"}
-RENDER_TITLE = "# @title Text with this run's numbers"
 
 
 def _py_string(text: str) -> str:
@@ -310,6 +311,48 @@ def _py_string(text: str) -> str:
     if '"""' not in text and not text.endswith(("\\", '"')) and "\r" not in text:
         return 'r"""\n' + text + '\n"""'
     return repr(text)
+
+
+def _blocks(text: str) -> list[str]:
+    """Markdown split at blank lines; a code fence, a ``$$`` math block and a ``<details>``
+    block stay whole."""
+    out, cur, fence, math, details = [], [], None, False, 0
+    for line in text.split("\n"):
+        s = line.strip()
+        if fence is not None:
+            cur.append(line)
+            if re.fullmatch(rf"{re.escape(fence[0])}{{{len(fence)},}}", s):
+                fence = None
+            continue
+        m = re.match(r"(`{3,}|~{3,})", s)
+        if m:
+            fence = m.group(1)
+            cur.append(line)
+            continue
+        if s.count("$$") % 2:
+            math = not math
+        details += s.count("<details") - s.count("</details>")
+        if not s and not math and details == 0:
+            if cur:
+                out.append("\n".join(cur))
+            cur = []
+        else:
+            cur.append(line)
+    if cur:
+        out.append("\n".join(cur))
+    return out
+
+
+def _runs(text: str) -> list[tuple[bool, str]]:
+    """Consecutive paragraphs grouped by whether they quote a glued value."""
+    runs: list[tuple[bool, list[str]]] = []
+    for block in _blocks(text):
+        has = bool(SLOT_IN.search(block))
+        if runs and runs[-1][0] == has:
+            runs[-1][1].append(block)
+        else:
+            runs.append((has, [block]))
+    return [(has, "\n\n".join(blocks)) for has, blocks in runs]
 
 
 def _cell_id(kind: str, source: str, seen: set) -> str:
@@ -351,19 +394,34 @@ class Edition:
                            "execution_count": None, "outputs": []})
 
     def render_cell(self, parts: list, summary: str | None = None) -> None:
-        args = []
+        """A hidden cell that shows ``parts`` with this run's values; committed with the text it
+        shows before the notebook runs (slots read "…"), so the prose reads before "Run all"."""
+        from accelbook.notebook import Code, preview
+
+        args, objs = [], []
         for kind, text in parts:
-            args.append(_py_string(text) if kind == "md" else f"Code({_py_string(text)})")
+            if kind == "md":
+                args.append(_py_string(text))
+                objs.append(text)
+            else:
+                shown = kind == "code"
+                args.append(f"Code({_py_string(text)}" + ("" if shown else ", shown=False") + ")")
+                objs.append(Code(text, shown=shown))
         call = ",\n       ".join(args) + (f",\n       summary={summary!r}" if summary else "")
-        imports = "from accelbook.notebook import render" + (", Code" if any(k == "code" for k, _ in parts) else "")
-        title = f"# @title {summary}" if summary else RENDER_TITLE
-        self.code_cell(f"{title}\n{imports}\nrender({call})", {}, hidden=True)
+        imports = "from accelbook.notebook import render" + (", Code" if len(objs) > len([o for o in objs if isinstance(o, str)]) else "")
+        self.code_cell(f"{imports}\nrender({call})", {}, hidden=True)
+        text = preview(*objs, summary=summary)
+        self.cells[-1]["outputs"] = [{"output_type": "display_data", "metadata": {},
+                                      "data": {"text/markdown": text, "text/plain": "<IPython.core.display.Markdown object>"}}]
 
     def prose(self, text: str) -> None:
-        if SLOT_IN.search(text):
-            self.render_cell([("md", text)])
-        else:
-            self.markdown_cell(text)
+        """Markdown cells for paragraphs without glued values; a render cell for each run of
+        paragraphs that quote them."""
+        for has_slot, run in _runs(text):
+            if has_slot:
+                self.render_cell([("md", run)])
+            else:
+                self.markdown_cell(run)
 
     def add(self, token: Token) -> None:
         if token.kind == "sol_start":
@@ -374,7 +432,7 @@ class Edition:
             if self.solution is None:
                 raise ValueError(f"{self.doc}: solution-end without a solution-start")
             parts, self.solution = self.solution, None
-            if any(k == "code" or SLOT_IN.search(t) for k, t in parts):
+            if any(k != "md" or SLOT_IN.search(t) for k, t in parts):
                 self.render_cell(parts, summary=self.summary)
             else:
                 self.markdown_cell(details(self.summary, "\n\n".join(t for _, t in parts)))
@@ -394,10 +452,11 @@ def edition(book: Book, doc: str) -> dict:
     conv, ed = Converter(book, doc), Edition(book, doc)
     number = book.numbers.get(doc)
     where = f"chapter {number} of" if number else "a page of"
-    ed.markdown_cell(
-        f"*This notebook is {where} [GPUs, TPUs, and accelerators]({book.site}), "
-        f"[read on the website]({book.url(doc)}). Run every cell (in Colab: Runtime → Run all): "
-        "the text then quotes the numbers your own device measures.*")
+    run = ("Run every cell (in Colab: Runtime → Run all): the numbers in the text, shown as … until "
+           "then, become the ones your own device gives." if number else
+           "Run every cell (in Colab: Runtime → Run all) to fill in its values, shown as … until then.")
+    ed.markdown_cell(f"*This notebook is {where} [GPUs, TPUs, and accelerators]({book.site}), "
+                     f"[read on the website]({book.url(doc)}). {run}*")
     ed.cells[-1]["_solo"] = True
     for cell in source["cells"]:
         text = "".join(cell["source"])
@@ -405,10 +464,10 @@ def edition(book: Book, doc: str) -> dict:
             for token in conv.tokens(text):
                 ed.add(token)
             continue
-        if ed.solution is not None:
-            ed.solution.append(("code", text))
-            continue
         tags = set(cell.get("metadata", {}).get("tags", []))
+        if ed.solution is not None:  # runs inside the collapsed block; shown unless the site hides it
+            ed.solution.append(("code" if not tags & {"remove-input", "remove-cell"} else "hidden-code", text))
+            continue
         ed.code_cell(text, cell.get("metadata", {}), hidden=bool(tags & HIDDEN_TAGS))
     if ed.solution is not None:
         raise ValueError(f"{doc}: a solution is never closed")

@@ -121,10 +121,12 @@ def fill(template: str, values: Mapping[str, Any]) -> tuple[str, list[str]]:
 
 class Code:
     """Code inside a collapsed block of :func:`render` (a solution's computation): it runs once,
-    in the notebook's namespace, and the block shows it with what it printed or displayed."""
+    in the notebook's namespace, and the block shows it with what it printed or displayed. With
+    ``shown=False`` (set-up code the website hides) it runs and shows only what it displays."""
 
-    def __init__(self, source: str):
-        self.source = checks.text("source", source)
+    def __init__(self, source: str, shown: bool = True):
+        self.source = checks.text("source", source).strip("\n")
+        self.shown = checks.boolean("shown", shown)
 
     def run(self, namespace: dict) -> list[tuple[str, str]]:
         """Execute in ``namespace``. Returns what it showed, in pieces ``(kind, content)``: kind
@@ -161,17 +163,18 @@ class _Block:
     def __init__(self, parts: list, summary: str | None):
         self.parts, self.summary, self.handle = parts, summary, None
 
-    def markdown(self) -> tuple[str, list[str]]:
+    def markdown(self, values: Mapping[str, Any] | None = None) -> tuple[str, list[str]]:
         pieces, missing = [], []
         for part in self.parts:
             if isinstance(part, str):
-                text, lacking = fill(part, _GLUED)
+                text, lacking = fill(part, _GLUED if values is None else values)
                 pieces.append(text)
                 missing += lacking
             else:
                 code, shown = part
-                pieces.append(f"```python\n{code.source.rstrip()}\n```")
-                if shown:  # labelled: some renderers draw code and output fences alike
+                if code.shown:
+                    pieces.append(f"```python\n{code.source.rstrip()}\n```")
+                if shown and code.shown:  # labelled: some renderers draw code and output fences alike
                     pieces.append("*Output:*")
                 for kind, content in shown:
                     pieces.append(f"```text\n{content.rstrip()}\n```" if kind == "text" else content
@@ -191,6 +194,25 @@ class _Block:
                 _WAITING[name].append(self)
 
 
+def _parts(parts: tuple, summary: Any) -> tuple[list, str | None]:
+    if not parts:
+        raise ValueError("parts: render needs at least one Markdown text or Code")
+    for i, part in enumerate(parts):
+        if not isinstance(part, (str, Code)):
+            raise TypeError(f"parts[{i}]={checks.show(part)} must be Markdown text (str) or a Code")
+    if summary is not None:
+        summary = checks.text("summary", summary)
+    return [p.strip("\n") if isinstance(p, str) else p for p in parts], summary
+
+
+def preview(*parts: str | Code, summary: str | None = None) -> str:
+    """What :func:`render` shows before any value is glued and before any code runs: each slot
+    reads "…", and a :class:`Code` shows its source without output. The notebook edition stores it
+    as the output of each render cell, so the text reads before the notebook runs."""
+    parts, summary = _parts(parts, summary)
+    return _Block([p if isinstance(p, str) else (p, []) for p in parts], summary).markdown({})[0]
+
+
 def render(*parts: str | Code, summary: str | None = None) -> None:
     """Show prose of the notebook edition with this run's glued values in it (see :func:`fill`).
 
@@ -203,17 +225,10 @@ def render(*parts: str | Code, summary: str | None = None) -> None:
     from IPython import get_ipython
     from IPython.display import Markdown, display
 
-    if not parts:
-        raise ValueError("parts: render needs at least one Markdown text or Code")
-    for i, part in enumerate(parts):
-        if not isinstance(part, (str, Code)):
-            raise TypeError(f"parts[{i}]={checks.show(part)} must be Markdown text (str) or a Code")
-    if summary is not None:
-        summary = checks.text("summary", summary)
+    parts, summary = _parts(parts, summary)
     shell = get_ipython()
     if shell is None and any(isinstance(p, Code) for p in parts):
         raise RuntimeError("render: Code parts run in the notebook's namespace; no IPython kernel here")
-    parts = [p.strip("\n") if isinstance(p, str) else p for p in parts]
     block = _Block([p if isinstance(p, str) else (p, p.run(shell.user_ns)) for p in parts], summary)
     text, missing = block.markdown()
     block.handle = display(Markdown(text), display_id=True)
@@ -487,5 +502,5 @@ def device_kind_table(chip_list: Sequence[specs.Chip]) -> str:
 
 
 __all__ = ["Code", "device_kind_table", "device_summary", "field_label", "field_table",
-           "fields_present", "fill", "format_spec", "glue", "markdown_table", "notes_table", "render",
+           "fields_present", "fill", "format_spec", "glue", "markdown_table", "notes_table", "preview", "render",
            "show", "source_table", "spec_table"]
