@@ -332,20 +332,22 @@ def parse_links(data: dict) -> LinkData:
 
 @functools.lru_cache(maxsize=None)
 def link_data() -> LinkData:
-    """The records of ``accelbook/data/links.toml`` (parsed once)."""
+    """The records of ``accelbook/data/links.toml`` (parsed once; :func:`parse_links` checks them)."""
     text = importlib.resources.files("accelbook").joinpath("data/links.toml").read_text("utf-8")
     return parse_links(tomllib.loads(text))
 
 
 def links(family: str | None = None) -> list[Link]:
-    """The links of links.toml, optionally of one ``family`` (:data:`FAMILIES`), in file order."""
+    """The links of links.toml, optionally of one ``family`` (:data:`FAMILIES`), in file order.
+    ``ValueError`` for an unknown family."""
     if family is not None:
         checks.one_of("family", family, FAMILIES)
     return [lk for lk in link_data().links.values() if family is None or lk.family == family]
 
 
 def get_link(key: str) -> Link:
-    """A link of links.toml by key (``"nvlink4"``, ``"pcie5-x16"``, ``"tpu-v5e-ici"`` ...)."""
+    """A link of links.toml by key (``"nvlink4"``, ``"pcie5-x16"``, ``"tpu-v5e-ici"`` ...).
+    ``KeyError`` lists the known keys."""
     known = link_data().links
     if not isinstance(key, str) or key not in known:
         raise KeyError(f"key={checks.show(key)} is not a link in links.toml; known: {', '.join(known)}")
@@ -354,7 +356,8 @@ def get_link(key: str) -> Link:
 
 def measurements(link: str | None = None, quantity: str | None = None) -> list[Measurement]:
     """The published measurements of links.toml, optionally for one ``link`` key and one
-    ``quantity`` ("bandwidth", "busbw" or "latency")."""
+    ``quantity`` ("bandwidth", "busbw" or "latency"). ``KeyError`` for an unknown link,
+    ``ValueError`` for an unknown quantity."""
     if link is not None:
         get_link(link)
     if quantity is not None:
@@ -364,7 +367,7 @@ def measurements(link: str | None = None, quantity: str | None = None) -> list[M
 
 
 def get_sweep(key: str) -> Sweep:
-    """A published sweep of links.toml by key (``"a100-allreduce-8"``)."""
+    """A published sweep of links.toml by key (``"a100-allreduce-8"``). ``KeyError`` lists the known keys."""
     known = link_data().sweeps
     if not isinstance(key, str) or key not in known:
         raise KeyError(f"key={checks.show(key)} is not a sweep in links.toml; known: {', '.join(known)}")
@@ -505,7 +508,8 @@ def collective_time(op: str, algorithm: str, n_bytes, p: int, alpha: float, beta
     byte reduced. ``n_bytes`` may be an array (the result is then an array).
 
     Example: a ring all-reduce of 1 MB on 4 ranks with α = 1 µs, β = 1 ns/B costs
-    6 µs + 1.5 · 10⁶ · 1 ns = 1.506 ms.
+    6 µs + 1.5 · 10⁶ · 1 ns = 1.506 ms. ``ValueError`` as :func:`cost_terms`, or for a negative,
+    NaN or infinite ``n_bytes``, ``alpha``, ``beta`` or ``gamma``.
     """
     return cost_terms(op, algorithm, p).time(n_bytes, alpha, beta, gamma)
 
@@ -539,6 +543,7 @@ def lower_bound(op: str, n_bytes: float, p: int, alpha: float, beta: float,
 
     Every algorithm of :func:`cost_terms` costs at least ``total``. ``p = 1`` bounds are 0.
     ``n_bytes`` follows :data:`N_CONVENTION`; ``alpha`` s, ``beta`` s/byte, ``gamma`` s/byte.
+    ``ValueError`` names a bad argument.
     """
     op = _check_op(op)
     n = checks.real("n_bytes", n_bytes, nonnegative=True)
@@ -563,7 +568,8 @@ def crossover_bytes(op: str, alg_a: str, alg_b: str, p: int, alpha: float, beta:
     ``n* = (A_b − A_a) / (B_a − B_b)`` with ``A = messages·α`` and ``B = bytes_factor·β +
     reduced_factor·γ``. Below ``n*`` the algorithm with fewer messages wins, above it the one that
     moves fewer bytes. ``None`` when the lines do not cross at a positive size (parallel lines, or
-    one algorithm is never slower). Arguments as :func:`collective_time`.
+    one algorithm is never slower). Arguments as :func:`collective_time`; ``ValueError`` names a
+    bad one (``alg_a``, ``alg_b`` must be algorithms of ``op``).
     """
     ta = cost_terms(op, checks.one_of("alg_a", alg_a, ALGORITHMS[_check_op(op)]), p)
     tb = cost_terms(op, checks.one_of("alg_b", alg_b, ALGORITHMS[op]), p)
@@ -644,6 +650,7 @@ def bus_bandwidth_factor(op: str, n: int) -> float:
     ``(n−1)/n``; broadcast and reduce ``1`` (doc/PERFORMANCE.md, "Summary"). With it, busbw of an
     optimal schedule equals the one-way bandwidth ``B`` each rank has to the outside world, for any
     ``n``. (The doc's factor for in-network reduction, ``(n−1)/(n+1)``, is not modelled.)
+    ``ValueError`` for an op outside :data:`NCCL_OPS` or ``n`` not a positive integer.
     """
     op = _check_op(op, NCCL_OPS)
     n = checks.positive_int("n", n)
@@ -661,6 +668,7 @@ def nccl_size_bytes(op: str, count: int, bytes_per_element: int, n: int) -> int:
     ``recvcount · size · n`` (the whole array, since NCCL's count is per rank); all-gather:
     ``sendcount · size · n``; all-to-all: ``count · size · n`` with ``count`` the elements sent to
     each peer (nccl-tests' ``src/alltoall.cu``). This S is the ``n_bytes`` of :func:`collective_time`.
+    ``ValueError`` names a bad argument.
     """
     op = _check_op(op, NCCL_OPS)
     count = checks.nonneg_int("count", count)
@@ -672,7 +680,8 @@ def nccl_size_bytes(op: str, count: int, bytes_per_element: int, n: int) -> int:
 
 def algorithm_bandwidth(size_bytes, seconds):
     """nccl-tests' algbw = S / t (bytes/s): ``size_bytes`` (S, :func:`nccl_size_bytes`) over
-    ``seconds``. Arrays are accepted (element-wise)."""
+    ``seconds``. Arrays are accepted (element-wise). ``ValueError`` for a negative size or a
+    time that is not > 0."""
     s = checks.real("size_bytes", size_bytes, nonnegative=True, allow_array=True)
     t = checks.real("seconds", seconds, positive=True, allow_array=True)
     out = checks.finite_result({"size_bytes": size_bytes, "seconds": seconds}, s / t)
@@ -683,7 +692,8 @@ def bus_bandwidth(op: str, size_bytes, seconds, n: int):
     """nccl-tests' busbw (bytes/s) = ``algbw · factor(op, n)`` (:func:`bus_bandwidth_factor`).
 
     For a ring all-reduce with α = 0 and γ = 0 it equals ``1/β``, the link's one-way bandwidth,
-    whatever ``n``: that is what busbw is for.
+    whatever ``n``: that is what busbw is for. ``ValueError`` as :func:`algorithm_bandwidth` and
+    :func:`bus_bandwidth_factor`.
     """
     factor = bus_bandwidth_factor(op, n)
     return algorithm_bandwidth(size_bytes, seconds) * factor
@@ -735,9 +745,12 @@ def torus_allreduce_time(n_bytes, dims, alpha: float, link_beta: float, gamma: f
 
         t = Σ_i 2(k_i − 1)·α + 2(p−1)/p · n · β_link / (2d) + (p−1)/p · n · γ
 
-    with ``β_link`` the seconds per byte of ONE link in ONE direction. For ``dims = (p,)`` it is
+    with ``β_link`` the seconds per byte of ONE link in ONE direction. Every dimension is a ring
+    with its wrap-around link (a dimension of 2 chips joins them by two links; a mesh without
+    wrap-around is slower and not modelled). For ``dims = (p,)`` it is
     the bidirectional ring ``2(p−1)α + (p−1)/p·n·β_link``. Exact when all dimensions are equal; an
     optimistic idealisation otherwise (the parts then finish their dimensions at different times).
+    ``ValueError`` for more than 3 dimensions or another bad argument, naming it.
     """
     dims = tuple(checks.sequence("dims", dims, of=lambda name, v: checks.positive_int(name, v, maximum=2**20)))
     if len(dims) > 3:
@@ -770,7 +783,8 @@ def hierarchical_allreduce_time(n_bytes, nodes: int, per_node: int, intra_alpha:
     plus the reduction ``(gN−1)/(gN)·n·γ``. ``intra_beta`` and ``inter_beta`` are seconds per byte
     of one device's ONE-WAY bandwidth into the switch and into the network. With one node it is
     the flat ring of ``per_node`` devices; with one device per node, the ring across nodes. This
-    is NCCL's and Horovod's hierarchical scheme (e.g. Jia et al. 2018; Sergeev & Del Balso 2018).
+    is the hierarchical all-reduce of Jia et al. (2018, "Highly Scalable Deep Learning Training
+    System with Mixed-Precision"). ``ValueError`` names a bad argument.
     """
     n = checks.real("n_bytes", n_bytes, nonnegative=True, allow_array=True)
     big_n = checks.positive_int("nodes", nodes)
@@ -836,18 +850,16 @@ class Topology:
     def bisection_bandwidth(self) -> float:
         """Bytes/s crossing the worst balanced cut, one direction.
 
-        Ring: 2 links (1 for p = 2). Torus: cut across the largest dimension ``k``, crossing
-        ``2·p/k`` links (``p/k`` if ``k = 2``: no separate wrap-around link). Switch: ``⌊p/2⌋``
-        devices' bandwidth. Two levels: ``⌊p/2⌋`` NICs (a full-bisection network) once there are
-        two nodes, else the switch of the single node.
+        Ring: 2 links. Torus: cut across the largest dimension ``k``, crossing ``2·p/k`` links
+        (every dimension is a ring with its wrap-around link, so a dimension of 2 chips joins them
+        by two links). Switch: ``⌊p/2⌋`` devices' bandwidth. Two levels: ``⌊p/2⌋`` NICs (a
+        full-bisection network) once there are two nodes, else the switch of the single node.
         """
         p = self.p
         if p == 1:
             return 0.0
         if self.kind in ("ring", "torus"):
-            k = max(self.dims)
-            crossing = (p // k) * (1 if k == 2 else 2)
-            return crossing * self.link_bandwidth
+            return 2 * (p // max(self.dims)) * self.link_bandwidth
         if self.kind == "switch" or self.dims[0] == 1:
             return (p // 2) * self.device_bandwidth
         return (p // 2) * self.network_bandwidth
@@ -876,7 +888,8 @@ def _bandwidth(name: str, value: Any) -> float:
 
 def ring_topology(p: int, link_bandwidth: float, alpha: float) -> Topology:
     """A bidirectional ring of ``p`` devices; ``link_bandwidth`` bytes/s per link per direction,
-    ``alpha`` seconds per message (per hop)."""
+    ``alpha`` seconds per message (per hop). ``ValueError`` for ``p`` not a positive integer, a
+    bandwidth not > 0 or a negative ``alpha``."""
     p = checks.positive_int("p", p, maximum=2**20)
     return Topology("ring", (p,), checks.real("alpha", alpha, nonnegative=True),
                     link_bandwidth=_bandwidth("link_bandwidth", link_bandwidth))
@@ -884,7 +897,8 @@ def ring_topology(p: int, link_bandwidth: float, alpha: float) -> Topology:
 
 def torus_topology(dims, link_bandwidth: float, alpha: float) -> Topology:
     """A 1D, 2D or 3D torus of shape ``dims`` (TPU ICI: v5e/v6e 2D, v4/v5p 3D); ``link_bandwidth``
-    bytes/s per link per direction, ``alpha`` seconds per message."""
+    bytes/s per link per direction, ``alpha`` seconds per message. ``ValueError`` for more than 3
+    dimensions, more than 2**24 chips, or another bad argument, naming it."""
     dims = tuple(checks.sequence("dims", dims, of=lambda name, v: checks.positive_int(name, v, maximum=2**20)))
     if len(dims) > 3:
         raise ValueError(f"dims={checks.show(dims)} has {len(dims)} dimensions; allowed: 1 to 3")
@@ -895,7 +909,8 @@ def torus_topology(dims, link_bandwidth: float, alpha: float) -> Topology:
 
 def switch_topology(p: int, device_bandwidth: float, alpha: float) -> Topology:
     """``p`` devices on one non-blocking switch (full bisection, e.g. NVSwitch in an HGX node);
-    ``device_bandwidth`` bytes/s one way from a device into the switch (NVLink 4: 450 GB/s)."""
+    ``device_bandwidth`` bytes/s one way from a device into the switch (NVLink 4: 450 GB/s).
+    ``ValueError`` names a bad argument."""
     p = checks.positive_int("p", p, maximum=2**20)
     return Topology("switch", (p,), checks.real("alpha", alpha, nonnegative=True),
                     device_bandwidth=_bandwidth("device_bandwidth", device_bandwidth))
@@ -906,7 +921,7 @@ def two_level_topology(nodes: int, per_node: int, intra_bandwidth: float, inter_
     """``nodes`` nodes of ``per_node`` devices: a switch inside each node (``intra_bandwidth``
     bytes/s one way per device, ``intra_alpha`` s) and a full-bisection network across nodes, one
     NIC per device (``inter_bandwidth`` bytes/s one way, ``inter_alpha`` s). DGX H100: 8 GPUs,
-    450 GB/s NVLink 4, 50 GB/s NDR InfiniBand each."""
+    450 GB/s NVLink 4, 50 GB/s NDR InfiniBand each. ``ValueError`` names a bad argument."""
     nodes = checks.positive_int("nodes", nodes, maximum=2**20)
     per_node = checks.positive_int("per_node", per_node, maximum=2**20)
     return Topology("two_level", (nodes, per_node), checks.real("intra_alpha", intra_alpha, nonnegative=True),
@@ -922,7 +937,8 @@ def two_level_topology(nodes: int, per_node: int, intra_bandwidth: float, inter_
 def layer_shape(d_model: int, n_heads: int, n_kv_heads: int, d_ff: int, n_layers: int = 1) -> decoder.DecoderConfig:
     """A :class:`accelbook.models.decoder.DecoderConfig` from plain numbers (the layer shape the
     parallelism functions take): width ``d_model``, ``n_heads`` query heads, ``n_kv_heads``
-    key/value heads, MLP width ``d_ff``, ``n_layers`` layers."""
+    key/value heads, MLP width ``d_ff``, ``n_layers`` layers. ``ValueError`` (from the config)
+    if a count is not a positive integer or ``d_model``/``n_heads`` do not divide."""
     return decoder.DecoderConfig("custom", d_model, n_heads, n_kv_heads, d_ff, n_layers=n_layers)
 
 
@@ -939,7 +955,8 @@ def layer_flops(config, batch: int, seq_len: int, training: bool = True) -> floa
     """FLOP of one layer for ``batch`` sequences of ``seq_len`` tokens (the whole layer, before any
     split): forward ``2·B·s·N_w + 4·B·s²·d`` (``N_w`` the matmul weights ``d(d+2kv) + d² + 3df``;
     attention as the full ``s × s`` square, as :func:`accelbook.models.decoder.layer_ops` counts
-    prefill), times 3 with the backward pass (``training``: backward ≈ 2× forward)."""
+    prefill), times 3 with the backward pass (``training``: backward ≈ 2× forward).
+    ``TypeError`` if ``config`` is not a DecoderConfig; ``ValueError`` names another bad argument."""
     config = _config(config)
     b = checks.positive_int("batch", batch)
     s = checks.positive_int("seq_len", seq_len)
@@ -981,7 +998,8 @@ def tensor_parallel(config, tp: int, batch: int, seq_len: int, peak_flops: float
     :func:`collective_time` ("allreduce", ``algorithm``, ..., ``tp``, ``alpha`` s, ``beta`` s/byte);
     compute is :func:`layer_flops` / ``tp`` / ``peak_flops`` (FLOP/s, the chip's peak for the dtype).
     ``tp`` must divide ``n_heads`` and ``d_ff``. (With sequence parallelism each all-reduce becomes
-    a reduce-scatter and an all-gather of the same total bytes.)
+    a reduce-scatter and an all-gather of the same total bytes.) ``TypeError`` if ``config`` is
+    not a DecoderConfig; ``ValueError`` names another bad argument.
     """
     config = _config(config)
     tp = checks.positive_int("tp", tp, maximum=2**20)
@@ -1008,7 +1026,7 @@ def max_tensor_parallel(config, batch: int, seq_len: int, peak_flops: float, alp
     (``2(tp−1)α`` plus ``2(tp−1)/tp`` of the bytes), so past this degree the layer spends more
     time communicating than computing (unless the two overlap). Returns 1 when even ``tp = 2`` is
     communication-bound. Arguments as :func:`tensor_parallel`; algorithms that need a power of two
-    skip other degrees.
+    skip other degrees. ``TypeError``/``ValueError`` as :func:`tensor_parallel`.
     """
     config = _config(config)
     max_degree = checks.positive_int("max_degree", max_degree, maximum=2**16)
@@ -1030,7 +1048,9 @@ def max_tensor_parallel(config, batch: int, seq_len: int, peak_flops: float, alp
 
 def pipeline_bubble(stages: int, microbatches: int) -> float:
     """The idle fraction of a GPipe/1F1B pipeline step: ``(p−1)/(m+p−1)`` for ``p = stages`` and
-    ``m = microbatches`` (Huang et al. 2019; Narayanan et al. 2021). One stage has no bubble."""
+    ``m = microbatches`` (Huang et al. 2019; Narayanan et al. 2021, who state the same bubble
+    relative to the ideal time instead, ``(p−1)/m``). One stage has no bubble. ``ValueError`` if
+    either is not a positive integer."""
     p = checks.positive_int("stages", stages)
     m = checks.positive_int("microbatches", microbatches)
     return (p - 1) / (m + p - 1)
@@ -1071,7 +1091,8 @@ def pipeline_parallel(config, stages: int, microbatches: int, micro_batch: int, 
     boundary once forward (``micro_batch·seq_len·d_model·bytes_per_value`` bytes) and, in
     training, its gradient once backward; each crossing is one point-to-point message,
     ``alpha + bytes·beta`` seconds. Compute per stage per microbatch: ``n_layers/stages`` ×
-    :func:`layer_flops` / ``peak_flops``. ``stages`` must divide ``n_layers``.
+    :func:`layer_flops` / ``peak_flops``. ``stages`` must divide ``n_layers`` (``ValueError``
+    otherwise; ``TypeError`` if ``config`` is not a DecoderConfig).
     """
     config = _config(config)
     p = checks.positive_int("stages", stages, maximum=2**16)
@@ -1137,7 +1158,7 @@ def data_parallel(params: int, dp: int, tokens_per_replica: int, peak_flops: flo
     buckets are all-reduced one after another, each as soon as it is ready and the previous one is
     done. ``exposed_time`` is how long the last one ends after the backward pass. When a bucket's
     all-reduce is shorter than ``1/buckets`` of the backward pass, everything but the last bucket
-    hides: ``exposed_time = bucket_time``.
+    hides: ``exposed_time = bucket_time``. ``ValueError`` names a bad argument.
     """
     params = checks.positive_int("params", params)
     dp = checks.positive_int("dp", dp, maximum=2**24)
