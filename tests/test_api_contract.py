@@ -375,6 +375,117 @@ BASES: dict[str, B | Skip] = {
                                                    n_layers=2, explicit_head_dim=32, sliding_window=16,
                                                    qkv_bias=False, params_total=1e6)),
     "models.decoder.model_keys": B(),
+    # models.collectives
+    "models.collectives.LinkValue": Skip("a record built only by collectives.parse_links from the checked data file"),
+    "models.collectives.LinkValue.per_direction": B(obj=lambda: _col().get_link("nvlink4").value("device_bandwidth")),
+    "models.collectives.Link": Skip("a record built only by collectives.parse_links from the checked data file"),
+    "models.collectives.Link.value": B(lambda: dict(quantity="links"), obj=lambda: _col().get_link("nvlink4")),
+    "models.collectives.Link.bandwidth": B(lambda: dict(quantity="device_bandwidth", direction="per direction"),
+                                           obj=lambda: _col().get_link("nvlink4")),
+    "models.collectives.Measurement": Skip("a record built only by collectives.parse_links from the checked data file"),
+    "models.collectives.Sweep": Skip("a record built only by collectives.parse_links from the checked data file"),
+    "models.collectives.LinkData": Skip("a record built only by collectives.parse_links from the checked data file"),
+    "models.collectives.parse_links": B(lambda: dict(data=_links_toml())),
+    "models.collectives.link_data": B(),
+    "models.collectives.links": B(lambda: dict(family=None)),
+    "models.collectives.get_link": B(lambda: dict(key="nvlink4")),
+    "models.collectives.measurements": B(lambda: dict(link=None, quantity=None)),
+    "models.collectives.get_sweep": B(lambda: dict(key="a100-allreduce-8")),
+    "models.collectives.CostTerms": Skip("a record built only by collectives.cost_terms"),
+    "models.collectives.CostTerms.time": B(lambda: dict(n_bytes=1e6, alpha=1e-6, beta=1e-9, gamma=0.0),
+                                           obj=lambda: _col().cost_terms("allreduce", "ring", 4), arrays=("n_bytes",)),
+    "models.collectives.cost_terms": B(lambda: dict(op="allreduce", algorithm="ring", p=4)),
+    "models.collectives.collective_time": B(lambda: dict(op="allreduce", algorithm="ring", n_bytes=1e6, p=4,
+                                                         alpha=1e-6, beta=1e-9, gamma=0.0), arrays=("n_bytes",)),
+    "models.collectives.LowerBound": Skip("a record built only by collectives.lower_bound"),
+    "models.collectives.lower_bound": B(lambda: dict(op="allreduce", n_bytes=1e6, p=4, alpha=1e-6, beta=1e-9,
+                                                     gamma=0.0)),
+    "models.collectives.crossover_bytes": B(lambda: dict(op="allreduce", alg_a="recursive_doubling", alg_b="ring",
+                                                         p=8, alpha=1e-6, beta=1e-9, gamma=0.0)),
+    "models.collectives.Fit": Skip("a record built only by collectives.fit_alpha_beta"),
+    "models.collectives.fit_alpha_beta": B(lambda: dict(op="allreduce", algorithm="ring", p=8,
+                                                        n_bytes=np.array([1e3, 1e6, 1e9]),
+                                                        seconds=np.array([2e-5, 3e-5, 5e-3])),
+                                           arrays=("n_bytes", "seconds")),
+    "models.collectives.bus_bandwidth_factor": B(lambda: dict(op="allreduce", n=8)),
+    "models.collectives.nccl_size_bytes": B(lambda: dict(op="allgather", count=1000, bytes_per_element=4, n=8)),
+    "models.collectives.algorithm_bandwidth": B(lambda: dict(size_bytes=1e9, seconds=1e-2),
+                                                arrays=("size_bytes", "seconds")),
+    "models.collectives.bus_bandwidth": B(lambda: dict(op="allreduce", size_bytes=1e9, seconds=1e-2, n=8),
+                                          arrays=("size_bytes", "seconds")),
+    "models.collectives.time_from_bus_bandwidth": B(lambda: dict(op="allreduce", size_bytes=1e9, bus_bw=3.7e11, n=8),
+                                                    arrays=("size_bytes", "bus_bw")),
+    "models.collectives.algorithm_from_bus_bandwidth": B(lambda: dict(op="allreduce", bus_bw=3.7e11, n=8),
+                                                         arrays=("bus_bw",)),
+    "models.collectives.torus_allreduce_time": B(lambda: dict(n_bytes=1e6, dims=(4, 4), alpha=1e-6, link_beta=2e-11,
+                                                              gamma=0.0), arrays=("n_bytes",)),
+    "models.collectives.hierarchical_allreduce_time": B(lambda: dict(n_bytes=1e6, nodes=2, per_node=8,
+                                                                     intra_alpha=1e-6, intra_beta=1 / 450e9,
+                                                                     inter_alpha=5e-6, inter_beta=2e-11, gamma=0.0),
+                                                        arrays=("n_bytes",)),
+    "models.collectives.Topology": Skip("a record built only by ring_topology, torus_topology, switch_topology "
+                                        "and two_level_topology"),
+    "models.collectives.Topology.allreduce_time": B(lambda: dict(n_bytes=1e6, gamma=0.0),
+                                                    obj=lambda: _col().torus_topology((4, 4), 5e10, 1e-6),
+                                                    arrays=("n_bytes",)),
+    "models.collectives.ring_topology": B(lambda: dict(p=8, link_bandwidth=1e11, alpha=1e-6)),
+    "models.collectives.torus_topology": B(lambda: dict(dims=(4, 4), link_bandwidth=5e10, alpha=1e-6)),
+    "models.collectives.switch_topology": B(lambda: dict(p=8, device_bandwidth=4.5e11, alpha=1e-6)),
+    "models.collectives.two_level_topology": B(lambda: dict(nodes=2, per_node=8, intra_bandwidth=4.5e11,
+                                                            inter_bandwidth=5e10, intra_alpha=1e-6, inter_alpha=5e-6)),
+    "models.collectives.layer_shape": B(lambda: dict(d_model=1024, n_heads=16, n_kv_heads=16, d_ff=4096, n_layers=8)),
+    "models.collectives.layer_flops": B(lambda: dict(config=_col().layer_shape(1024, 16, 16, 4096, 8), batch=2,
+                                                     seq_len=128, training=True)),
+    "models.collectives.TensorParallelCost": Skip("a record built only by collectives.tensor_parallel"),
+    "models.collectives.tensor_parallel": B(lambda: dict(config=_col().layer_shape(1024, 16, 16, 4096, 8), tp=4,
+                                                         batch=2, seq_len=128, peak_flops=1e15, alpha=1e-6,
+                                                         beta=1e-9, bytes_per_value=2, training=True,
+                                                         algorithm="ring")),
+    "models.collectives.max_tensor_parallel": B(lambda: dict(config=_col().layer_shape(1024, 16, 16, 4096, 8),
+                                                             batch=2, seq_len=128, peak_flops=1e15, alpha=1e-6,
+                                                             beta=1e-9, bytes_per_value=2, training=True,
+                                                             algorithm="ring", max_degree=16)),
+    "models.collectives.pipeline_bubble": B(lambda: dict(stages=4, microbatches=8)),
+    "models.collectives.PipelineCost": Skip("a record built only by collectives.pipeline_parallel"),
+    "models.collectives.pipeline_parallel": B(lambda: dict(config=_col().layer_shape(1024, 16, 16, 4096, 8),
+                                                           stages=4, microbatches=8, micro_batch=2, seq_len=128,
+                                                           peak_flops=1e15, alpha=1e-6, beta=1e-9,
+                                                           bytes_per_value=2, training=True)),
+    "models.collectives.DataParallelCost": Skip("a record built only by collectives.data_parallel"),
+    "models.collectives.data_parallel": B(lambda: dict(params=10**9, dp=8, tokens_per_replica=4096,
+                                                       peak_flops=1e15, alpha=1e-6, beta=1e-9, bytes_per_grad=2,
+                                                       buckets=10, algorithm="ring", gamma=0.0)),
+    # models.serving
+    "models.serving.RooflineStep": B(lambda: dict(flops_per_seq=2e9, flops_per_context=4e3, weight_bytes=2e9,
+                                                  bytes_per_seq=1e5, bytes_per_context=1e3, peak_flops=1e15,
+                                                  bandwidth=3e12, t0=1e-5, context=128.0)),
+    "models.serving.RooflineStep.flops": B(lambda: dict(batch=8.0, context=128.0), obj=lambda: _roof_step(),
+                                           arrays=("batch", "context")),
+    "models.serving.RooflineStep.bytes": B(lambda: dict(batch=8.0, context=128.0), obj=lambda: _roof_step(),
+                                           arrays=("batch", "context")),
+    "models.serving.RooflineStep.seconds": B(lambda: dict(batch=8.0, context=128.0), obj=lambda: _roof_step(),
+                                             arrays=("batch", "context")),
+    "models.serving.RooflineStep.compute_bound_batch": B(lambda: dict(context=128.0), obj=lambda: _roof_step()),
+    "models.serving.decode_step": B(lambda: dict(config=_llama(), context=1024, peak_flops=1e15, bandwidth=3e12,
+                                                 t0=1e-5, bytes_per_value=2, lm_head=True)),
+    "models.serving.prefill_step": B(lambda: dict(config=_llama(), peak_flops=1e15, bandwidth=3e12, t0=1e-5,
+                                                  bytes_per_value=2)),
+    "models.serving.StepTable": B(lambda: dict(batch=[1, 2, 4], seconds=[1e-3, 1.5e-3, 2e-3])),
+    "models.serving.StepTable.seconds": B(lambda: dict(batch=2.0), obj=lambda: _step_table(), arrays=("batch",)),
+    "models.serving.throughput": B(lambda: dict(step_time=_step_table(), batch=2.0, context=None), arrays=("batch",)),
+    "models.serving.BatchLimits": Skip("a record built only by serving.batch_limits"),
+    "models.serving.BatchLimits.regime": B(lambda: dict(batch=8), obj=lambda: _limits()),
+    "models.serving.batch_limits": B(lambda: dict(step=_roof_step(), capacity_bytes=8e10, weight_bytes=1.4e10,
+                                                  kv_bytes_per_token=5e5, context=1024.0)),
+    "models.serving.arrival_times": B(lambda: dict(n=100, rate=10.0, scv=1.0, seed=0)),
+    "models.serving.Requests": B(lambda: dict(arrival=np.array([0.0, 0.5, 1.0]), prompt=np.array([4, 4, 4]),
+                                              output=np.array([2, 3, 1]), service=None)),
+    "models.serving.make_requests": B(lambda: dict(arrival=np.array([0.0, 0.5, 1.0]), prompt=4, output=2,
+                                                   service=None, seed=0), arrays=("prompt", "output")),
+    "models.serving.ServingRun": Skip("a record built only by serving.simulate"),
+    "models.serving.ServingRun.summary": B(lambda: dict(percentiles=(50, 90, 99)), obj=lambda: _serving_run()),
+    "models.serving.simulate": B(lambda: dict(requests=_requests(), step_time=_step_table(), policy="continuous",
+                                              max_batch=4, max_wait=None, kv_capacity=64, prefill_time=None)),
     # models.kvcache
     "models.kvcache.dtype_bits": B(lambda: dict(dtype="bf16")),
     "models.kvcache.kv_bytes_per_token": B(lambda: dict(model="llama-3-8b", dtype="bf16")),
@@ -566,7 +677,8 @@ BASES: dict[str, B | Skip] = {
     "notebook.glue": B(lambda: dict(name="contract-test", value=1.5, display=False), params=("name", "display")),
     "notebook.fill": B(lambda: dict(template="x ⟪a:.1f⟫", values={"a": 1.5})),
     "notebook.render": B(lambda: {"*args": ("plain text",), "summary": None}),
-    "notebook.Code": B(lambda: dict(source="x = 1")),
+    "notebook.preview": B(lambda: {"*args": ("text ⟪a:.1f⟫",), "summary": "Solution"}),
+    "notebook.Code": B(lambda: dict(source="x = 1", shown=True)),
     "notebook.Code.run": B(lambda: dict(namespace={}), obj=lambda: _code()),
     "notebook.markdown_table": B(lambda: dict(headers=["a", "b"], rows=[[1, 2]])),
     "notebook.show": B(lambda: dict(markdown="**x**")),
@@ -704,6 +816,42 @@ BASES: dict[str, B | Skip] = {
 def _llama():
     from accelbook.models import decoder
     return decoder.LLAMA2_7B
+
+
+def _roof_step():
+    from accelbook.models import serving
+    return serving.RooflineStep(flops_per_seq=2e9, flops_per_context=4e3, weight_bytes=2e9, bytes_per_seq=1e5,
+                                bytes_per_context=1e3, peak_flops=1e15, bandwidth=3e12, t0=1e-5, context=128.0)
+
+
+def _step_table():
+    from accelbook.models import serving
+    return serving.StepTable([1, 2, 4], [1e-3, 1.5e-3, 2e-3])
+
+
+def _requests():
+    from accelbook.models import serving
+    return serving.Requests(np.array([0.0, 0.5, 1.0]), np.array([4, 4, 4]), np.array([2, 3, 1]))
+
+
+def _serving_run():
+    from accelbook.models import serving
+    return serving.simulate(_requests(), _step_table(), policy="dynamic", max_batch=2, max_wait=0.1)
+
+
+def _limits():
+    from accelbook.models import serving
+    return serving.batch_limits(_roof_step(), 8e10, 1.4e10, 5e5, context=1024.0)
+
+
+def _col():
+    from accelbook.models import collectives
+    return collectives
+
+
+def _links_toml():
+    from importlib.resources import files
+    return tomllib.loads(files("accelbook.data").joinpath("links.toml").read_text())
 
 
 def _dsv3():
