@@ -1,0 +1,226 @@
+"""Figures of the KV cache: bytes per token as bars, the largest batch against context on several
+chips, the measured decode step against context with its bandwidth-bound prediction, and the
+explorable memory map of a chip (weights, cache, reserve, free) with the decode step's time.
+
+Taught in: "The KV cache: why long context is bandwidth and capacity, not FLOPs" (chapter 09).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Mapping, Sequence
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from accelbook import checks, explore, specs
+from accelbook.models import kvcache
+from accelbook.plots.style import CYCLE, MARKERS, PALETTE, _axes, log_axes, si_formatter
+from accelbook.units import fmt
+
+_GREY = "#9a9a9a"
+_FREE = "#e8f3ec"
+
+
+def _rows(name: str, rows) -> list:
+    def one(item, r):
+        if not (isinstance(r, (tuple, list)) and len(r) == 3):
+            raise ValueError(f"{item}={checks.show(r)} must be a (label, value, group) triple")
+        return (checks.text(f"{item}[0]", r[0]), checks.real(f"{item}[1]", r[1], positive=True),
+                checks.text(f"{item}[2]", r[2]))
+    return checks.sequence(name, rows, of=one)
+
+
+def bars(ax, rows: Sequence[tuple[str, float, str]], *, unit: str = "B", xlabel: str = "") -> None:
+    """Horizontal bars on a log x-axis, one per ``(label, value, group)`` row (top to bottom in the
+    given order), coloured by group (one legend entry per group), each with its value written at
+    its end in ``unit`` (say bytes, 'B'). Values must be positive. ``ValueError`` for a bad row,
+    ``TypeError`` for an ``ax`` that is not an Axes."""
+    _axes("ax", ax)
+    rows = _rows("rows", rows)
+    checks.text("unit", unit)
+    checks.text("xlabel", xlabel)
+    groups = list(dict.fromkeys(g for _, _, g in rows))
+    colors = {g: CYCLE[i % len(CYCLE)] for i, g in enumerate(groups)}
+    y = np.arange(len(rows))[::-1]
+    values = np.array([v for _, v, _ in rows])
+    ax.set_xscale("log")
+    ax.xaxis.set_major_formatter(si_formatter(unit))
+    for g in groups:
+        idx = [i for i, r in enumerate(rows) if r[2] == g]
+        ax.barh(y[idx], values[idx], color=colors[g], height=0.7, label=g)
+    for yi, v in zip(y, values):
+        ax.text(v * 1.08, yi, fmt(v, unit), va="center", ha="left", fontsize=9)
+    ax.set_yticks(y, [r[0] for r in rows])
+    ax.set_xlim(values.min() / 3, values.max() * 6)
+    ax.set_ylim(-0.7, len(rows) - 0.3)
+    ax.grid(axis="y", visible=False)
+    ax.minorticks_off()
+    ax.set_xlabel(xlabel)
+    ax.legend(fontsize=9, loc="lower right")
+
+
+def capacity_curves(ax, curves: Mapping[str, tuple[Sequence[float], Sequence[float]]], *,
+                    xlabel: str = "context (tokens per sequence)",
+                    ylabel: str = "largest batch that fits (sequences)") -> None:
+    """The largest batch against context, one line per label: ``curves`` maps a label to
+    ``(contexts, batches)``, on log-log axes. Points with a batch of 0 (nothing fits) are not
+    drawn; a label with no point left is listed in the legend as "(weights do not fit)".
+    ``ValueError`` for an empty mapping or mismatched lengths."""
+    _axes("ax", ax)
+    if not isinstance(curves, Mapping) or not curves:
+        raise ValueError(f"curves={checks.show(curves)} must be a non-empty mapping of label -> (contexts, batches)")
+    log_axes(ax)
+    ax.xaxis.set_major_formatter(si_formatter(""))
+    for i, (label, pair) in enumerate(curves.items()):
+        if not (isinstance(pair, (tuple, list)) and len(pair) == 2):
+            raise ValueError(f"curves[{label!r}]={checks.show(pair)} must be a (contexts, batches) pair")
+        x, b = (np.asarray(v, float) for v in pair)
+        if x.shape != b.shape or x.ndim != 1:
+            raise ValueError(f"curves[{label!r}]: contexts and batches must be 1-d and of one length")
+        keep = b > 0
+        if keep.any():
+            ax.plot(x[keep], b[keep], MARKERS[i % len(MARKERS)] + "-", color=CYCLE[i % len(CYCLE)], ms=5, label=label)
+        else:
+            ax.plot([], [], MARKERS[i % len(MARKERS)] + "-", color=CYCLE[i % len(CYCLE)],
+                    label=f"{label} (weights do not fit)")
+    ax.set(xlabel=xlabel, ylabel=ylabel)
+    ax.minorticks_off()
+    ax.legend(fontsize=9, loc="upper right")
+
+
+def measured_sweep(ax, contexts: Sequence[float], median: Sequence[float], p10: Sequence[float],
+                   p90: Sequence[float], predicted: Sequence[float], *, label: str = "measured",
+                   predicted_label: str = "bandwidth-bound prediction") -> None:
+    """Measured seconds per step against context (median line, p10–p90 band) and the predicted
+    seconds on the same log-log axes. All sequences must have one length; times positive."""
+    _axes("ax", ax)
+    arrays = [np.asarray(checks.sequence(n, v, of=lambda k, x: checks.real(k, x, positive=True)), float)
+              for n, v in (("contexts", contexts), ("median", median), ("p10", p10), ("p90", p90),
+                           ("predicted", predicted))]
+    if len({a.size for a in arrays}) != 1:
+        raise ValueError("contexts, median, p10, p90 and predicted must have the same length, got "
+                         f"{[a.size for a in arrays]}")
+    x, med, lo, hi, pred = arrays
+    log_axes(ax, None, "s")
+    ax.xaxis.set_major_formatter(si_formatter(""))
+    ax.fill_between(x, lo, hi, color=CYCLE[0], alpha=0.2, lw=0)
+    ax.plot(x, med, "o-", color=CYCLE[0], ms=5, label=label)
+    ax.plot(x, pred, "--", color="#333333", lw=1.6, label=predicted_label)
+    ys = np.concatenate([lo, hi, pred])
+    ax.set_ylim(ys.min() / 2, ys.max() * 2)
+    ax.set(xlabel="context (tokens each sequence attends to)", ylabel="seconds per decode step")
+    ax.minorticks_off()
+    ax.legend(fontsize=9, loc="upper left")
+
+
+class MemoryMapView(explore.View):
+    """The memory map of a chip serving a model, and the decode step that map implies.
+
+    ``update(model, chip, context, batch, kv_dtype)``. Top: one bar, as a share of the memory the
+    device offers (:func:`accelbook.models.kvcache.device_memory`): the weights (``weight_dtype``),
+    the paged KV cache of ``batch`` sequences of ``context`` tokens (whole blocks of
+    ``block_size`` tokens), the free part of the usable ``memory_fraction`` and the reserve
+    ``1 − memory_fraction``; what does not fit runs past the end of the device (drawn up to
+    1.35 and said in the text). Bottom: the bandwidth-bound decode step
+    (:func:`accelbook.models.kvcache.decode_step`): the time to read the weights and the cache,
+    against the time of its FLOP at the chip's dense bf16 peak, as shares of the step. The caption
+    gives the bytes, the largest batch at this context, the step time and the tokens/s bound, and
+    which limit binds: capacity, memory bandwidth or compute. Axes are fixed; bars and texts are
+    dynamic. Taught in: "The KV cache" (chapter 09).
+    """
+
+    XMAX = 1.35  # shares of device memory drawn; more is said in the text
+
+    def __init__(self, *, weight_dtype: str = "bf16", memory_fraction: float = kvcache.VLLM_GPU_MEMORY_UTILIZATION,
+                 block_size: int = kvcache.VLLM_BLOCK_SIZE):
+        self.weight_dtype = checks.one_of("weight_dtype", weight_dtype, kvcache.STORAGE_DTYPES)
+        self.fraction = checks.real("memory_fraction", memory_fraction, positive=True, maximum=1.0)
+        self.block_size = checks.positive_int("block_size", block_size, maximum=2 ** 24)
+        self.figure = fig = Figure(figsize=(7.0, 4.6))
+        fig.subplots_adjust(left=0.17, right=0.97, bottom=0.11, top=0.83, hspace=0.95)
+        self.ax, self.tax = fig.subplots(2, 1, height_ratios=[1, 1.5])
+        ax = self.ax
+        ax.set(xlim=(0, self.XMAX), ylim=(-0.5, 0.8), xlabel="share of the device's memory")
+        ax.set_yticks([0], ["memory"])
+        ax.grid(axis="y", visible=False)
+        ax.axvline(1.0, color="black", lw=1.4)
+        ax.axvline(self.fraction, color="#555555", lw=1.0, ls=":")
+        ax.text(1.01, 0.44, "device", ha="left", va="bottom", fontsize=9)
+        ax.text(self.fraction - 0.01, 0.44, f"usable: {self.fraction:g}", ha="right", va="bottom", fontsize=9)
+        colors = [CYCLE[0], CYCLE[1], _FREE, _GREY, PALETTE["vermillion"]]
+        names = ["weights", "KV cache", "free", "reserve", "does not fit"]
+        self.segments = [ax.barh([0], [0.0], left=[0.0], height=0.8, fc=c if i < 4 else "none",
+                                 ec="white" if i < 4 else c, hatch=None if i < 4 else "///", lw=1.0, label=n)[0]
+                         for i, (c, n) in enumerate(zip(colors, names))]
+        ax.legend(self.segments, names, fontsize=9, ncol=5, loc="lower center", bbox_to_anchor=(0.5, 1.22),
+                  handlelength=1.2, columnspacing=1.0)
+        tax = self.tax
+        tax.set(xlim=(0, 1.3), ylim=(-0.6, 1.6), xlabel="share of the decode step's time")
+        tax.set_yticks([1, 0], ["memory\n(bytes / BW)", "compute\n(FLOP / peak)"])
+        tax.grid(axis="y", visible=False)
+        tax.axvline(1.0, color="black", lw=1.0, ls=":")
+        self.t_weights = tax.barh([1], [0.0], height=0.7, color=CYCLE[0])[0]
+        self.t_kv = tax.barh([1], [0.0], height=0.7, color=CYCLE[1])[0]
+        self.t_flops = tax.barh([0], [0.0], height=0.7, color=CYCLE[2])[0]
+        self.mem_text = ax.text(0.0, 1.02, " ", transform=ax.transAxes, fontsize=9.5, va="bottom", ha="left")
+        self.t_text = [tax.text(0.01, y, " ", fontsize=9, va="center", ha="left") for y in (1, 0)]
+        self.status = tax.text(0.0, 1.03, " ", transform=tax.transAxes, fontsize=9.5, va="bottom", ha="left")
+        self.dynamic = [*self.segments, self.t_weights, self.t_kv, self.t_flops, self.mem_text, *self.t_text,
+                        self.status]
+
+    def values(self, model: str, chip: str, context: int, batch: int, kv_dtype: str) -> dict:
+        """The numbers the view draws: bytes (``capacity``, ``weights``, ``kv``: paged, ``reserve``,
+        ``free``: negative if over), ``fits``, ``max_batch`` at this context, the decode step
+        (:class:`accelbook.models.kvcache.DecodeStep`) as ``step``, and ``limit``: 'capacity',
+        'memory bandwidth' or 'compute'."""
+        fit = kvcache.max_batch(model, chip, context, dtype=self.weight_dtype, kv_dtype=kv_dtype,
+                                memory_fraction=self.fraction, block_size=self.block_size)
+        kv = batch * fit.blocks_per_sequence * fit.block_bytes
+        cap = fit.capacity
+        free = cap * self.fraction - fit.weight_bytes - kv
+        step = kvcache.decode_step(model, chip, batch, context, dtype=self.weight_dtype, kv_dtype=kv_dtype)
+        fits = free >= 0
+        limit = "capacity" if not fits else ("memory bandwidth" if step.bound == "memory" else "compute")
+        return {"capacity": cap, "visible": fit.capacity_visible, "weights": fit.weight_bytes, "kv": float(kv),
+                "reserve": cap * (1 - self.fraction), "free": free, "fits": fits, "max_batch": fit.batch,
+                "step": step, "limit": limit, "name": fit.model}
+
+    def update(self, model: str, chip: str, context: int, batch: int, kv_dtype: str):
+        v = self.values(model, chip, context, batch, kv_dtype)
+        cap, step = v["capacity"], v["step"]
+        w, k = v["weights"] / cap, v["kv"] / cap
+        usable = self.fraction
+        used = w + k
+        # weights and cache from 0; free up to the usable line; reserve to the device line; overflow past it
+        spans = [(0.0, min(w, self.XMAX)), (min(w, self.XMAX), min(used, self.XMAX)),
+                 (min(used, usable), usable), (min(max(used, usable), 1.0), 1.0),
+                 (usable, min(max(used, usable), self.XMAX))]
+        for seg, (a, b) in zip(self.segments, spans):
+            seg.set_x(a)
+            seg.set_width(max(0.0, b - a))
+        t = step.time
+        self.t_weights.set_width(step.weight_bytes / step.bandwidth / t)
+        self.t_kv.set_x(step.weight_bytes / step.bandwidth / t)
+        self.t_kv.set_width(step.kv_bytes / step.bandwidth / t)
+        self.t_flops.set_width(step.t_compute / t)
+        over = f" = {used / usable:.1f}× the usable part" if not v["fits"] else ""
+        self.mem_text.set_text(f"{fmt(cap, 'B', binary=True)} {'device-visible' if v['visible'] else 'marketed'}: "
+                               f"weights {fmt(v['weights'], 'B')} + KV {fmt(v['kv'], 'B')}{over}")
+        self.t_text[0].set_text(f"{fmt(step.t_memory, 's')} (weights {fmt(step.weight_bytes / step.bandwidth, 's')}, "
+                                f"KV {fmt(step.kv_bytes / step.bandwidth, 's')})")
+        self.t_text[1].set_text(fmt(step.t_compute, "s"))
+        for txt, width in zip(self.t_text, (step.t_memory / t, step.t_compute / t)):
+            txt.set_x(min(width, 1.0) + 0.015 if width < 0.45 else 0.015)
+        bound = f"≤ {step.tokens_per_s:,.0f} tokens/s, {v['limit']}-bound" if v["fits"] else \
+            f"does not fit (at most {v['max_batch']} sequences of this length)"
+        self.status.set_text(f"decode step ≥ {fmt(t, 's')}: {bound}")
+        return (f"{v['name']} on {specs.as_chip('chip', chip).name}, {batch} × {context:,} tokens, KV cache in {kv_dtype}: weights "
+                f"{fmt(v['weights'], 'B')}, KV cache {fmt(v['kv'], 'B')} of {fmt(cap, 'B', binary=True)}; "
+                f"at most {v['max_batch']} sequences fit at this context. Step ≥ {fmt(t, 's')} "
+                f"(memory {fmt(step.t_memory, 's')}, compute {fmt(step.t_compute, 's')}); "
+                + (f"≤ {step.tokens_per_s:,.0f} tokens/s. Binding limit: {v['limit']}." if v["fits"] else
+                   "the batch does not fit: capacity binds."))
+
+
+__all__ = ["MemoryMapView", "bars", "capacity_curves", "measured_sweep"]

@@ -1,0 +1,114 @@
+"""plots.kvcache: the memory-map view (checked against a fresh drawing, against the KV-cache model's
+formulas worked by hand, and for full draws), the bars, the capacity curves and the measured sweep.
+Chapter 09."""
+
+import math
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import numpy as np
+import pytest
+from matplotlib.figure import Figure
+
+from accelbook import explore, specs
+from accelbook.models import decoder
+from accelbook.plots import kvcache as pk
+
+
+def _explorable():
+    return explore.Explorable(pk.MemoryMapView, [
+        explore.choice("model", ["llama-3-8b", "llama-3-70b"], static=["llama-3-8b", "llama-3-70b"]),
+        explore.choice("chip", ["h100-sxm", "l4"]),
+        explore.slider("context", [1024, 8192, 32768], value=8192, static=[1024, 32768, 8192]),
+        explore.slider("batch", [1, 8, 64], value=8, static=[1, 8]),
+        explore.choice("kv_dtype", ["bf16", "fp8"])], name="kv-memory-map-test")
+
+
+def test_memory_map_matches_a_fresh_drawing():
+    _explorable().check()
+
+
+def test_memory_map_needs_no_full_draw_after_the_first():
+    assert _explorable().random_walk(25) == 1
+
+
+def test_memory_map_shares_are_the_bytes_worked_by_hand():
+    # Llama-3-8B on an H100 SXM, 8 sequences of 8,192 tokens, bf16 everywhere: per token
+    # 2 (K, V) * 32 layers * 8 KV heads * 128 * 2 bytes; 8,192 tokens are 512 whole blocks of 16.
+    view = pk.MemoryMapView()
+    caption = view.update(model="llama-3-8b", chip="h100-sxm", context=8192, batch=8, kv_dtype="bf16")
+    chip = specs.get_chip("h100-sxm")
+    cap = chip.value("memory_capacity_visible")
+    weights = 2 * decoder.model_params(decoder.get_model("llama-3-8b"))
+    kv = 8 * 8192 * (2 * 32 * 8 * 128 * 2)
+    w, k = (seg.get_width() for seg in view.segments[:2])
+    assert w == pytest.approx(weights / cap)
+    assert k == pytest.approx(kv / cap)
+    assert view.segments[2].get_x() + view.segments[2].get_width() == pytest.approx(0.9)  # free ends at the usable line
+    assert view.segments[4].get_width() == 0  # nothing overflows
+    # the step reads weights and cache once over the bandwidth; compute at the bf16 peak is far smaller
+    t_mem = (weights + kv) / chip.memory_bandwidth
+    assert view.t_weights.get_width() + view.t_kv.get_width() == pytest.approx(1.0)
+    assert view.t_kv.get_width() == pytest.approx(kv / chip.memory_bandwidth / t_mem)
+    assert view.t_flops.get_width() < 0.2
+    # the budget holds floor((0.9 cap - weights) / block) blocks; each sequence needs 512
+    block = 16 * 2 * 32 * 8 * 128 * 2
+    max_b = math.floor((0.9 * cap - weights) / block) // 512
+    assert f"at most {max_b} sequences" in caption
+    assert f"≤ {8 / t_mem:,.0f} tokens/s" in caption and "memory bandwidth" in caption
+
+
+def test_memory_map_says_when_the_weights_do_not_fit():
+    view = pk.MemoryMapView()
+    caption = view.update(model="llama-3-70b", chip="l4", context=1024, batch=1, kv_dtype="bf16")
+    assert "does not fit" in caption and "capacity" in caption
+    assert view.segments[4].get_width() > 0  # the overflow is drawn, up to the edge
+    assert view.segments[4].get_x() + view.segments[4].get_width() == pytest.approx(pk.MemoryMapView.XMAX)
+
+
+def test_memory_map_text_stays_inside_the_figure():
+    view = pk.MemoryMapView()
+    view.update(model="llama-3-70b", chip="l4", context=32768, batch=64, kv_dtype="fp8")
+    fig = view.figure
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    renderer = canvas.get_renderer()
+    width, height = fig.bbox.width, fig.bbox.height
+    for t in [view.mem_text, *view.t_text, view.status]:
+        box = t.get_window_extent(renderer)
+        assert box.x0 >= 0 and box.x1 <= width and box.y0 >= 0 and box.y1 <= height, t.get_text()
+
+
+def test_bars_draw_one_bar_per_row_with_its_value():
+    fig = Figure()
+    ax = fig.add_subplot()
+    pk.bars(ax, [("a", 1000.0, "GQA"), ("b", 4000.0, "MHA"), ("c", 250.0, "GQA")], xlabel="bytes per token")
+    widths = sorted(p.get_width() for p in ax.patches)
+    assert widths == [250.0, 1000.0, 4000.0]
+    ticks = {t.get_text(): t.get_position()[1] for t in ax.get_yticklabels()}
+    assert ticks["a"] > ticks["b"] > ticks["c"]  # first row on top
+    assert len(ax.get_legend().get_texts()) == 2
+    with pytest.raises(ValueError, match="rows"):
+        pk.bars(ax, [("a", -1.0, "x")])
+
+
+def test_capacity_curves_skip_batches_that_do_not_fit():
+    fig = Figure()
+    ax = fig.add_subplot()
+    pk.capacity_curves(ax, {"chip A": ([1, 2, 4], [8, 4, 0]), "chip B": ([1, 2], [0, 0])})
+    (line,) = [l for l in ax.lines if len(l.get_xdata())]
+    assert list(line.get_xdata()) == [1, 2] and list(line.get_ydata()) == [8, 4]
+    assert any("weights do not fit" in t.get_text() for t in ax.get_legend().get_texts())
+
+
+def test_measured_sweep_draws_median_band_and_prediction():
+    fig = Figure()
+    ax = fig.add_subplot()
+    x = [128, 256, 512]
+    pk.measured_sweep(ax, x, [1e-3, 2e-3, 4e-3], [0.9e-3, 1.8e-3, 3.6e-3], [1.1e-3, 2.2e-3, 4.4e-3], [1e-3, 2e-3, 4e-3])
+    assert np.allclose(ax.lines[0].get_ydata(), [1e-3, 2e-3, 4e-3])
+    with pytest.raises(ValueError, match="same length"):
+        pk.measured_sweep(ax, x, [1e-3], [1e-3], [1e-3], [1e-3])
