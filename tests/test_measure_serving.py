@@ -326,8 +326,10 @@ def decode_layer_flops(B, c, cfg):
     """One decode layer's FLOP from the table in models/decoder.py, written out (m = B, q = 1)."""
     d, h, hd, kv, f = cfg.d_model, cfg.n_heads, cfg.head_dim, cfg.kv_dim, cfg.d_ff
     qd, m = h * hd, B
-    return (4 * m * d + 2 * m * d * (qd + 2 * kv) + 3 * m * (qd + kv) + 2 * B * h * hd * c + 5 * B * h * c
-            + 2 * B * h * c * hd + 2 * m * qd * d + m * d + 4 * m * d + 4 * m * d * f + 5 * m * f + 2 * m * f * d + m * d)
+    attention = 4 * m * d + 2 * m * d * (qd + 2 * kv) + 3 * m * (qd + kv) + 2 * B * h * hd * c + 5 * B * h * c
+    attention += 2 * B * h * c * hd + 2 * m * qd * d + m * d
+    mlp = 4 * m * d + 4 * m * d * f + 5 * m * f + 2 * m * f * d + m * d
+    return attention + mlp
 
 
 def test_decode_step_times_gives_one_checked_record_per_batch():
