@@ -111,6 +111,7 @@ def measured_sweep(ax, contexts: Sequence[float], median: Sequence[float], p10: 
     ax.set_ylim(ys.min() / 2, ys.max() * 2)
     ax.set(xlabel="context (tokens each sequence attends to)", ylabel="seconds per decode step")
     ax.minorticks_off()
+    ax.set_xticks(x, [f"{v:,.0f}" for v in x])  # one tick per measured context
     ax.legend(fontsize=9, loc="upper left")
 
 
@@ -144,8 +145,8 @@ class MemoryMapView(explore.View):
         ax.set(xlim=(0, self.XMAX), ylim=(-0.5, 0.8), xlabel="share of the device's memory")
         ax.set_yticks([0], ["memory"])
         ax.grid(axis="y", visible=False)
-        ax.axvline(1.0, color="black", lw=1.4)
-        ax.axvline(self.fraction, color="#555555", lw=1.0, ls=":")
+        ax.set_axisbelow(True)  # grid under the bars, as the bars are drawn over the cached background
+        lines = [ax.axvline(1.0, color="black", lw=1.4), ax.axvline(self.fraction, color="#555555", lw=1.0, ls=":")]
         ax.text(1.01, 0.44, "device", ha="left", va="bottom", fontsize=9)
         ax.text(self.fraction - 0.01, 0.44, f"usable: {self.fraction:g}", ha="right", va="bottom", fontsize=9)
         colors = [CYCLE[0], CYCLE[1], _FREE, _GREY, PALETTE["vermillion"]]
@@ -159,14 +160,16 @@ class MemoryMapView(explore.View):
         tax.set(xlim=(0, 1.3), ylim=(-0.6, 1.6), xlabel="share of the decode step's time")
         tax.set_yticks([1, 0], ["memory\n(bytes / BW)", "compute\n(FLOP / peak)"])
         tax.grid(axis="y", visible=False)
-        tax.axvline(1.0, color="black", lw=1.0, ls=":")
+        tax.set_axisbelow(True)
         self.t_weights = tax.barh([1], [0.0], height=0.7, color=CYCLE[0])[0]
         self.t_kv = tax.barh([1], [0.0], height=0.7, color=CYCLE[1])[0]
         self.t_flops = tax.barh([0], [0.0], height=0.7, color=CYCLE[2])[0]
         self.mem_text = ax.text(0.0, 1.02, " ", transform=ax.transAxes, fontsize=9.5, va="bottom", ha="left")
         self.t_text = [tax.text(0.01, y, " ", fontsize=9, va="center", ha="left") for y in (1, 0)]
         self.status = tax.text(0.0, 1.03, " ", transform=tax.transAxes, fontsize=9.5, va="bottom", ha="left")
-        self.dynamic = [*self.segments, self.t_weights, self.t_kv, self.t_flops, self.mem_text, *self.t_text,
+        lines.append(tax.axvline(1.0, color="black", lw=1.0, ls=":"))
+        # the reference lines go on top of the bars, so they are dynamic too
+        self.dynamic = [*self.segments, self.t_weights, self.t_kv, self.t_flops, *lines, self.mem_text, *self.t_text,
                         self.status]
 
     def values(self, model: str, chip: str, context: int, batch: int, kv_dtype: str) -> dict:
