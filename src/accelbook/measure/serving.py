@@ -280,9 +280,9 @@ def make_stack(config: DecoderConfig, dtype: str = "fp32", *, seed: int = 0, rop
     Matrices are Gaussian with variance ``1 / rows`` (so activations stay of order 1 through each
     matmul), norm scales ``1 + 0.1·N(0, 1)``; drawn from ``seed`` with NumPy on a CPU backend and
     with ``jax.random`` on the device elsewhere (the same seed gives the same weights on the same
-    backend). ``rope_base`` (> 1) sets the rotary frequencies; 10000 is the
-    convention of the original rotary encoding (it does not change the time). Weight memory is
-    limited to the probes' 8 GiB on a CPU and to the device's memory elsewhere. Raises
+    backend). ``rope_base`` (> 1) sets the rotary frequencies; 10000 is the base of the original
+    rotary encoding (RoFormer, Su et al., arXiv 2104.09864; it does not change the time). Weight memory is
+    limited to the probes' 8 GiB on a CPU and to 70 % of the device's memory elsewhere. Raises
     ``ValueError`` naming the argument, ``TypeError`` for a config that is not a DecoderConfig.
     Taught in: "Batching" and "The KV cache".
     """
@@ -315,13 +315,19 @@ def make_stack(config: DecoderConfig, dtype: str = "fp32", *, seed: int = 0, rop
     return Stack(config, dtype, seed, float(rope_base), tuple(layers))
 
 
+DEVICE_FRACTION = 0.7
+"""Share of a device's memory a stack and its cache may take: inside the 75 % of a GPU's memory
+that JAX preallocates by default (JAX documentation, "GPU memory allocation"), with room left for
+the step's activations."""
+
+
 def _memory_limit() -> float:
-    """Bytes a stack and its cache may take: 90 % of the device's memory where the spec database
-    knows it, else the probes' limit (8 GiB of host memory)."""
+    """Bytes a stack and its cache may take: :data:`DEVICE_FRACTION` of the device's memory where
+    the spec database knows it, else the probes' limit (8 GiB of host memory)."""
     from accelbook import device
 
     memory = device.current().memory_bytes
-    return 0.9 * memory if memory else float(PROBE_BYTES_LIMIT)
+    return DEVICE_FRACTION * memory if memory else float(PROBE_BYTES_LIMIT)
 
 
 def _check_stack(stack: Any) -> Stack:
@@ -486,7 +492,7 @@ def _cache_bytes(stack: Stack, batch: int, max_context: int) -> float:
 def empty_cache(stack: Stack, batch: int, max_context: int) -> KVCache:
     """A zeroed KV cache for ``batch`` sequences of up to ``max_context`` tokens (2 · n_layers
     arrays of ``(batch, n_kv_heads, max_context, head_dim)`` values in the stack's dtype). Limited
-    to 90 % of the device's memory (8 GiB on a CPU) with the weights; ``ValueError`` naming the
+    to 70 % of the device's memory (8 GiB on a CPU) with the weights; ``ValueError`` naming the
     argument otherwise. Taught in: "The KV cache"."""
     import jax.numpy as jnp
 
@@ -506,7 +512,7 @@ def _check_fits(stack: Stack, batch: int, max_context: int) -> None:
     limit = _memory_limit()
     if not needed <= limit:
         raise ValueError(f"batch={batch} and max_context={max_context} are too large: the weights and KV cache "
-                         f"need {needed:.3g} bytes, above the limit of {limit:.3g} (90 % of the device's memory, "
+                         f"need {needed:.3g} bytes, above the limit of {limit:.3g} (70 % of the device's memory, "
                          "or 8 GiB on a CPU)")
 
 
@@ -821,7 +827,7 @@ def _measure(config: Any, points: list[tuple[int, int]], name: str, dtype: Any, 
             where = (f"batches[{i}]={batch} with context={context}" if name == "batches" else
                      f"contexts[{i}]={context} at batch={batch}")
             raise ValueError(f"{where} is too large: the weights and KV cache need {needed:.3g} bytes, above "
-                             f"the limit of {limit:.3g} (90 % of the device's memory, or 8 GiB on a CPU)")
+                             f"the limit of {limit:.3g} (70 % of the device's memory, or 8 GiB on a CPU)")
     stack = make_stack(config, dtype, seed=seed)
     donate = donation_supported()
     step = _jitted_decode(donate)
@@ -899,7 +905,7 @@ def context_sweep(config: DecoderConfig, batch: int | None = None, contexts: Any
     return _measure(config, [(batch, c) for c in contexts], "contexts", dtype, seed, rounds, timing)
 
 
-__all__ = ["ACCEL_MAX_LAYERS", "BACKENDS", "CPU_LAYERS", "CPU_MAX_WIDTH", "DTYPES", "KVCache", "MEMORY_FRACTION",
-           "RMS_EPS", "Stack", "StepTime", "Sweeps", "UNKNOWN_MEMORY", "context_sweep", "decode_step",
-           "decode_step_times", "default_dtype", "default_sweeps", "donation_supported", "empty_cache",
-           "make_stack", "prefill", "reference_forward", "sized_config"]
+__all__ = ["ACCEL_MAX_LAYERS", "BACKENDS", "CPU_LAYERS", "CPU_MAX_WIDTH", "DEVICE_FRACTION", "DTYPES", "KVCache",
+           "MEMORY_FRACTION", "RMS_EPS", "Stack", "StepTime", "Sweeps", "UNKNOWN_MEMORY", "context_sweep",
+           "decode_step", "decode_step_times", "default_dtype", "default_sweeps", "donation_supported",
+           "empty_cache", "make_stack", "prefill", "reference_forward", "sized_config"]
