@@ -68,16 +68,23 @@ def capacity_curves(ax, curves: Mapping[str, tuple[Sequence[float], Sequence[flo
     drawn; a label with no point left is listed in the legend as "(weights do not fit)".
     ``ValueError`` for an empty mapping or mismatched lengths."""
     _axes("ax", ax)
+    checks.text("xlabel", xlabel)
+    checks.text("ylabel", ylabel)
     if not isinstance(curves, Mapping) or not curves:
         raise ValueError(f"curves={checks.show(curves)} must be a non-empty mapping of label -> (contexts, batches)")
-    log_axes(ax)
-    ax.xaxis.set_major_formatter(si_formatter(""))
-    for i, (label, pair) in enumerate(curves.items()):
+    pairs = {}
+    for label, pair in curves.items():
+        checks.text("curves' labels", label)
         if not (isinstance(pair, (tuple, list)) and len(pair) == 2):
             raise ValueError(f"curves[{label!r}]={checks.show(pair)} must be a (contexts, batches) pair")
-        x, b = (np.asarray(v, float) for v in pair)
-        if x.shape != b.shape or x.ndim != 1:
-            raise ValueError(f"curves[{label!r}]: contexts and batches must be 1-d and of one length")
+        x = checks.sequence(f"curves[{label!r}] contexts", pair[0], of=lambda n, v: checks.real(n, v, positive=True))
+        b = checks.sequence(f"curves[{label!r}] batches", pair[1], of=lambda n, v: checks.real(n, v, nonnegative=True))
+        if len(x) != len(b):
+            raise ValueError(f"curves[{label!r}]: contexts and batches must have one length, got {len(x)} and {len(b)}")
+        pairs[label] = (np.asarray(x, float), np.asarray(b, float))
+    log_axes(ax)
+    ax.xaxis.set_major_formatter(si_formatter(""))
+    for i, (label, (x, b)) in enumerate(pairs.items()):
         keep = b > 0
         if keep.any():
             ax.plot(x[keep], b[keep], MARKERS[i % len(MARKERS)] + "-", color=CYCLE[i % len(CYCLE)], ms=5, label=label)
@@ -95,6 +102,8 @@ def measured_sweep(ax, contexts: Sequence[float], median: Sequence[float], p10: 
     """Measured seconds per step against context (median line, p10–p90 band) and the predicted
     seconds on the same log-log axes. All sequences must have one length; times positive."""
     _axes("ax", ax)
+    checks.text("label", label)
+    checks.text("predicted_label", predicted_label)
     arrays = [np.asarray(checks.sequence(n, v, of=lambda k, x: checks.real(k, x, positive=True)), float)
               for n, v in (("contexts", contexts), ("median", median), ("p10", p10), ("p90", p90),
                            ("predicted", predicted))]
@@ -177,12 +186,12 @@ class MemoryMapView(explore.View):
         ``free``: negative if over), ``fits``, ``max_batch`` at this context, the decode step
         (:class:`accelbook.models.kvcache.DecodeStep`) as ``step``, and ``limit``: 'capacity',
         'memory bandwidth' or 'compute'."""
+        step = kvcache.decode_step(model, chip, batch, context, dtype=self.weight_dtype, kv_dtype=kv_dtype)
         fit = kvcache.max_batch(model, chip, context, dtype=self.weight_dtype, kv_dtype=kv_dtype,
                                 memory_fraction=self.fraction, block_size=self.block_size)
-        kv = batch * fit.blocks_per_sequence * fit.block_bytes
+        kv = step.batch * fit.blocks_per_sequence * fit.block_bytes
         cap = fit.capacity
         free = cap * self.fraction - fit.weight_bytes - kv
-        step = kvcache.decode_step(model, chip, batch, context, dtype=self.weight_dtype, kv_dtype=kv_dtype)
         fits = free >= 0
         limit = "capacity" if not fits else ("memory bandwidth" if step.bound == "memory" else "compute")
         return {"capacity": cap, "visible": fit.capacity_visible, "weights": fit.weight_bytes, "kv": float(kv),
@@ -190,7 +199,10 @@ class MemoryMapView(explore.View):
                 "step": step, "limit": limit, "name": fit.model}
 
     def update(self, model: str, chip: str, context: int, batch: int, kv_dtype: str):
+        """Draw the map and the step for these values (see :meth:`values`); returns the caption.
+        Errors as :func:`accelbook.models.kvcache.decode_step` and :func:`~accelbook.models.kvcache.max_batch`."""
         v = self.values(model, chip, context, batch, kv_dtype)
+        batch, context = v["step"].batch, v["step"].context
         cap, step = v["capacity"], v["step"]
         w, k = v["weights"] / cap, v["kv"] / cap
         usable = self.fraction
