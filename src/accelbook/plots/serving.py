@@ -12,11 +12,11 @@ from typing import Callable, Mapping, Sequence
 
 import numpy as np
 from matplotlib.figure import Figure
-from matplotlib.ticker import LogLocator
+from matplotlib.ticker import LogLocator, NullFormatter
 
 from accelbook import checks, explore
 from accelbook.models import serving
-from accelbook.plots.style import CYCLE, MARKERS, _axes, log_axes
+from accelbook.plots.style import CYCLE, MARKERS, _axes, log_axes, si_formatter
 from accelbook.units import fmt
 
 
@@ -92,6 +92,13 @@ def measured_steps(ax, batch, median, low, high, predicted, *, label: str) -> No
                 label=f"measured ({label})")
     ax.plot(b, arrays["predicted"], "-", color="#333333", lw=1.8, label="roofline prediction")
     ax.set(xlabel="batch (sequences)", ylabel="time per step")
+    ax.set_xticks(b, [f"{v:g}" for v in b])  # the measured batch sizes themselves
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    values = np.concatenate([arrays["low"], arrays["high"], arrays["predicted"]])
+    if values.max() / values.min() < 100:  # within two decades, label the minor ticks too (in seconds)
+        ax.yaxis.set_minor_formatter(si_formatter("s"))
+    else:
+        ax.yaxis.set_minor_formatter(NullFormatter())
     ax.legend(fontsize=9, loc="upper left")
 
 
@@ -107,8 +114,6 @@ def latency_vs_throughput(ax, series: Mapping[str, Sequence[serving.ServingRun]]
     if not isinstance(series, Mapping) or not series:
         raise ValueError(f"series={checks.show(series)} must be a non-empty mapping of label → runs")
     ax.set_yscale("log")
-    from accelbook.plots.style import si_formatter
-
     ax.yaxis.set_major_formatter(si_formatter("s"))
     for i, (label, runs) in enumerate(series.items()):
         runs = checks.sequence(f"series[{label!r}]", runs,
