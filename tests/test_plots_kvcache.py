@@ -112,3 +112,20 @@ def test_measured_sweep_draws_median_band_and_prediction():
     assert np.allclose(ax.lines[0].get_ydata(), [1e-3, 2e-3, 4e-3])
     with pytest.raises(ValueError, match="same length"):
         pk.measured_sweep(ax, x, [1e-3], [1e-3], [1e-3], [1e-3])
+
+
+def test_step_curves_are_solid_where_the_batch_fits_and_dotted_beyond():
+    fig = Figure()
+    ax = fig.add_subplot()
+    x = [1024, 2048, 4096, 8192]
+    t = [1e-3, 2e-3, 4e-3, 8e-3]
+    pk.step_curves(ax, x, {"batch 8": (t, [True, True, False, False])}, reference=("compute", [1e-4] * 4))
+    solid, dotted, ref = ax.lines
+    assert np.allclose(solid.get_ydata(), [1e-3, 2e-3, np.nan, np.nan], equal_nan=True)
+    # the dotted part starts at the last point that fits, so the line is unbroken
+    assert np.allclose(dotted.get_ydata(), [np.nan, 2e-3, 4e-3, 8e-3], equal_nan=True)
+    assert dotted.get_linestyle() == ":" and np.allclose(ref.get_ydata(), 1e-4)
+    with pytest.raises(ValueError, match="fits"):
+        pk.step_curves(ax, x, {"b": (t, [1, 1, 0, 0])})
+    with pytest.raises(ValueError, match="one value per context"):
+        pk.step_curves(ax, x, {"b": (t[:2], [True, True])})

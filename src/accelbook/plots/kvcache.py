@@ -1,5 +1,6 @@
 """Figures of the KV cache: bytes per token as bars, the largest batch against context on several
-chips, the measured decode step against context with its bandwidth-bound prediction, and the
+chips, the bound on the decode step against context (solid where the batch fits, dotted where it
+does not), the measured decode step against context with its bandwidth-bound prediction, and the
 explorable memory map of a chip (weights, cache, reserve, free) with the decode step's time.
 
 Taught in: "The KV cache: why long context is bandwidth and capacity, not FLOPs" (chapter 09).
@@ -124,6 +125,52 @@ def measured_sweep(ax, contexts: Sequence[float], median: Sequence[float], p10: 
     ax.legend(fontsize=9, loc="upper left")
 
 
+def step_curves(ax, contexts: Sequence[float], curves: Mapping[str, tuple[Sequence[float], Sequence[bool]]], *,
+                reference: tuple[str, Sequence[float]] | None = None) -> None:
+    """Seconds per decode step against context, one line per label, on log-log axes: ``curves``
+    maps a label to ``(seconds, fits)``, one value per context; the line is solid where ``fits``
+    is True (the batch fits in memory) and dotted where it does not. ``reference`` is an optional
+    ``(label, seconds)`` line drawn dashed in grey (say the compute time). Times must be positive,
+    every sequence as long as ``contexts``; ``fits`` holds True/False."""
+    _axes("ax", ax)
+    x = np.asarray(checks.sequence("contexts", contexts, of=lambda n, v: checks.real(n, v, positive=True)), float)
+    if not isinstance(curves, Mapping) or not curves:
+        raise ValueError(f"curves={checks.show(curves)} must be a non-empty mapping of label -> (seconds, fits)")
+    series = {}
+    for label, pair in curves.items():
+        checks.text("curves' labels", label)
+        if not (isinstance(pair, (tuple, list)) and len(pair) == 2):
+            raise ValueError(f"curves[{label!r}]={checks.show(pair)} must be a (seconds, fits) pair")
+        t = checks.sequence(f"curves[{label!r}] seconds", pair[0], of=lambda n, v: checks.real(n, v, positive=True))
+        fits = checks.sequence(f"curves[{label!r}] fits", pair[1], of=checks.boolean)
+        if not len(t) == len(fits) == x.size:
+            raise ValueError(f"curves[{label!r}]: seconds and fits must have one value per context ({x.size})")
+        series[label] = (np.asarray(t, float), np.asarray(fits, bool))
+    ref = None
+    if reference is not None:
+        if not (isinstance(reference, (tuple, list)) and len(reference) == 2):
+            raise ValueError(f"reference={checks.show(reference)} must be None or a (label, seconds) pair")
+        checks.text("reference label", reference[0])
+        rt = checks.sequence("reference seconds", reference[1], of=lambda n, v: checks.real(n, v, positive=True))
+        if len(rt) != x.size:
+            raise ValueError(f"reference: one time per context ({x.size}), got {len(rt)}")
+        ref = (reference[0], np.asarray(rt, float))
+    log_axes(ax, None, "s")
+    ax.xaxis.set_major_formatter(si_formatter(""))
+    for i, (label, (t, fits)) in enumerate(series.items()):
+        color = CYCLE[i % len(CYCLE)]
+        ax.plot(x, np.where(fits, t, np.nan), MARKERS[i % len(MARKERS)] + "-", color=color, ms=5, label=label)
+        # dotted from the last fitting point on, so the two pieces join
+        last = int(np.flatnonzero(fits)[-1]) if fits.any() else 0
+        tail = np.where(np.arange(x.size) >= last, t, np.nan) if not fits.all() else np.full(x.size, np.nan)
+        ax.plot(x, tail, ":", color=color, lw=1.8)
+    if ref is not None:
+        ax.plot(x, ref[1], "--", color="#555555", lw=1.4, label=ref[0])
+    ax.set(xlabel="context (tokens per sequence)", ylabel="seconds per decode step (bound)")
+    ax.minorticks_off()
+    ax.legend(fontsize=9, loc="upper left")
+
+
 class MemoryMapView(explore.View):
     """The memory map of a chip serving a model, and the decode step that map implies.
 
@@ -238,4 +285,4 @@ class MemoryMapView(explore.View):
                    "the batch does not fit: capacity binds."))
 
 
-__all__ = ["MemoryMapView", "bars", "capacity_curves", "measured_sweep"]
+__all__ = ["MemoryMapView", "bars", "capacity_curves", "measured_sweep", "step_curves"]
