@@ -139,12 +139,16 @@ class BatchingView(explore.View):
     with mean ``mean_output`` tokens, drawn once (``seed``). ``latency_range`` (seconds, low < high)
     and ``max_batch_limit`` fix the axes, so every update changes only the curves, the percentile
     markers and the text. ``max_wait`` is used by the ``dynamic`` policy only (seconds). Latencies
-    outside the axis are counted in the caption, not hidden. Taught in: "Batching" (chapter 08).
+    outside the axis are counted in the caption, not hidden. ``ValueError`` (``TypeError`` for a
+    step time that is not callable) naming the argument that is out of range; :meth:`run` and
+    :meth:`update` raise what :func:`~accelbook.models.serving.simulate` raises, naming the
+    argument. Taught in: "Batching" (chapter 08).
     """
 
     def __init__(self, step_time, prefill_time=None, *, n: int = 2000, prompt: int = 32, mean_output: float = 32,
                  latency_range: Sequence[float], max_batch_limit: int, seed: int = 0, title: str = ""):
-        self.step, self.prefill = step_time, prefill_time
+        self.step = checks.callable_("step_time", step_time)
+        self.prefill = None if prefill_time is None else checks.callable_("prefill_time", prefill_time)
         self.n = checks.positive_int("n", n, maximum=100_000)
         self.prompt = checks.positive_int("prompt", prompt)
         mean_output = checks.real("mean_output", mean_output, minimum=1.0)
