@@ -486,6 +486,59 @@ BASES: dict[str, B | Skip] = {
     "models.serving.ServingRun.summary": B(lambda: dict(percentiles=(50, 90, 99)), obj=lambda: _serving_run()),
     "models.serving.simulate": B(lambda: dict(requests=_requests(), step_time=_step_table(), policy="continuous",
                                               max_batch=4, max_wait=None, kv_capacity=64, prefill_time=None)),
+    # measure.serving
+    "measure.serving.Sweeps": Skip("a record built only by measure.serving.default_sweeps"),
+    "measure.serving.default_sweeps": B(lambda: dict(backend="gpu")),
+    "measure.serving.default_dtype": B(lambda: dict(backend="gpu")),
+    "measure.serving.sized_config": B(lambda: dict(config=_llama(), backend="gpu", memory_bytes=16e9, dtype="bf16",
+                                                   tokens=4096)),
+    "measure.serving.Stack": Skip("a record built only by measure.serving.make_stack"),
+    "measure.serving.make_stack": B(lambda: dict(config=_tiny_decoder(), dtype="fp32", seed=0, rope_base=10000.0)),
+    "measure.serving.donation_supported": B(lambda: dict(backend=None)),
+    "measure.serving.KVCache": Skip("a record built only by measure.serving.empty_cache, prefill and decode_step"),
+    "measure.serving.empty_cache": B(lambda: dict(stack=_tiny_stack(), batch=2, max_context=8)),
+    "measure.serving.decode_step": B(lambda: dict(stack=_tiny_stack(), cache=_tiny_cache(), x=np.ones((2, 16), np.float32),
+                                                  pos=3), seconds=10),
+    "measure.serving.prefill": B(lambda: dict(stack=_tiny_stack(), x=np.ones((2, 3, 16), np.float32), max_context=8),
+                                 seconds=10),
+    "measure.serving.reference_forward": B(lambda: dict(stack=_tiny_stack(), x=np.ones((2, 3, 16)), past=None)),
+    "measure.serving.StepTime": Skip("a record built only by measure.serving.decode_step_times and context_sweep"),
+    "measure.serving.decode_step_times": B(lambda: dict(config=_tiny_decoder(), batches=[2], context=8, dtype="fp32",
+                                                        seed=0, rounds=1, warmup=0, min_repeats=1, max_repeats=2,
+                                                        min_time=0.0), seconds=20,
+                                           params=("config", "batches", "context", "dtype", "seed", "rounds")),
+    "measure.serving.context_sweep": B(lambda: dict(config=_tiny_decoder(), batch=2, contexts=[8], dtype="fp32",
+                                                    seed=0, rounds=1, warmup=0, min_repeats=1, max_repeats=2,
+                                                    min_time=0.0), seconds=20,
+                                       params=("config", "batch", "contexts", "dtype", "seed", "rounds")),
+    # plots.kvcache
+    "plots.kvcache.bars": B(lambda: dict(ax=_ax(), rows=[("a", 1000.0, "GQA"), ("b", 4000.0, "MHA")], unit="B",
+                                         xlabel="bytes per token")),
+    "plots.kvcache.capacity_curves": B(lambda: dict(ax=_ax(), curves={"chip": ([1024, 2048], [8, 4])},
+                                                    xlabel="context", ylabel="batch")),
+    "plots.kvcache.measured_sweep": B(lambda: dict(ax=_ax(), contexts=[128, 256], median=[1e-3, 2e-3],
+                                                   p10=[0.9e-3, 1.8e-3], p90=[1.1e-3, 2.2e-3], predicted=[1e-3, 2e-3],
+                                                   label="measured", predicted_label="bound")),
+    "plots.kvcache.step_curves": B(lambda: dict(ax=_ax(), contexts=[1024, 2048],
+                                                curves={"batch 8": ([1e-3, 2e-3], [True, False])},
+                                                reference=("compute", [1e-4, 2e-4]))),
+    "plots.kvcache.MemoryMapView": B(lambda: dict(weight_dtype="bf16", memory_fraction=0.9, block_size=16)),
+    "plots.kvcache.MemoryMapView.update": B(lambda: dict(model="llama-3-8b", chip="h100-sxm", context=4096, batch=8,
+                                                         kv_dtype="bf16"),
+                                            obj=lambda: importlib.import_module("accelbook.plots.kvcache").MemoryMapView()),
+    "plots.kvcache.MemoryMapView.values": B(lambda: dict(model="llama-3-8b", chip="h100-sxm", context=4096, batch=8,
+                                                         kv_dtype="bf16"),
+                                            obj=lambda: importlib.import_module("accelbook.plots.kvcache").MemoryMapView()),
+    # plots.serving
+    "plots.serving.throughput_curves": B(lambda: dict(ax=_ax(), steps={"chip": _roof_step()}, limits={"chip": _limits()},
+                                                      batches=[1, 8, 64, 512], legend=True)),
+    "plots.serving.measured_steps": B(lambda: dict(ax=_ax(), batch=[1, 2, 4], median=[1e-3, 1.5e-3, 2e-3],
+                                                   low=[0.9e-3, 1.4e-3, 1.9e-3], high=[1.1e-3, 1.6e-3, 2.1e-3],
+                                                   predicted=[1e-3, 1e-3, 1.5e-3], label="test")),
+    "plots.serving.latency_vs_throughput": B(lambda: dict(ax=_ax(), series={"dynamic": [_serving_run()]}, unit="requests")),
+    "plots.serving.BatchingView": Skip("an explorable view (tests/test_plots_serving.py)"),
+    "plots.serving.BatchingView.update": Skip(VIEW),
+    "plots.serving.BatchingView.run": B(lambda: dict(rate=2.0, max_batch=2, max_wait=0.1, policy="dynamic"), obj=lambda: _bview()),
     # models.kvcache
     "models.kvcache.dtype_bits": B(lambda: dict(dtype="bf16")),
     "models.kvcache.kv_bytes_per_token": B(lambda: dict(model="llama-3-8b", dtype="bf16")),
@@ -842,6 +895,27 @@ def _serving_run():
 def _limits():
     from accelbook.models import serving
     return serving.batch_limits(_roof_step(), 8e10, 1.4e10, 5e5, context=1024.0)
+
+
+def _tiny_decoder():
+    from accelbook.models.decoder import DecoderConfig
+    return DecoderConfig("tiny", d_model=16, n_heads=2, n_kv_heads=1, d_ff=24, n_layers=1)
+
+
+def _tiny_stack():
+    from accelbook.measure import serving
+    return serving.make_stack(_tiny_decoder())
+
+
+def _tiny_cache():
+    from accelbook.measure import serving
+    return serving.empty_cache(_tiny_stack(), 2, 8)
+
+
+def _bview():
+    from accelbook.plots import serving as ps
+    return ps.BatchingView(_step_table(), None, n=20, prompt=1, mean_output=2, latency_range=(1e-4, 10.0),
+                           max_batch_limit=4)
 
 
 def _col():
