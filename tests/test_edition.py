@@ -95,6 +95,12 @@ def test_admonitions_are_titled_quotes_and_dropdowns_collapse_nested():
     assert md == "<details>\n<summary><b>Answers</b></summary>\n\nNo.\n\n</details>"
 
 
+def test_a_role_wrapped_across_lines_is_converted():
+    [(kind, text)] = convert("several chips ({ref}`planned\nchapter <book-map>`), or {term}`a\nroofline <roofline>`.")
+    assert text == ("several chips ([planned\nchapter](https://example.org/book/intro.html#book-map)), or "
+                    "[a\nroofline](https://example.org/book/appendix/glossary.html#term-roofline).")
+
+
 def test_code_blocks_stay_verbatim_and_targets_go():
     text = "(a-target)=\n## Title\n\n```python\nx = '{term}`roofline`'\n```\n"
     assert convert(text) == [("heading", "## Title"), ("md", "```python\nx = '{term}`roofline`'\n```")]

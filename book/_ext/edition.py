@@ -206,8 +206,17 @@ class Converter:
         """The tokens of a block of MyST: Markdown, headings and solution boundaries."""
         lines, out, buf, i = text.split("\n"), [], [], 0
 
-        def flush():
-            body = "\n".join(buf).strip("\n")
+        def flush():  # roles may wrap across lines: convert each run of prose lines as one text
+            pieces, prose = [], []
+            for line, verbatim in buf + [("", True)]:
+                if not verbatim:
+                    prose.append(line)
+                    continue
+                if prose:
+                    pieces.append(self.inline("\n".join(prose)))
+                    prose = []
+                pieces.append(line)
+            body = "\n".join(pieces[:-1]).strip("\n")
             if body.strip():
                 out.append(Token("md", body))
             buf.clear()
@@ -226,7 +235,7 @@ class Converter:
                 body = lines[i + 1:j]
                 i = j + 1
                 if name is None:  # a code block: verbatim
-                    buf += [line, *body, lines[j]]
+                    buf += [(l, True) for l in (line, *body, lines[j])]
                     continue
                 options = {}
                 while body and re.match(r"^:[a-z-]+:", body[0]):
@@ -244,7 +253,7 @@ class Converter:
                 self.level = len(heading.group(1))
                 out.append(Token("heading", self.inline(line)))
             else:
-                buf.append(self.inline(line))
+                buf.append((line, False))
             i += 1
         flush()
         return out
