@@ -141,8 +141,10 @@ def test_device_memory_is_the_visible_capacity_when_sourced_and_says_so_otherwis
     assert h100.visible and h100.capacity == 81_559 * MiB
     # the marketed "80 GB" read as 80e9 bytes undercounts what the device reports by about 7 %
     assert 0.06 < h100.capacity / specs.get_chip("h100-sxm").memory_bytes - 1 < 0.08
-    v5e = kvcache.device_memory("tpu-v5e")
-    assert not v5e.visible and v5e.capacity == specs.get_chip("tpu-v5e").memory_bytes
+    v5e = kvcache.device_memory("tpu-v5e")  # JAX's table: 17.2e9 bytes, the "16 GB" read as GiB
+    assert v5e.visible and v5e.capacity == 17.2e9
+    b200 = kvcache.device_memory("b200")  # nothing sourced: the marketed figure, flagged
+    assert not b200.visible and b200.capacity == specs.get_chip("b200").memory_bytes
     with pytest.raises(ValueError, match="host-cpu"):
         kvcache.device_memory("host-cpu")
 
