@@ -56,16 +56,45 @@ def test_memory_map_shares_are_the_bytes_worked_by_hand():
     # the budget holds floor((0.9 cap - weights) / block) blocks; each sequence needs 512
     block = 16 * 2 * 32 * 8 * 128 * 2
     max_b = math.floor((0.9 * cap - weights) / block) // 512
-    assert f"at most {max_b} sequences" in caption
+    assert f"At most {max_b} sequences" in caption
     assert f"≤ {8 / t_mem:,.0f} tokens/s" in caption and "memory bandwidth" in caption
 
 
 def test_memory_map_says_when_the_weights_do_not_fit():
     view = pk.MemoryMapView()
     caption = view.update(model="llama-3-70b", chip="l4", context=1024, batch=1, kv_dtype="bf16")
-    assert "does not fit" in caption and "capacity" in caption
+    assert "do not fit" in caption and "capacity" in caption
     assert view.segments[4].get_width() > 0  # the overflow is drawn, up to the edge
     assert view.segments[4].get_x() + view.segments[4].get_width() == pytest.approx(pk.MemoryMapView.XMAX)
+
+
+def test_memory_map_says_when_the_weights_alone_do_not_fit():
+    # Llama-3-70B in bf16 is 2 bytes per parameter, more than 0.9 of an H100's device-visible memory
+    chip = specs.get_chip("h100-sxm")
+    weights = 2 * decoder.model_params(decoder.get_model("llama-3-70b"))
+    assert weights > 0.9 * chip.value("memory_capacity_visible")
+    view = pk.MemoryMapView()
+    caption = view.update(model="llama-3-70b", chip="h100-sxm", context=4096, batch=1, kv_dtype="bf16")
+    assert "weights alone do not fit" in caption and "Step ≥" not in caption and "at most 0" not in caption.lower()
+    assert "weights alone" in view.status.get_text()
+
+
+def test_memory_map_says_not_one_sequence_when_none_fits():
+    # Llama-3-8B on an L4: the bf16 weights fit, but one sequence of 131,072 tokens needs
+    # 131,072 * 2 * 32 * 8 * 128 * 2 bytes = 16 GiB, more than the usable room left
+    chip = specs.get_chip("l4")
+    cap = chip.value("memory_capacity_visible")
+    weights = 2 * decoder.model_params(decoder.get_model("llama-3-8b"))
+    assert weights < 0.9 * cap < weights + 131072 * 2 * 32 * 8 * 128 * 2
+    view = pk.MemoryMapView()
+    caption = view.update(model="llama-3-8b", chip="l4", context=131072, batch=1, kv_dtype="bf16")
+    assert "Not one sequence" in caption and "at most 0" not in caption.lower()
+    assert "capacity binds" in caption
+
+
+def test_memory_map_gives_every_size_in_gib():
+    caption = pk.MemoryMapView().update(model="llama-3-8b", chip="h100-sxm", context=4096, batch=8, kv_dtype="bf16")
+    assert "GiB" in caption and " GB" not in caption
 
 
 def test_memory_map_text_stays_inside_the_figure():
@@ -93,6 +122,22 @@ def test_bars_draw_one_bar_per_row_with_its_value():
     assert len(ax.get_legend().get_texts()) == 2
     with pytest.raises(ValueError, match="rows"):
         pk.bars(ax, [("a", -1.0, "x")])
+    assert ax.get_xscale() == "log"
+
+
+def test_bars_on_a_linear_axis_keep_the_ratios_and_given_colours():
+    fig = Figure()
+    ax = fig.add_subplot()
+    pk.bars(ax, [("a", 1000.0, "GQA"), ("b", 8000.0, "MHA")], log=False, colors={"MHA": "#123456"})
+    assert ax.get_xscale() == "linear" and ax.get_xlim()[0] == 0
+    mha = [p for p in ax.patches if p.get_width() == 8000.0][0]
+    gqa = [p for p in ax.patches if p.get_width() == 1000.0][0]
+    assert matplotlib.colors.to_hex(mha.get_facecolor()) == "#123456"
+    assert matplotlib.colors.to_hex(gqa.get_facecolor()) != "#123456"
+    with pytest.raises(ValueError, match="log"):
+        pk.bars(ax, [("a", 1.0, "x")], log=1)
+    with pytest.raises(ValueError, match="colors"):
+        pk.bars(ax, [("a", 1.0, "x")], colors=["red"])
 
 
 def test_capacity_curves_skip_batches_that_do_not_fit():
@@ -102,6 +147,14 @@ def test_capacity_curves_skip_batches_that_do_not_fit():
     (line,) = [l for l in ax.lines if len(l.get_xdata())]
     assert list(line.get_xdata()) == [1, 2] and list(line.get_ydata()) == [8, 4]
     assert any("weights do not fit" in t.get_text() for t in ax.get_legend().get_texts())
+
+
+
+def test_capacity_curves_alternate_solid_and_dashed_lines():
+    fig = Figure()
+    ax = fig.add_subplot()
+    pk.capacity_curves(ax, {"A": ([1, 2], [8, 4]), "B": ([1, 2], [8, 4])})
+    assert [l.get_linestyle() for l in ax.lines] == ["-", "--"]
 
 
 def test_measured_sweep_draws_median_band_and_prediction():

@@ -3,7 +3,7 @@ chips, the bound on the decode step against context (solid where the batch fits,
 does not), the measured decode step against context with its bandwidth-bound prediction, and the
 explorable memory map of a chip (weights, cache, reserve, free) with the decode step's time.
 
-Taught in: "The KV cache: why long context is bandwidth and capacity, not FLOPs" (chapter 09).
+Taught in: "The KV cache: why long-context decode is bandwidth and capacity, not FLOPs" (chapter 09).
 """
 
 from __future__ import annotations
@@ -32,33 +32,50 @@ def _rows(name: str, rows) -> list:
     return checks.sequence(name, rows, of=one)
 
 
-def bars(ax, rows: Sequence[tuple[str, float, str]], *, unit: str = "B", xlabel: str = "") -> None:
-    """Horizontal bars on a log x-axis, one per ``(label, value, group)`` row (top to bottom in the
-    given order), coloured by group (one legend entry per group), each with its value written at
-    its end in ``unit`` (say bytes, 'B'). Values must be positive. ``ValueError`` for a bad row,
-    ``TypeError`` for an ``ax`` that is not an Axes."""
+def bars(ax, rows: Sequence[tuple[str, float, str]], *, unit: str = "B", xlabel: str = "", log: bool = True,
+         colors: Mapping[str, str] | None = None) -> None:
+    """Horizontal bars, one per ``(label, value, group)`` row (top to bottom in the given order),
+    coloured by group (one legend entry per group), each with its value written at its end in
+    ``unit`` (say bytes, 'B'). ``log`` (default True) puts the x-axis on a log scale; with
+    ``log=False`` it is linear from 0, so bar lengths compare as ratios. ``colors`` optionally maps
+    a group to a matplotlib colour (the others take the colour cycle in order), so that a group keeps
+    its colour across panels. Values must be positive. ``ValueError`` for a bad row, a ``log``
+    that is not True/False or a ``colors`` that is not a mapping of text to text; ``TypeError`` for
+    an ``ax`` that is not an Axes."""
     _axes("ax", ax)
     rows = _rows("rows", rows)
     checks.text("unit", unit)
     checks.text("xlabel", xlabel)
+    log = checks.boolean("log", log)
+    if colors is not None:
+        if not isinstance(colors, Mapping):
+            raise ValueError(f"colors={checks.show(colors)} must be None or a mapping of group -> colour")
+        for g, c in colors.items():
+            checks.text("colors' groups", g)
+            checks.text(f"colors[{g!r}]", c)
     groups = list(dict.fromkeys(g for _, _, g in rows))
-    colors = {g: CYCLE[i % len(CYCLE)] for i, g in enumerate(groups)}
+    given = dict(colors or {})
+    free = [c for c in CYCLE if c not in given.values()] or list(CYCLE)
+    rest = [g for g in groups if g not in given]
+    palette = {g: given[g] for g in groups if g in given}
+    palette.update({g: free[i % len(free)] for i, g in enumerate(rest)})
     y = np.arange(len(rows))[::-1]
     values = np.array([v for _, v, _ in rows])
-    ax.set_xscale("log")
+    if log:
+        ax.set_xscale("log")
     ax.xaxis.set_major_formatter(si_formatter(unit))
     for g in groups:
         idx = [i for i, r in enumerate(rows) if r[2] == g]
-        ax.barh(y[idx], values[idx], color=colors[g], height=0.7, label=g)
+        ax.barh(y[idx], values[idx], color=palette[g], height=0.7, label=g)
     for yi, v in zip(y, values):
-        ax.text(v * 1.08, yi, fmt(v, unit), va="center", ha="left", fontsize=9)
+        ax.text(v * 1.08 if log else v + 0.015 * values.max(), yi, fmt(v, unit), va="center", ha="left", fontsize=10)
     ax.set_yticks(y, [r[0] for r in rows])
-    ax.set_xlim(values.min() / 3, values.max() * 6)
+    ax.set_xlim(*((values.min() / 3, values.max() * 6) if log else (0, values.max() * 1.3)))
     ax.set_ylim(-0.7, len(rows) - 0.3)
     ax.grid(axis="y", visible=False)
     ax.minorticks_off()
     ax.set_xlabel(xlabel)
-    ax.legend(fontsize=9, loc="lower right")
+    ax.legend(fontsize=10, loc="lower right")
 
 
 def capacity_curves(ax, curves: Mapping[str, tuple[Sequence[float], Sequence[float]]], *,
@@ -66,7 +83,8 @@ def capacity_curves(ax, curves: Mapping[str, tuple[Sequence[float], Sequence[flo
                     ylabel: str = "largest batch that fits (sequences)") -> None:
     """The largest batch against context, one line per label: ``curves`` maps a label to
     ``(contexts, batches)``, on log-log axes. Points with a batch of 0 (nothing fits) are not
-    drawn; a label with no point left is listed in the legend as "(weights do not fit)".
+    drawn; a label with no point left is listed in the legend as "(weights do not fit)". Every
+    second line is dashed, so a line that lies on another stays visible.
     ``ValueError`` for an empty mapping or mismatched lengths."""
     _axes("ax", ax)
     checks.text("xlabel", xlabel)
@@ -87,10 +105,11 @@ def capacity_curves(ax, curves: Mapping[str, tuple[Sequence[float], Sequence[flo
     ax.xaxis.set_major_formatter(si_formatter(""))
     for i, (label, (x, b)) in enumerate(pairs.items()):
         keep = b > 0
+        style = MARKERS[i % len(MARKERS)] + ("-" if i % 2 == 0 else "--")
         if keep.any():
-            ax.plot(x[keep], b[keep], MARKERS[i % len(MARKERS)] + "-", color=CYCLE[i % len(CYCLE)], ms=5, label=label)
+            ax.plot(x[keep], b[keep], style, color=CYCLE[i % len(CYCLE)], ms=5, label=label)
         else:
-            ax.plot([], [], MARKERS[i % len(MARKERS)] + "-", color=CYCLE[i % len(CYCLE)],
+            ax.plot([], [], style, color=CYCLE[i % len(CYCLE)],
                     label=f"{label} (weights do not fit)")
     ax.set(xlabel=xlabel, ylabel=ylabel)
     ax.minorticks_off()
@@ -182,8 +201,9 @@ class MemoryMapView(explore.View):
     1.35 and said in the text). Bottom: the bandwidth-bound decode step
     (:func:`accelbook.models.kvcache.decode_step`): the time to read the weights and the cache,
     against the time of its FLOP at the chip's dense bf16 peak, as shares of the step. The caption
-    gives the bytes, the largest batch at this context, the step time and the tokens/s bound, and
-    which limit binds: capacity, memory bandwidth or compute. Axes are fixed; bars and texts are
+    gives the sizes (GiB), the largest batch at this context, the step time and the tokens/s bound,
+    and which limit binds: capacity, memory bandwidth or compute; when the weights alone exceed the
+    usable memory it says so (several chips or fewer bits), and gives no step time. Axes are fixed; bars and texts are
     dynamic. Taught in: "The KV cache" (chapter 09).
     """
 
@@ -267,22 +287,40 @@ class MemoryMapView(explore.View):
         self.t_kv.set_width(step.kv_bytes / step.bandwidth / t)
         self.t_flops.set_width(step.t_compute / t)
         over = f" = {used / usable:.1f}× the usable part" if not v["fits"] else ""
-        self.mem_text.set_text(f"{fmt(cap, 'B', binary=True)} {'device-visible' if v['visible'] else 'marketed'}: "
-                               f"weights {fmt(v['weights'], 'B')} + KV {fmt(v['kv'], 'B')}{over}")
+        self.mem_text.set_text(f"{fmt(cap, 'B', binary=True)} {'device-visible' if v['visible'] else 'as marketed'}: "
+                               f"weights {fmt(v['weights'], 'B', binary=True)} + KV {fmt(v['kv'], 'B', binary=True)}{over}")
         self.t_text[0].set_text(f"{fmt(step.t_memory, 's')} (weights {fmt(step.weight_bytes / step.bandwidth, 's')}, "
                                 f"KV {fmt(step.kv_bytes / step.bandwidth, 's')})")
         self.t_text[1].set_text(fmt(step.t_compute, "s"))
         for txt, width in zip(self.t_text, (step.t_memory / t, step.t_compute / t)):
-            txt.set_x(min(width, 1.0) + 0.015 if width < 0.45 else 0.015)
-        bound = f"≤ {step.tokens_per_s:,.0f} tokens/s, {v['limit']}-bound" if v["fits"] else \
-            f"does not fit (at most {v['max_batch']} sequences of this length)"
-        self.status.set_text(f"decode step ≥ {fmt(t, 's')}: {bound}")
-        return (f"{v['name']} on {specs.as_chip('chip', chip).name}, {batch} × {context:,} tokens, KV cache in {kv_dtype}: weights "
-                f"{fmt(v['weights'], 'B')}, KV cache {fmt(v['kv'], 'B')} of {fmt(cap, 'B', binary=True)}; "
-                f"at most {v['max_batch']} sequences fit at this context. Step ≥ {fmt(t, 's')} "
-                f"(memory {fmt(step.t_memory, 's')}, compute {fmt(step.t_compute, 's')}); "
-                + (f"≤ {step.tokens_per_s:,.0f} tokens/s. Binding limit: {v['limit']}." if v["fits"] else
-                   "the batch does not fit: capacity binds."))
+            inside = width >= 0.45
+            txt.set_x(0.015 if inside else min(width, 1.0) + 0.015)
+            txt.set_color("white" if inside else "black")  # white on the dark bar, black on the background
+        gib = lambda x: fmt(x, "B", binary=True)  # noqa: E731 - one unit (GiB) for every size in the view
+        weights_alone = v["weights"] > cap * usable
+        if v["fits"]:
+            bound = f"≤ {step.tokens_per_s:,.0f} tokens/s, {v['limit']}-bound"
+        elif weights_alone:
+            bound = "the weights alone do not fit"
+        elif v["max_batch"] == 0:
+            bound = "not one sequence of this length fits"
+        else:
+            bound = f"does not fit (at most {v['max_batch']} sequences of this length)"
+        self.status.set_text(f"decode step ≥ {fmt(t, 's')}{' if it fitted' if not v['fits'] else ''}: {bound}")
+        head = (f"{v['name']} on {specs.as_chip('chip', chip).name}, {batch} × {context:,} tokens, KV cache in "
+                f"{kv_dtype}: weights {gib(v['weights'])}, KV cache {gib(v['kv'])}, of {gib(cap)} "
+                f"({gib(cap * usable)} usable). ")
+        if v["fits"]:
+            return (head + f"At most {v['max_batch']} sequences fit at this context. Step ≥ {fmt(t, 's')} "
+                    f"(memory {fmt(step.t_memory, 's')}, compute {fmt(step.t_compute, 's')}); "
+                    f"≤ {step.tokens_per_s:,.0f} tokens/s. Binding limit: {v['limit']}.")
+        if weights_alone:
+            return (head + "The weights alone do not fit in the usable memory: capacity binds before any cache. "
+                    "This model needs several chips or fewer bits per weight; no step time applies on one chip.")
+        fit_text = ("Not one sequence of this length fits beside the weights" if v["max_batch"] == 0 else
+                    f"At most {v['max_batch']} sequences of this length fit")
+        return (head + f"{fit_text}: the batch does not fit, capacity binds. Were it to fit, the step would take "
+                f"≥ {fmt(t, 's')} (memory {fmt(step.t_memory, 's')}, compute {fmt(step.t_compute, 's')}).")
 
 
 __all__ = ["MemoryMapView", "bars", "capacity_curves", "measured_sweep", "step_curves"]
