@@ -145,3 +145,39 @@ def test_latency_vs_throughput_draws_each_runs_percentiles():
     assert np.allclose(p50_line.get_ydata(), [np.median(r.end - r.arrival) for r in runs])
     with pytest.raises(ValueError, match="unit"):
         ps.latency_vs_throughput(ax, {"M/M/1": runs}, unit="bytes")
+
+
+def test_batching_view_runs_the_documented_arrivals_and_outputs():
+    # the docstring's draw, done by hand: a chapter that draws the same gets the same run
+    view = _view(n=300, mean_output=6)
+    outputs = np.random.default_rng([3, 7]).geometric(1 / 6, 300)
+    arrivals = S.arrival_times(300, 1.0, seed=3) / 150.0
+    req = S.make_requests(arrivals, prompt=4, output=outputs)
+    expected = S.simulate(req, TABLE, policy="dynamic", max_batch=8, max_wait=0.01, prefill_time=TABLE)
+    got = view.run(150.0, 8, 0.01, "dynamic")
+    assert np.array_equal(got.output, outputs)
+    assert np.allclose(got.latency, expected.latency)
+
+
+def test_second_labels_use_whole_seconds_from_a_thousand_on():
+    assert ps._seconds(1e4) == "10,000 s"
+    assert ps._seconds(1000.0) == "1,000 s"
+    assert ps._seconds(0.02) == fmt(0.02, "s", digits=3)
+    # minor ticks: only 2 and 5 times a power of ten carry a label
+    assert ps._minor_2_5(0.02) == fmt(0.02, "s", digits=3) and ps._minor_2_5(500.0) == fmt(500.0, "s", digits=3)
+    assert ps._minor_2_5(0.09) == "" and ps._minor_2_5(0.007) == "" and ps._minor_2_5(3.0) == ""
+
+
+def test_throughput_curves_of_neighbouring_chips_differ_in_colour():
+    # the second and fourth curves (A100 and TPU v6e in chapter 08) must not share a hue family
+    steps = {f"chip {i}": S.RooflineStep(2e9, 1e3, 1e9, 1e6, 1e3, 1e14 * (i + 1), 1e12) for i in range(4)}
+    lims = {k: S.batch_limits(v, 1e11, 1e9, 1e5, context=128) for k, v in steps.items()}
+    fig = Figure()
+    ax = fig.add_subplot()
+    ps.throughput_curves(ax, steps, lims, [1, 10, 100])
+    colours = [ln.get_color() for ln in ax.lines if ln.get_linestyle() == "-"]
+    assert len(set(colours)) == 4
+
+
+def test_the_caption_gives_throughput_to_three_significant_figures():
+    assert ps._sig3(0.95312) == "0.953" and ps._sig3(12.345) == "12.3" and ps._sig3(1234.5) == "1,230"

@@ -12,12 +12,34 @@ from typing import Callable, Mapping, Sequence
 
 import numpy as np
 from matplotlib.figure import Figure
-from matplotlib.ticker import LogLocator, NullFormatter
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 from accelbook import checks, explore
 from accelbook.models import serving
-from accelbook.plots.style import CYCLE, MARKERS, _axes, log_axes, si_formatter
+from accelbook.plots.style import CYCLE, MARKERS, _axes, log_axes
 from accelbook.units import fmt
+
+
+def _seconds(v, _pos=None) -> str:
+    """A tick label in seconds: metric prefixes below 1,000 s ('10 ms'), whole seconds with
+    thousands separators from there on ('10,000 s', not '10 ks')."""
+    if v <= 0:
+        return "0"
+    return f"{v:,.0f} s" if v >= 1000 else fmt(v, "s", digits=3)
+
+
+def _minor_2_5(v, _pos=None) -> str:
+    """A minor tick label on a log axis in seconds, only at 2 and 5 times a power of ten, so that
+    the labels of a two-decade axis do not crowd."""
+    if v <= 0:
+        return ""
+    mantissa = v / 10.0 ** np.floor(np.log10(v) + 1e-9)
+    return _seconds(v) if min(abs(mantissa - 2), abs(mantissa - 5)) < 1e-6 else ""
+
+
+# Curve colours for throughput_curves: neighbours in the list differ in hue and lightness (the
+# style's orange and vermillion, adjacent in CYCLE, are hard to tell apart as thin lines).
+_CURVE_COLORS = [CYCLE[i] for i in (0, 1, 2, 4, 5, 3, 6)]
 
 
 def _batches(name: str, batches) -> np.ndarray:
@@ -52,7 +74,7 @@ def throughput_curves(ax, steps: Mapping[str, serving.RooflineStep], limits: Map
     for i, (label, step) in enumerate(steps.items()):
         checks.instance(f"steps[{label!r}]", step, serving.RooflineStep)
         lim = checks.instance(f"limits[{label!r}]", limits[label], serving.BatchLimits)
-        color, marker = CYCLE[i % len(CYCLE)], MARKERS[i % len(MARKERS)]
+        color, marker = _CURVE_COLORS[i % len(_CURVE_COLORS)], MARKERS[i % len(MARKERS)]
         tps = serving.throughput(step, b, lim.context)
         fits = b <= lim.kv_batch
         ax.plot(b[fits], tps[fits], "-", color=color, lw=2, label=label)
@@ -95,8 +117,9 @@ def measured_steps(ax, batch, median, low, high, predicted, *, label: str) -> No
     ax.set_xticks(b, [f"{v:g}" for v in b])  # the measured batch sizes themselves
     ax.xaxis.set_minor_formatter(NullFormatter())
     values = np.concatenate([arrays["low"], arrays["high"], arrays["predicted"]])
-    if values.max() / values.min() < 100:  # within two decades, label the minor ticks too (in seconds)
-        ax.yaxis.set_minor_formatter(si_formatter("s"))
+    ax.yaxis.set_major_formatter(FuncFormatter(_seconds))
+    if values.max() / values.min() < 100:  # within two decades, label the minor ticks at 2 and 5 too
+        ax.yaxis.set_minor_formatter(FuncFormatter(_minor_2_5))
     else:
         ax.yaxis.set_minor_formatter(NullFormatter())
     ax.legend(fontsize=9, loc="upper left")
@@ -114,7 +137,7 @@ def latency_vs_throughput(ax, series: Mapping[str, Sequence[serving.ServingRun]]
     if not isinstance(series, Mapping) or not series:
         raise ValueError(f"series={checks.show(series)} must be a non-empty mapping of label → runs")
     ax.set_yscale("log")
-    ax.yaxis.set_major_formatter(si_formatter("s"))
+    ax.yaxis.set_major_formatter(FuncFormatter(_seconds))
     for i, (label, runs) in enumerate(series.items()):
         runs = checks.sequence(f"series[{label!r}]", runs,
                                of=lambda n, r: checks.instance(n, r, serving.ServingRun))
@@ -127,6 +150,11 @@ def latency_vs_throughput(ax, series: Mapping[str, Sequence[serving.ServingRun]]
     ax.legend(fontsize=9, loc="upper center", bbox_to_anchor=(0.5, -0.15), ncol=2)  # below the axes, off the curves
 
 
+def _sig3(x: float) -> str:
+    """``x`` to three significant figures with thousands separators: 0.953, 12.3, 1,230."""
+    return f"{float(f'{x:.3g}'):,g}"
+
+
 class BatchingView(explore.View):
     """One server, live: ``update(rate, max_batch, max_wait, policy)`` simulates ``n`` requests
     arriving as a Poisson stream of ``rate`` requests/s and draws, on the left, the fraction of
@@ -136,7 +164,9 @@ class BatchingView(explore.View):
     ``step_time``: a :class:`~accelbook.models.serving.StepTable` or a step-time callable ``T(b)``
     (seconds) covering batches 1 to the largest ``max_batch`` offered; ``prefill_time`` likewise for
     prompt tokens, or None. ``prompt`` (tokens per request) is fixed; output lengths are geometric
-    with mean ``mean_output`` tokens, drawn once (``seed``). ``latency_range`` (seconds, low < high)
+    with mean ``mean_output`` tokens, drawn once as ``np.random.default_rng([seed, 7]).geometric(1 /
+    mean_output, n)`` (:attr:`output`), and the arrivals are ``serving.arrival_times(n, 1.0,
+    seed=seed) / rate`` (:attr:`unit` scaled): a chapter that draws the same reproduces its runs. ``latency_range`` (seconds, low < high)
     and ``max_batch_limit`` fix the axes, so every update changes only the curves, the percentile
     markers and the text. ``max_wait`` is used by the ``dynamic`` policy only (seconds). Latencies
     outside the axis are counted in the caption, not hidden. ``ValueError`` (``TypeError`` for a
@@ -165,13 +195,14 @@ class BatchingView(explore.View):
         self.ax, self.bax = fig.subplots(1, 2, gridspec_kw={"width_ratios": [3, 2]})
         ax = self.ax
         log_axes(ax, "s", None)
+        ax.xaxis.set_major_formatter(FuncFormatter(_seconds))  # '10,000 s', not '10 ks'
         ax.minorticks_off()
         ax.xaxis.set_major_locator(LogLocator(base=100.0))  # a label every two decades, so they do not touch
         ax.set(xlim=(self.lo, self.hi), ylim=(0.5 / self.n, 1.5), xlabel="latency, arrival to last token",
                ylabel="fraction of requests slower")
         for q in (0.5, 0.01):
             ax.axhline(q, color="grey", lw=0.8, ls=":")
-            ax.text(self.lo * 1.1, q * 1.15, f"p{100 - 100 * q:g}", fontsize=9, color="grey")
+            ax.text(self.lo * 1.1, q * 1.15, f"p{100 - 100 * q:g}", fontsize=10, color="grey")
         self.bax.set(xlim=(0.5, self.kmax + 0.5), ylim=(0, 1.05), xlabel="decode batch (sequences)",
                      ylabel="share of decode steps")
         (self.ccdf,) = ax.plot([self.lo], [1.0], "-", color=CYCLE[0], lw=2)
@@ -180,7 +211,7 @@ class BatchingView(explore.View):
         (self.hist,) = self.bax.plot([1], [0], "-", color=CYCLE[2], lw=2, drawstyle="steps-mid")
         self.status = fig.text(0.5, 0.97, " ", ha="center", va="top", fontsize=10)
         if title:
-            fig.text(0.5, 0.885, title, ha="center", va="top", fontsize=9, color="#444444")
+            fig.text(0.5, 0.885, title, ha="center", va="top", fontsize=10, color="#444444")
         self.dynamic = [self.ccdf, self.p50, self.p99, self.hist, self.status]
 
     def run(self, rate: float, max_batch: int, max_wait: float, policy: str) -> serving.ServingRun:
@@ -211,7 +242,7 @@ class BatchingView(explore.View):
         outside = int(np.count_nonzero((r.latency < self.lo) | (r.latency > self.hi)))
         note = f" {outside} of {r.n} latencies fall outside the axis and are drawn at its edge." if outside else ""
         return (f"{policy} batching, {rate:g} requests/s, at most {max_batch} per batch{wait}: "
-                f"p50 latency {fmt(p50, 's')}, p99 {fmt(p99, 's')}; throughput {r.throughput:,.1f} requests/s "
+                f"p50 latency {fmt(p50, 's')}, p99 {fmt(p99, 's')}; throughput {_sig3(r.throughput)} requests/s "
                 f"({r.token_throughput:,.0f} tokens/s); mean decode batch {r.mean_batch:.1f}; the server was busy "
                 f"{100 * r.utilization:.0f} % of the time.{note}")
 
