@@ -106,8 +106,8 @@ def capacity_curves(ax, curves: Mapping[str, tuple[Sequence[float], Sequence[flo
     for i, (label, (x, b)) in enumerate(pairs.items()):
         keep = b > 0
         style = MARKERS[i % len(MARKERS)] + ("-" if i % 2 == 0 else "--")
-        if keep.any():
-            ax.plot(x[keep], b[keep], style, color=CYCLE[i % len(CYCLE)], ms=5, label=label)
+        if keep.any():  # dashed lines on top, so one that lies on a solid line shows through its gaps
+            ax.plot(x[keep], b[keep], style, color=CYCLE[i % len(CYCLE)], ms=5, label=label, zorder=2 + i % 2)
         else:
             ax.plot([], [], style, color=CYCLE[i % len(CYCLE)],
                     label=f"{label} (weights do not fit)")
@@ -295,7 +295,8 @@ class MemoryMapView(explore.View):
         for txt, width in zip(self.t_text, (step.t_memory / t, step.t_compute / t)):
             inside = width >= 0.45
             txt.set_x(0.015 if inside else min(width, 1.0) + 0.015)
-            txt.set_color("white" if inside else "black")  # white on the dark bar, black on the background
+            # on a bar the text gets a pale box, legible over both the weights' and the cache's colours
+            txt.set_bbox(dict(facecolor="white", alpha=0.85, edgecolor="none", pad=1.5) if inside else None)
         gib = lambda x: fmt(x, "B", binary=True)  # noqa: E731 - one unit (GiB) for every size in the view
         weights_alone = v["weights"] > cap * usable
         if v["fits"]:
@@ -306,7 +307,8 @@ class MemoryMapView(explore.View):
             bound = "not one sequence of this length fits"
         else:
             bound = f"does not fit (at most {v['max_batch']} sequences of this length)"
-        self.status.set_text(f"decode step ≥ {fmt(t, 's')}{' if it fitted' if not v['fits'] else ''}: {bound}")
+        self.status.set_text(f"no decode step on one chip: {bound}" if weights_alone else
+                             f"decode step ≥ {fmt(t, 's')}{' if it fitted' if not v['fits'] else ''}: {bound}")
         head = (f"{v['name']} on {specs.as_chip('chip', chip).name}, {batch} × {context:,} tokens, KV cache in "
                 f"{kv_dtype}: weights {gib(v['weights'])}, KV cache {gib(v['kv'])}, of {gib(cap)} "
                 f"({gib(cap * usable)} usable). ")
