@@ -513,7 +513,7 @@ BASES: dict[str, B | Skip] = {
                                        params=("config", "batch", "contexts", "dtype", "seed", "rounds")),
     # plots.kvcache
     "plots.kvcache.bars": B(lambda: dict(ax=_ax(), rows=[("a", 1000.0, "GQA"), ("b", 4000.0, "MHA")], unit="B",
-                                         xlabel="bytes per token")),
+                                         xlabel="bytes per token", log=True, colors={"GQA": "#0072b2"})),
     "plots.kvcache.capacity_curves": B(lambda: dict(ax=_ax(), curves={"chip": ([1024, 2048], [8, 4])},
                                                     xlabel="context", ylabel="batch")),
     "plots.kvcache.measured_sweep": B(lambda: dict(ax=_ax(), contexts=[128, 256], median=[1e-3, 2e-3],
