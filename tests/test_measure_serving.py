@@ -122,6 +122,10 @@ def test_default_sweeps_and_dtype_by_backend():
     assert serving.default_sweeps(device.describe("gpu", "NVIDIA H100 80GB HBM3")) == gpu
     assert (serving.default_dtype("cpu"), serving.default_dtype("gpu"), serving.default_dtype("tpu")) == (
         "fp32", "bf16", "bf16")
+    # a T4's tensor cores take fp16, not bf16 (its spec sheet has no bf16 peak); an H100 and a TPU take bf16
+    assert serving.default_dtype(device.describe("gpu", "Tesla T4")) == "fp16"
+    assert serving.default_dtype(device.describe("gpu", "NVIDIA H100 80GB HBM3")) == "bf16"
+    assert serving.default_dtype(device.describe("tpu", "TPU v5 lite")) == "bf16"
     for bad in ("metal", None, 3):
         with pytest.raises(ValueError, match="^backend="):
             serving.default_sweeps(bad)

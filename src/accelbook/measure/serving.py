@@ -135,8 +135,17 @@ def default_sweeps(backend: Any) -> Sweeps:
 
 def default_dtype(backend: Any) -> str:
     """The dtype the stack runs in by default: 'fp32' on a CPU (which has no fast bf16 matmul in
-    XLA), 'bf16' on a GPU or TPU (the dtype models are served in). Taught in: "Batching"."""
-    return "fp32" if _backend(backend)[0] == "cpu" else "bf16"
+    XLA), 'bf16' on a GPU or TPU (the dtype models are served in), and 'fp16' on a GPU whose spec
+    sheet has no bf16 peak but an fp16 one (the T4: its tensor cores take fp16 only; bf16 would be
+    emulated). A backend name alone ('gpu') gives 'bf16'; pass a DeviceInfo to get the chip's
+    choice. Taught in: "Batching"."""
+    name, _memory = _backend(backend)
+    if name == "cpu":
+        return "fp32"
+    chip = getattr(backend, "chip", None)
+    if chip is not None and "bf16" not in chip.peak_flops and "fp16" in chip.peak_flops:
+        return "fp16"
+    return "bf16"
 
 
 def _check_runnable(config: Any) -> DecoderConfig:
