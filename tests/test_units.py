@@ -65,6 +65,14 @@ def test_fmt_round_trips_through_its_prefix(value):
     assert 1 <= abs(float(number)) < 1000 or prefix in ("E", "n")
 
 
+@pytest.mark.parametrize("value, digits, text", [
+    (996, 3, "996 B"), (999.4, 3, "999 B"), (999.6, 3, "1 kB"),       # rounds up only when it must
+    (0.999999, 6, "999.999 mB"), (0.9999996, 6, "1 B"),               # the case hypothesis found
+])
+def test_fmt_moves_to_the_next_prefix_only_when_rounding_reaches_1000(value, digits, text):
+    assert fmt(value, "B", digits=digits) == text
+
+
 def test_fmt_rejects_bad_digits():
     with pytest.raises(ValueError, match="digits"):
         fmt(1.0, "s", digits=0)

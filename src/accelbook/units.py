@@ -99,10 +99,20 @@ def fmt(value: float, unit: str, digits: int = 3, binary: bool = False) -> str:
     table = _BINARY if binary else _PREFIXES
     mag = abs(value)
     scale, prefix = table[-1]
-    for s, p in table:
-        if mag >= s * (1 - 0.5 * 10.0 ** (1 - digits)):  # 999.96 rounds up to the next prefix
-            scale, prefix = s, p
-            break
+    if binary:  # 1000 to 1023 of a binary prefix already need four digits: round up early
+        for s, p in table:
+            if mag >= s * (1 - 0.5 * 10.0 ** (1 - digits)):
+                scale, prefix = s, p
+                break
+    else:  # the largest prefix the value reaches; the next one if rounding brings it to 1000
+        i = next((k for k, (s, _p) in enumerate(table) if mag >= s), len(table) - 1)
+        rounded = float(f"{value / table[i][0]:.{digits}g}")
+        if i > 0 and abs(rounded) >= 1000:  # with 3 digits 999.6 is "1 k"; 996 stays "996", never "0.996 k"
+            i -= 1
+            rounded /= 1000  # the rounded number itself, so a tie cannot round back down below 1
+        scale, prefix = table[i]
+        text = f"{rounded:.{digits}g}"
+        return f"{text} {prefix}{unit}" if "e" not in text else f"{value / scale:.{digits - 1}e} {prefix}{unit}"
     scaled = value / scale
     text = f"{scaled:.{digits}g}"
     if "e" in text:  # only when value is far outside the prefix table
