@@ -452,6 +452,14 @@ BASES: dict[str, B | Skip] = {
                                                            peak_flops=1e15, alpha=1e-6, beta=1e-9,
                                                            bytes_per_value=2, training=True)),
     "models.collectives.DataParallelCost": Skip("a record built only by collectives.data_parallel"),
+    "models.collectives.TPDecodeStep": Skip("a record built only by collectives.tp_decode_step"),
+    "models.collectives.tp_decode_step": B(lambda: dict(config=_toy_decoder(), tp=2, batch=4, context=32,
+                                                        peak_flops=1e12, memory_bandwidth=1e11, alpha=1e-6,
+                                                        beta=1e-9, bytes_per_param=2, bytes_per_value=2,
+                                                        kv_bytes_per_value=2, algorithm="ring")),
+    "models.collectives.devices_needed": B(lambda: dict(config=_toy_decoder(), memory_capacity=1e6, batch=4,
+                                                        context=32, bytes_per_param=2, kv_bytes_per_value=2,
+                                                        max_devices=64)),
     "models.collectives.data_parallel": B(lambda: dict(params=10**9, dp=8, tokens_per_replica=4096,
                                                        peak_flops=1e15, alpha=1e-6, beta=1e-9, bytes_per_grad=2,
                                                        buckets=10, algorithm="ring", gamma=0.0)),
@@ -916,6 +924,11 @@ def _bview():
     from accelbook.plots import serving as ps
     return ps.BatchingView(_step_table(), None, n=20, prompt=1, mean_output=2, latency_range=(1e-4, 10.0),
                            max_batch_limit=4)
+
+
+def _toy_decoder():
+    from accelbook.models import decoder
+    return decoder.DecoderConfig("toy", 64, 8, 2, 256, n_layers=4, vocab_size=100)
 
 
 def _col():

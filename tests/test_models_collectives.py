@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from accelbook.models import collectives as C
-from accelbook.models import decoder
+from accelbook.models import decoder, kvcache
 
 ALPHA, BETA, GAMMA = 1e-6, 1e-9, 0.5e-9
 N = 1e6
@@ -170,6 +170,8 @@ HAND = [
     ("broadcast", "scatter_allgather", 5e-6 + 1.5e-3, 5e-6 + 1.5e-3),
     # pairwise all-to-all: p-1 = 3 exchanges of n/p: 0.75 ms
     ("alltoall", "pairwise", 3e-6 + 0.75e-3, 3e-6 + 0.75e-3),
+    # ring shift: every rank sends its whole n to the next rank at once: one message of n
+    ("permute", "direct", 1e-6 + 1e-3, 1e-6 + 1e-3),
 ]
 
 
@@ -328,6 +330,10 @@ def test_ring_allreduce_meets_the_bandwidth_bound_and_recursive_doubling_the_lat
     assert rd.messages * ALPHA == lb.latency
     assert C.lower_bound("broadcast", N, 4, ALPHA, BETA).bandwidth == N * BETA
     assert C.lower_bound("broadcast", N, 1, ALPHA, BETA).total == 0
+    # a permute reaches one rank only: one message, n bytes, met by the direct send
+    lb = C.lower_bound("permute", N, 8, ALPHA, BETA)
+    assert (lb.latency, lb.bandwidth) == (ALPHA, pytest.approx(N * BETA))
+    assert C.collective_time("permute", "direct", N, 8, ALPHA, BETA) == pytest.approx(lb.total)
 
 
 def test_crossover_is_where_the_two_costs_are_equal():
@@ -359,6 +365,31 @@ def test_fit_recovers_alpha_and_beta_from_exact_times():
     assert fit.alpha == 0 and "alpha" in fit.note
     with pytest.raises(ValueError, match="two distinct sizes"):
         C.fit_alpha_beta("allreduce", "ring", 8, [1e6, 1e6], [1e-3, 1e-3])
+    # exact data: no scatter, so no uncertainty; two points: the scatter is unknown
+    fit = C.fit_alpha_beta("allreduce", "ring", 8, n, t)
+    assert fit.alpha_stderr < 1e-12 * fit.alpha and fit.beta_stderr < 1e-12 * fit.beta
+    fit = C.fit_alpha_beta("permute", "direct", 2, [1e3, 1e6], [2e-6, 1e-3])
+    assert np.isnan(fit.alpha_stderr) and np.isnan(fit.beta_stderr)
+
+
+def test_fit_standard_errors_match_the_scatter_of_repeated_fits():
+    """The reported standard errors against the spread of the estimates over many noisy data sets
+    (a Monte-Carlo check of the covariance formula, independent of it)."""
+    rng = np.random.default_rng(7)
+    n = np.logspace(2, 7, 12)
+    true = C.collective_time("allgather", "ring", n, 8, 20e-6, 1 / 5e9)
+    alphas, betas, a_err, b_err = [], [], [], []
+    for _ in range(2000):
+        t = true * (1 + 0.05 * rng.standard_normal(n.size))  # 5 % relative noise
+        fit = C.fit_alpha_beta("allgather", "ring", 8, n, t)
+        assert fit.note == ""
+        alphas.append(fit.alpha), betas.append(fit.beta)
+        a_err.append(fit.alpha_stderr), b_err.append(fit.beta_stderr)
+    assert np.mean(alphas) == pytest.approx(20e-6, rel=0.02)
+    assert np.mean(betas) == pytest.approx(1 / 5e9, rel=0.02)
+    # the typical reported error is the observed spread, within the Monte-Carlo error
+    assert np.median(a_err) == pytest.approx(np.std(alphas), rel=0.1)
+    assert np.median(b_err) == pytest.approx(np.std(betas), rel=0.1)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -372,6 +403,7 @@ def test_bus_bandwidth_factors_are_those_of_performance_md():
             assert C.bus_bandwidth_factor(op, n) == (n - 1) / n
         assert C.bus_bandwidth_factor("broadcast", n) == 1
         assert C.bus_bandwidth_factor("reduce", n) == 1
+        assert C.bus_bandwidth_factor("permute", n) == 1  # nccl-tests' sendrecv: factor = 1
     assert C.bus_bandwidth_factor("allreduce", 8) == 1.75
 
 
@@ -398,6 +430,7 @@ def test_conversions_between_busbw_algbw_and_time_round_trip():
 
 def test_nccl_size_is_per_rank_for_allreduce_and_whole_for_gathers():
     assert C.nccl_size_bytes("allreduce", 1000, 4, 8) == 4000
+    assert C.nccl_size_bytes("permute", 1000, 4, 8) == 4000  # sendrecv: count * typesize
     assert C.nccl_size_bytes("broadcast", 1000, 2, 8) == 2000
     assert C.nccl_size_bytes("allgather", 1000, 4, 8) == 32000
     assert C.nccl_size_bytes("reducescatter", 1000, 4, 8) == 32000
@@ -643,3 +676,63 @@ def test_bad_arguments_are_named():
         C.torus_topology((4, 4, 4, 4), 1e9, 1e-6)
     with pytest.raises(ValueError, match="link_bandwidth"):
         C.ring_topology(8, 0.0, 1e-6)
+
+
+# ---------------------------------------------------------------------------------------------
+# Serving across chips: the tensor-parallel decode step and the devices a model needs
+# ---------------------------------------------------------------------------------------------
+
+def _toy():
+    # d = 64, 8 query heads of 8, 2 KV heads, MLP 256, 4 layers, vocabulary 100
+    return decoder.DecoderConfig("toy", 64, 8, 2, 256, n_layers=4, vocab_size=100)
+
+
+def test_tp_decode_step_by_hand():
+    cfg = _toy()
+    # parameters: per layer q,o 64*64 each, k,v 64*16 each, MLP 3*64*256, two norms of 64
+    per_layer = 2 * 64 * 64 + 2 * 64 * 16 + 3 * 64 * 256 + 2 * 64
+    params = 4 * per_layer + 100 * 64 * 2 + 64  # untied embedding and LM head, final norm
+    assert kvcache.weight_params(cfg) == params
+    batch, ctx, peak, bw, a, b = 4, 32, 1e12, 1e11, 1e-6, 1e-9
+    one = C.tp_decode_step(cfg, 1, batch, ctx, peak, bw, a, b)
+    kv = 4 * 2 * 16 * 2 * batch * ctx  # layers x (K,V) x kv width x bytes x tokens
+    flops = 2 * params * batch + 4 * 4 * 8 * 8 * ctx * batch  # weights + attention (4 h d_h c per layer)
+    assert one.memory_time == pytest.approx((2 * params + kv) / bw)
+    assert one.compute_time == pytest.approx(flops / peak)
+    assert one.comm_time == 0 and one.step_time == pytest.approx(one.memory_time)
+    assert one.tokens_per_s == pytest.approx(batch / one.memory_time)
+    two = C.tp_decode_step(cfg, 2, batch, ctx, peak, bw, a, b)
+    # each device: half the weights, one of the two KV heads; 2 ring all-reduces per layer of b*d*2 bytes
+    assert two.memory_time == pytest.approx((params + kv / 2) / bw)
+    ar = 2 * a + 1.0 * (batch * 64 * 2) * b  # ring, p = 2: 2(p-1) messages, 2(p-1)/p of n
+    assert two.comm_time == pytest.approx(8 * ar)
+    assert two.allreduces == 8 and two.allreduce_bytes == batch * 64 * 2
+    # past the KV heads the cache is copied, not split further
+    four = C.tp_decode_step(cfg, 4, batch, ctx, peak, bw, a, b)
+    assert four.kv_bytes_per_device == pytest.approx(kv / 2)
+    assert four.tokens_per_s_per_device == pytest.approx(four.tokens_per_s / 4)
+    # "best" is the fastest allowed algorithm: recursive doubling at this tiny message
+    best = C.tp_decode_step(cfg, 4, batch, ctx, peak, bw, a, b, algorithm="best")
+    rd = C.tp_decode_step(cfg, 4, batch, ctx, peak, bw, a, b, algorithm="recursive_doubling")
+    assert best.comm_time == pytest.approx(rd.comm_time) and rd.comm_time < four.comm_time
+    # 8-bit weights halve the weight bytes
+    q = C.tp_decode_step(cfg, 2, batch, ctx, peak, bw, a, b, bytes_per_param=1)
+    assert q.weight_bytes_per_device == pytest.approx(two.weight_bytes_per_device / 2)
+    with pytest.raises(ValueError, match="tp=3 must divide n_heads=8"):
+        C.tp_decode_step(cfg, 3, batch, ctx, peak, bw, a, b)
+    with pytest.raises(ValueError, match="algorithm"):
+        C.tp_decode_step(cfg, 2, batch, ctx, peak, bw, a, b, algorithm="fastest")
+
+
+def test_devices_needed_is_the_smallest_split_that_fits():
+    cfg = _toy()
+    params = kvcache.weight_params(cfg)
+    kv = 4 * 2 * 16 * 2 * 4 * 32
+    assert C.devices_needed(cfg, 2 * params + kv, 4, 32) == 1
+    assert C.devices_needed(cfg, 2 * params + kv - 1, 4, 32) == 2
+    assert C.devices_needed(cfg, params + kv / 2, 4, 32) == 2
+    # 4 devices: a quarter of the weights but still half the cache (2 KV heads)
+    assert C.devices_needed(cfg, params / 2 + kv / 2, 4, 32) == 4
+    assert C.devices_needed(cfg, params / 2 + kv / 2, 4, 32, bytes_per_param=1) == 2
+    with pytest.raises(ValueError, match="memory_capacity=.*needs"):
+        C.devices_needed(cfg, 1000, 4, 32)

@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from accelbook import checks
-from accelbook.models import decoder
+from accelbook.models import decoder, kvcache
 from accelbook.specs import Source, parse_sources
 from accelbook.units import to_si
 
@@ -378,7 +378,7 @@ def get_sweep(key: str) -> Sweep:
 # The alpha-beta-gamma costs of the collectives
 # ---------------------------------------------------------------------------------------------
 
-OPS = ("allreduce", "allgather", "reducescatter", "broadcast", "alltoall")
+OPS = ("allreduce", "allgather", "reducescatter", "broadcast", "alltoall", "permute")
 """The collectives of :func:`collective_time`."""
 
 ALGORITHMS: dict[str, tuple[str, ...]] = {
@@ -387,6 +387,7 @@ ALGORITHMS: dict[str, tuple[str, ...]] = {
     "reducescatter": ("ring", "recursive_halving"),
     "broadcast": ("tree", "scatter_allgather"),
     "alltoall": ("pairwise",),
+    "permute": ("direct",),
 }
 """The algorithms modelled for each operation."""
 
@@ -400,9 +401,11 @@ N_CONVENTION = {
     "reducescatter": "the bytes of the vector each rank starts with (it ends with n/p, reduced)",
     "broadcast": "the bytes the root sends",
     "alltoall": "the bytes of each rank's send buffer, n/p per destination, its own block included",
+    "permute": "the bytes each rank sends to one other rank (and receives from another)",
 }
 """What ``n`` means per operation: nccl-tests' S; the same as Thakur et al.'s n except all-to-all,
-where MPICH's n is the data sent to the other ranks, ``(p−1)/p`` of ours."""
+where MPICH's n is the data sent to the other ranks, ``(p−1)/p`` of ours. A permute (a ring
+shift: rank r sends to r+1 mod p, all at once) is one point-to-point message per rank."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -458,6 +461,7 @@ def cost_terms(op: str, algorithm: str, p: int) -> CostTerms:
     broadcast       tree (binomial)      ⌈lg p⌉                      ⌈lg p⌉                   0
     broadcast       scatter_allgather    ⌈lg p⌉ + p − 1              2(p−1)/p                 0
     alltoall        pairwise             p−1                         (p−1)/p                  0
+    permute         direct               1                           1                        0
     ==============  ===================  ==========================  =======================  ===============
 
     Sources: Thakur, Rabenseifner & Gropp (2005) for the tree, recursive-doubling/halving,
@@ -465,7 +469,8 @@ def cost_terms(op: str, algorithm: str, p: int) -> CostTerms:
     the ring all-reduce (a reduce-scatter ring then an all-gather ring). "tree" all-reduce is a
     binomial-tree reduce followed by a binomial-tree broadcast, each ⌈lg p⌉ rounds of whole
     messages. The pairwise all-to-all is MPICH's ``(p−1)α + n'β`` with ``n' = (p−1)/p·n`` (``n'``
-    excludes the rank's own block; :data:`N_CONVENTION`).
+    excludes the rank's own block; :data:`N_CONVENTION`). The permute (every rank sends its
+    ``n`` bytes to the next rank at once) is Hockney's single message, ``α + nβ``.
 
     ``p = 1`` costs nothing. ``ValueError`` for an unknown op, an algorithm not listed for the op
     (the message lists those that are), or a power-of-two algorithm (:data:`POWER_OF_TWO`) given a
@@ -491,6 +496,7 @@ def cost_terms(op: str, algorithm: str, p: int) -> CostTerms:
         ("broadcast", "tree"): (lg, lg, 0.0),
         ("broadcast", "scatter_allgather"): ((lg + p - 1) if p > 1 else 0, 2 * frac, 0.0),
         ("alltoall", "pairwise"): (p - 1, frac, 0.0),
+        ("permute", "direct"): (1 if p > 1 else 0, 1.0 if p > 1 else 0.0, 0.0),
     }
     a, b, c = table[(op, algorithm)]
     return CostTerms(op, algorithm, p, float(a), float(b), float(c))
@@ -536,9 +542,10 @@ def lower_bound(op: str, n_bytes: float, p: int, alpha: float, beta: float,
     """The α-β-γ lower bounds of ``op`` on ``p`` ranks (Chan, Heimlich, Purkayastha & van de Geijn
     2007; the all-reduce bandwidth term is Patarasuk & Yuan's 2009 bound).
 
-    * latency ``⌈lg p⌉·α``: a piece of data reaches at most twice as many ranks per round;
+    * latency ``⌈lg p⌉·α``: a piece of data reaches at most twice as many ranks per round (a
+      permute, whose data goes to one rank only, needs one message, ``α``);
     * bandwidth ``2(p−1)/p·n·β`` for all-reduce, ``(p−1)/p·n·β`` for all-gather, reduce-scatter
-      and all-to-all, ``n·β`` for broadcast: the bytes a rank must send or receive;
+      and all-to-all, ``n·β`` for broadcast and permute: the bytes a rank must send or receive;
     * compute ``(p−1)/p·n·γ`` for all-reduce and reduce-scatter (the reduction split evenly).
 
     Every algorithm of :func:`cost_terms` costs at least ``total``. ``p = 1`` bounds are 0.
@@ -553,10 +560,11 @@ def lower_bound(op: str, n_bytes: float, p: int, alpha: float, beta: float,
     gamma = checks.real("gamma", gamma, nonnegative=True)
     frac = (p - 1) / p
     bw = {"allreduce": 2 * frac, "allgather": frac, "reducescatter": frac, "alltoall": frac,
-          "broadcast": 1.0 if p > 1 else 0.0}[op]
+          "broadcast": 1.0 if p > 1 else 0.0, "permute": 1.0 if p > 1 else 0.0}[op]
+    rounds = (1 if p > 1 else 0) if op == "permute" else _log2ceil(p)
     comp = frac if op in ("allreduce", "reducescatter") else 0.0
     names = {"n_bytes": n_bytes, "alpha": alpha, "beta": beta, "gamma": gamma}
-    return LowerBound(op, p, checks.finite_result(names, _log2ceil(p) * alpha),
+    return LowerBound(op, p, checks.finite_result(names, rounds * alpha),
                       checks.finite_result(names, bw * n * beta), checks.finite_result(names, comp * n * gamma))
 
 
@@ -588,13 +596,17 @@ def crossover_bytes(op: str, alg_a: str, alg_b: str, p: int, alpha: float, beta:
 class Fit:
     """A least-squares fit of measured times to ``t = messages·α + bytes_factor·n·β``: ``alpha``
     (s), ``beta`` (s/byte), ``bandwidth = 1/beta`` (bytes/s, one way; inf if beta is 0) and the
-    root-mean-square relative error. ``note`` says when a coefficient was fixed at 0 because the
-    free fit made it negative."""
+    root-mean-square relative error. ``alpha_stderr`` (s) and ``beta_stderr`` (s/byte) are the
+    standard errors of the weighted least-squares estimates (NaN with only two points, where the
+    line passes through both and the scatter is unknown; 0 for a coefficient fixed at 0). ``note``
+    says when a coefficient was fixed at 0 because the free fit made it negative."""
 
     alpha: float
     beta: float
     rms_relative_error: float
     note: str = ""
+    alpha_stderr: float = math.nan
+    beta_stderr: float = math.nan
 
     @property
     def bandwidth(self) -> float:
@@ -608,7 +620,13 @@ def fit_alpha_beta(op: str, algorithm: str, p: int, n_bytes, seconds) -> Fit:
 
     Each point is weighted by ``1/seconds`` so small and large messages count alike (a relative
     least-squares fit). If the free fit gives a negative α or β, that coefficient is fixed at 0,
-    the other refitted, and ``Fit.note`` says so. ``ValueError`` for mismatched or too few points.
+    the other refitted, and ``Fit.note`` says so.
+
+    Uncertainty: with ``m`` points and ``k`` free coefficients (2, or 1 after fixing one), the
+    residual variance ``s² = Σ r²/(m − k)`` of the weighted residuals gives the covariance
+    ``s²·(XᵀX)⁻¹`` of the estimates (ordinary least squares on the weighted design ``X``); the
+    standard errors are the square roots of its diagonal. ``ValueError`` for mismatched or too few
+    points.
     """
     terms = cost_terms(op, algorithm, p)
     if terms.messages == 0 and terms.bytes_factor == 0:
@@ -623,31 +641,44 @@ def fit_alpha_beta(op: str, algorithm: str, p: int, n_bytes, seconds) -> Fit:
     rhs = np.ones_like(t)
     coef, *_ = np.linalg.lstsq(design, rhs, rcond=None)
     note = ""
+    free = [0, 1]
     if coef[0] < 0 or coef[1] < 0:
         which = 0 if coef[0] < 0 else 1
         keep = 1 - which
+        free = [keep]
         col = design[:, keep]
         coef = np.zeros(2)
         coef[keep] = float(col @ rhs / (col @ col)) if col @ col > 0 else 0.0
         note = f"the free fit made {'alpha' if which == 0 else 'beta'} negative; it is fixed at 0"
     pred = design @ coef
-    rms = float(np.sqrt(np.mean((pred - rhs) ** 2)))
-    return Fit(float(coef[0]), float(coef[1]), rms, note)
+    resid = pred - rhs
+    rms = float(np.sqrt(np.mean(resid ** 2)))
+    stderr = np.zeros(2)
+    dof = t.size - len(free)
+    sub = design[:, free]
+    gram = sub.T @ sub
+    if dof > 0 and np.linalg.matrix_rank(gram) == len(free):
+        cov = float(resid @ resid) / dof * np.linalg.inv(gram)
+        stderr[free] = np.sqrt(np.maximum(np.diag(cov), 0.0))
+    else:
+        stderr[free] = math.nan
+    return Fit(float(coef[0]), float(coef[1]), rms, note, float(stderr[0]), float(stderr[1]))
 
 
 # ---------------------------------------------------------------------------------------------
 # nccl-tests: algorithm bandwidth and bus bandwidth (NVIDIA/nccl-tests, doc/PERFORMANCE.md)
 # ---------------------------------------------------------------------------------------------
 
-NCCL_OPS = ("allreduce", "allgather", "reducescatter", "alltoall", "broadcast", "reduce")
-"""The operations nccl-tests reports a bus bandwidth for."""
+NCCL_OPS = ("allreduce", "allgather", "reducescatter", "alltoall", "broadcast", "reduce", "permute")
+"""The operations nccl-tests reports a bus bandwidth for ("permute" is its sendrecv test)."""
 
 
 def bus_bandwidth_factor(op: str, n: int) -> float:
     """nccl-tests' correction from algorithm to bus bandwidth for ``op`` on ``n`` ranks.
 
     ``busbw = algbw · factor``: all-reduce ``2(n−1)/n``; reduce-scatter, all-gather and all-to-all
-    ``(n−1)/n``; broadcast and reduce ``1`` (doc/PERFORMANCE.md, "Summary"). With it, busbw of an
+    ``(n−1)/n``; broadcast and reduce ``1`` (doc/PERFORMANCE.md, "Summary"); permute (nccl-tests'
+    sendrecv, ``src/sendrecv.cu``) ``1``. With it, busbw of an
     optimal schedule equals the one-way bandwidth ``B`` each rank has to the outside world, for any
     ``n``. (The doc's factor for in-network reduction, ``(n−1)/(n+1)``, is not modelled.)
     ``ValueError`` for an op outside :data:`NCCL_OPS` or ``n`` not a positive integer.
@@ -667,7 +698,7 @@ def nccl_size_bytes(op: str, count: int, bytes_per_element: int, n: int) -> int:
     All-reduce, broadcast and reduce: ``count · size`` (the array on each rank); reduce-scatter:
     ``recvcount · size · n`` (the whole array, since NCCL's count is per rank); all-gather:
     ``sendcount · size · n``; all-to-all: ``count · size · n`` with ``count`` the elements sent to
-    each peer (nccl-tests' ``src/alltoall.cu``). This S is the ``n_bytes`` of :func:`collective_time`.
+    each peer (nccl-tests' ``src/alltoall.cu``); permute (sendrecv): ``count · size``. This S is the ``n_bytes`` of :func:`collective_time`.
     ``ValueError`` names a bad argument.
     """
     op = _check_op(op, NCCL_OPS)
@@ -1177,13 +1208,155 @@ def data_parallel(params: int, dp: int, tokens_per_replica: int, peak_flops: flo
     return DataParallelCost(dp, float(grad_bytes), nb, bucket, nb * bucket, forward + backward, backward, exposed)
 
 
+# ---------------------------------------------------------------------------------------------
+# Serving across chips: a tensor-parallel decode step, and how many chips a model needs
+# ---------------------------------------------------------------------------------------------
+
+@dataclasses.dataclass(frozen=True)
+class TPDecodeStep:
+    """One decode step of ``batch`` sequences at ``context`` tokens, tensor-parallel over ``tp``
+    devices (seconds, bytes).
+
+    Per device: ``compute_time`` (its share of the FLOP at the peak), ``memory_time`` (its share of
+    the weights and of the KV cache at the memory bandwidth), ``comm_time`` (the all-reduces of the
+    step, on the critical path). ``step_time = max(compute_time, memory_time) + comm_time``.
+    ``tokens_per_s`` is the group's output, ``batch / step_time``; ``tokens_per_s_per_device`` that
+    over ``tp``.
+    """
+
+    tp: int
+    batch: int
+    context: int
+    weight_bytes_per_device: float
+    kv_bytes_per_device: float
+    allreduces: int
+    allreduce_bytes: float
+    compute_time: float
+    memory_time: float
+    comm_time: float
+
+    @property
+    def step_time(self) -> float:
+        return max(self.compute_time, self.memory_time) + self.comm_time
+
+    @property
+    def tokens_per_s(self) -> float:
+        return self.batch / self.step_time
+
+    @property
+    def tokens_per_s_per_device(self) -> float:
+        return self.tokens_per_s / self.tp
+
+    @property
+    def comm_fraction(self) -> float:
+        """The share of the step spent in the all-reduces."""
+        return self.comm_time / self.step_time
+
+
+def _tp_memory(config: decoder.DecoderConfig, tp: int, batch: int, context: int, bytes_per_param: float,
+               kv_bytes_per_value: float) -> tuple[float, float, float]:
+    """(weight bytes read per device, KV bytes per device, weight bytes held per device)."""
+    held = kvcache.weight_params(config) * bytes_per_param / tp
+    read = kvcache.params_read(config, batch) * bytes_per_param / tp
+    # a KV head lives on one device; past n_kv_heads devices the heads are copied, not split further
+    kv_split = 1 if config.is_mla else min(tp, config.n_kv_heads)
+    kv = kvcache.kv_bytes(config, "bf16", batch, context) / 2 * kv_bytes_per_value / kv_split
+    return read, kv, held
+
+
+def _check_tp(config: decoder.DecoderConfig, tp: Any) -> int:
+    tp = checks.positive_int("tp", tp, maximum=2**16)
+    if config.n_heads % tp:
+        raise ValueError(f"tp={tp} must divide n_heads={config.n_heads} of {config.name!r}")
+    return tp
+
+
+def tp_decode_step(config, tp: int, batch: int, context: int, peak_flops: float, memory_bandwidth: float,
+                   alpha: float, beta: float, bytes_per_param: float = 2, bytes_per_value: float = 2,
+                   kv_bytes_per_value: float = 2, algorithm: str = "ring") -> TPDecodeStep:
+    """A decode step of a whole model split ``tp`` ways with Megatron tensor parallelism.
+
+    Work (:mod:`accelbook.models.kvcache`): FLOP ``2·active_params·batch`` plus the attention's,
+    split evenly; weight bytes ``params_read(batch) · bytes_per_param`` split evenly; KV-cache bytes
+    ``kv_bytes`` at ``kv_bytes_per_value`` bytes a value, split by key/value head (a device holds
+    whole heads, so past ``n_kv_heads`` devices the cache is copied rather than split further; a
+    latent-attention cache is one shared latent, copied on every device). Communication: 2
+    all-reduces per layer (after attention and after the MLP) of the new tokens' activations,
+    ``batch · d_model · bytes_per_value`` bytes each, by ``algorithm`` over ``tp`` ranks
+    (:func:`collective_time` with ``alpha`` s and ``beta`` s/byte; ``"best"``: the fastest
+    algorithm of :data:`ALGORITHMS` that ``tp`` allows, as NCCL picks by size), not overlapped: in decode each
+    layer waits for the all-reduce before it can go on. ``peak_flops`` FLOP/s and
+    ``memory_bandwidth`` bytes/s are one device's. The LM head and embeddings are left out.
+
+    ``tp = 1`` is one device holding the whole model (replication: ``k`` copies serve ``k`` times
+    the tokens/s). ``bytes_per_param = 1`` models 8-bit weights, ``0.5`` 4-bit (their scales
+    left out). ``TypeError`` if ``config`` is not a DecoderConfig; ``ValueError`` names another bad
+    argument (``tp`` must divide ``n_heads``). Taught in: "Interconnects" (weak links).
+    """
+    config = _config(config)
+    tp = _check_tp(config, tp)
+    batch = checks.positive_int("batch", batch)
+    context = checks.positive_int("context", context)
+    peak = checks.real("peak_flops", peak_flops, positive=True)
+    bw = checks.real("memory_bandwidth", memory_bandwidth, positive=True)
+    bpp = checks.real("bytes_per_param", bytes_per_param, positive=True)
+    bpv = checks.real("bytes_per_value", bytes_per_value, positive=True)
+    kvb = checks.real("kv_bytes_per_value", kv_bytes_per_value, positive=True)
+    algorithm = checks.one_of("algorithm", algorithm, ("best", *ALGORITHMS["allreduce"]))
+    read, kv, _ = _tp_memory(config, tp, batch, context, bpp, kvb)
+    flops = 2.0 * kvcache.active_params(config) * batch + kvcache.attention_flops(config, batch, context)
+    nbytes = float(batch * config.d_model * bpv)
+    count = 2 * config.n_layers
+    if algorithm == "best":
+        one = min(collective_time("allreduce", alg, nbytes, tp, alpha, beta) for alg in ALGORITHMS["allreduce"]
+                  if ("allreduce", alg) not in POWER_OF_TWO or not tp & (tp - 1))
+    else:
+        one = collective_time("allreduce", algorithm, nbytes, tp, alpha, beta)
+    names = {"batch": batch, "context": context, "peak_flops": peak_flops, "memory_bandwidth": memory_bandwidth}
+    return TPDecodeStep(tp, batch, context, read, kv, count, nbytes,
+                        checks.finite_result(names, flops / tp / peak),
+                        checks.finite_result(names, (read + kv) / bw),
+                        checks.finite_result({"alpha": alpha, "beta": beta}, count * one))
+
+
+def devices_needed(config, memory_capacity: float, batch: int, context: int, bytes_per_param: float = 2,
+                   kv_bytes_per_value: float = 2, max_devices: int = 1024) -> int:
+    """The fewest devices, a power of two that divides ``n_heads``, whose memory holds the model's
+    weights (``weight_params · bytes_per_param``, split evenly) and the KV cache of ``batch``
+    sequences at ``context`` tokens (split by head as :func:`tp_decode_step` splits it).
+
+    ``memory_capacity`` is the bytes one device offers for weights and cache (pass a budget, for
+    example 90 % of the device-visible memory as vLLM's ``gpu_memory_utilization`` does; the rest
+    is activations and workspace). ``ValueError`` when no such count up to ``max_devices`` exists
+    (the message says how many bytes the model needs), or for another bad argument; ``TypeError``
+    if ``config`` is not a DecoderConfig. Taught in: "Interconnects" (fewer boundaries).
+    """
+    config = _config(config)
+    cap = checks.real("memory_capacity", memory_capacity, positive=True)
+    batch = checks.positive_int("batch", batch)
+    context = checks.positive_int("context", context)
+    bpp = checks.real("bytes_per_param", bytes_per_param, positive=True)
+    kvb = checks.real("kv_bytes_per_value", kv_bytes_per_value, positive=True)
+    most = checks.positive_int("max_devices", max_devices, maximum=2**16)
+    tp = 1
+    while tp <= most and config.n_heads % tp == 0:
+        _, kv, held = _tp_memory(config, tp, batch, context, bpp, kvb)
+        if held + kv <= cap:
+            return tp
+        tp *= 2
+    _, kv1, held1 = _tp_memory(config, 1, batch, context, bpp, kvb)
+    raise ValueError(f"memory_capacity={cap:.4g} bytes: {config.name!r} needs {held1 + kv1:.4g} bytes of weights "
+                     f"and cache on one device, and no power-of-two split up to max_devices={most} that divides "
+                     f"n_heads={config.n_heads} brings it under the capacity")
+
+
 __all__ = ["ALGORITHMS", "DIRECTIONS", "FAMILIES", "MEASURED_QUANTITIES", "NCCL_OPS", "N_CONVENTION", "OPS",
            "POWER_OF_TWO", "QUANTITIES", "RATES", "TOPOLOGY_KINDS", "CostTerms", "DataParallelCost", "Fit",
            "Link", "LinkData", "LinkValue", "LowerBound", "Measurement", "PipelineCost", "Sweep",
-           "TensorParallelCost", "Topology", "algorithm_bandwidth", "algorithm_from_bus_bandwidth",
+           "TPDecodeStep", "TensorParallelCost", "Topology", "algorithm_bandwidth", "algorithm_from_bus_bandwidth",
            "bus_bandwidth", "bus_bandwidth_factor", "collective_time", "cost_terms", "crossover_bytes",
-           "data_parallel", "fit_alpha_beta", "get_link", "get_sweep", "hierarchical_allreduce_time",
+           "data_parallel", "devices_needed", "fit_alpha_beta", "get_link", "get_sweep", "hierarchical_allreduce_time",
            "layer_flops", "layer_shape", "link_data", "links", "lower_bound", "max_tensor_parallel",
            "measurements", "nccl_size_bytes", "parse_links", "pipeline_bubble", "pipeline_parallel",
            "ring_topology", "switch_topology", "tensor_parallel", "time_from_bus_bandwidth",
-           "torus_allreduce_time", "torus_topology", "two_level_topology"]
+           "torus_allreduce_time", "torus_topology", "tp_decode_step", "two_level_topology"]
