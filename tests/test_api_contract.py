@@ -391,6 +391,8 @@ BASES: dict[str, B | Skip] = {
     "models.collectives.get_link": B(lambda: dict(key="nvlink4")),
     "models.collectives.measurements": B(lambda: dict(link=None, quantity=None)),
     "models.collectives.get_sweep": B(lambda: dict(key="a100-allreduce-8")),
+    "models.collectives.ChipLinks": Skip("a record built only by collectives.chip_links from the checked data files"),
+    "models.collectives.chip_links": B(lambda: dict(chip="h100-sxm")),
     "models.collectives.CostTerms": Skip("a record built only by collectives.cost_terms"),
     "models.collectives.CostTerms.time": B(lambda: dict(n_bytes=1e6, alpha=1e-6, beta=1e-9, gamma=0.0),
                                            obj=lambda: _col().cost_terms("allreduce", "ring", 4), arrays=("n_bytes",)),

@@ -6,6 +6,7 @@ against brute-force graph search, and the parallelism costs against closed forms
 from __future__ import annotations
 
 import copy
+import dataclasses
 import itertools
 import math
 
@@ -736,3 +737,50 @@ def test_devices_needed_is_the_smallest_split_that_fits():
     assert C.devices_needed(cfg, params / 2 + kv / 2, 4, 32, bytes_per_param=1) == 2
     with pytest.raises(ValueError, match="memory_capacity=.*needs"):
         C.devices_needed(cfg, 1000, 4, 32)
+
+
+# ---------------------------------------------------------------------------------------------
+# Each chip's links: chips.toml names them, links.toml holds them; the two files must agree
+# ---------------------------------------------------------------------------------------------
+
+def test_every_chip_names_links_that_exist_and_agree_with_its_own_specs():
+    from accelbook import specs
+    named = 0
+    for chip in specs.chips():
+        links = C.chip_links(chip)
+        assert links.chip == chip.key
+        if links.host is not None:
+            named += 1
+            # "PCIe Gen5 x16" in chips.toml is "PCIe 5.0 x16" in links.toml, and the one-way rates agree
+            gen = chip.specs["host_link"].value.split("Gen")[1].split()[0]
+            assert links.host.name == f"PCIe {gen}.0 x16", chip.key
+            assert chip.value("host_link_bandwidth") == pytest.approx(
+                links.host.bandwidth("link_bandwidth", "per direction"), rel=0.01), chip.key
+        if links.scale_up is not None:
+            named += 1
+            per_link = chip.value("scaleup_link_bandwidth")
+            if per_link is not None:  # one link, one direction, in both files
+                assert links.scale_up.bandwidth("link_bandwidth", "per direction") == pytest.approx(per_link), chip.key
+            both = chip.value("scaleup_bandwidth")
+            if both is not None and "device_bandwidth" in links.scale_up.values:
+                assert links.scale_up.bandwidth("device_bandwidth", "both directions") == pytest.approx(both), chip.key
+        if links.scale_up_switch is not None:
+            assert links.scale_up is not None and links.scale_up.family == "nvlink"
+    assert named >= 15
+    assert C.chip_links("h100-sxm").scale_out.key == "ib-ndr"
+    assert C.chip_links("tpu-v5e").scale_out.family == "tpu-dcn"
+    assert C.chip_links("t4").scale_up is None  # PCIe only
+
+
+def test_chip_links_rejects_a_link_of_the_wrong_family(monkeypatch):
+    from accelbook import specs
+    chip = specs.get_chip("h100-sxm")
+    bad = dict(chip.specs)
+    bad["scaleup_link_key"] = dataclasses.replace(bad["scaleup_link_key"], value="ib-ndr")
+    with pytest.raises(ValueError, match="scaleup_link_key = 'ib-ndr' is a infiniband link"):
+        C.chip_links(dataclasses.replace(chip, specs=bad))
+    bad["scaleup_link_key"] = dataclasses.replace(bad["scaleup_link_key"], value="nvlink9")
+    with pytest.raises(ValueError, match="'nvlink9' is not a link of links.toml"):
+        C.chip_links(dataclasses.replace(chip, specs=bad))
+    with pytest.raises(KeyError, match="chip='warp-drive'"):
+        C.chip_links("warp-drive")

@@ -54,6 +54,10 @@ FIELDS: dict[str, tuple[str, str]] = {
     "scaleup_link_bandwidth": ("B/s", "bandwidth of one chip-to-chip link, one direction"),
     "scaleup_peer_bandwidth": ("B/s", "bandwidth to one neighbour, one direction (all links through a switch; one port on a torus)"),
     "scaleup_topology": ("text", "how chips connect (switch, torus, mesh)"),
+    "host_link_key": ("text", "the host link's key in links.toml (accelbook.models.collectives.chip_links)"),
+    "scaleup_link_key": ("text", "the scale-up link's key in links.toml"),
+    "scaleup_switch_key": ("text", "the scale-up switch's key in links.toml (NVSwitch generation)"),
+    "scaleout_link_key": ("text", "the scale-out network's key in links.toml (the NIC port per device of the reference system)"),
     # NVIDIA / AMD GPU compute units
     "compute_capability": ("text", "CUDA compute capability (NVIDIA)"),
     "sm_count": ("count", "streaming multiprocessors (NVIDIA)"),

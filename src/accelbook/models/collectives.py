@@ -36,6 +36,7 @@ import numpy as np
 
 from accelbook import checks
 from accelbook.models import decoder, kvcache
+from accelbook import specs
 from accelbook.specs import Source, parse_sources
 from accelbook.units import to_si
 
@@ -372,6 +373,53 @@ def get_sweep(key: str) -> Sweep:
     if not isinstance(key, str) or key not in known:
         raise KeyError(f"key={checks.show(key)} is not a sweep in links.toml; known: {', '.join(known)}")
     return known[key]
+
+
+@dataclasses.dataclass(frozen=True)
+class ChipLinks:
+    """The links of one chip, as records of links.toml (``None`` where the spec database names none).
+
+    ``host``: its link to the host CPU (PCIe); ``scale_up``: the chip-to-chip link of its node or
+    pod (NVLink, TPU ICI); ``scale_up_switch``: the switch that joins those links (NVSwitch), if
+    any; ``scale_out``: the network between nodes in the chip's reference system (InfiniBand for
+    DGX H100, the data-centre network for a TPU host).
+    """
+
+    chip: str
+    host: Link | None
+    scale_up: Link | None
+    scale_up_switch: Link | None
+    scale_out: Link | None
+
+
+_CHIP_LINK_FIELDS = {"host": ("host_link_key", ("pcie",)),
+                     "scale_up": ("scaleup_link_key", ("nvlink", "tpu-ici")),
+                     "scale_up_switch": ("scaleup_switch_key", ("nvswitch",)),
+                     "scale_out": ("scaleout_link_key", ("infiniband", "ethernet", "tpu-dcn"))}
+
+
+def chip_links(chip) -> ChipLinks:
+    """The links of ``chip`` (a key of chips.toml or a :class:`accelbook.specs.Chip`), resolved
+    from its ``host_link_key``, ``scaleup_link_key``, ``scaleup_switch_key`` and
+    ``scaleout_link_key`` specs to records of links.toml. ``KeyError`` for an unknown chip;
+    ``ValueError`` if the spec database names a link that links.toml lacks or whose family does
+    not fit the role (a data error). Taught in: "Interconnects"."""
+    chip = specs.as_chip("chip", chip)
+    known = link_data().links
+    found = {}
+    for role, (field, families) in _CHIP_LINK_FIELDS.items():
+        spec = chip.specs.get(field)
+        if spec is None:
+            found[role] = None
+            continue
+        link = known.get(spec.value)
+        if link is None:
+            raise ValueError(f"chips.{chip.key}.specs.{field} = {spec.value!r} is not a link of links.toml")
+        if link.family not in families:
+            raise ValueError(f"chips.{chip.key}.specs.{field} = {spec.value!r} is a {link.family} link; "
+                             f"the {role} role takes {', '.join(families)}")
+        found[role] = link
+    return ChipLinks(chip.key, **found)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1351,10 +1399,10 @@ def devices_needed(config, memory_capacity: float, batch: int, context: int, byt
 
 
 __all__ = ["ALGORITHMS", "DIRECTIONS", "FAMILIES", "MEASURED_QUANTITIES", "NCCL_OPS", "N_CONVENTION", "OPS",
-           "POWER_OF_TWO", "QUANTITIES", "RATES", "TOPOLOGY_KINDS", "CostTerms", "DataParallelCost", "Fit",
+           "POWER_OF_TWO", "QUANTITIES", "RATES", "TOPOLOGY_KINDS", "ChipLinks", "CostTerms", "DataParallelCost", "Fit",
            "Link", "LinkData", "LinkValue", "LowerBound", "Measurement", "PipelineCost", "Sweep",
            "TPDecodeStep", "TensorParallelCost", "Topology", "algorithm_bandwidth", "algorithm_from_bus_bandwidth",
-           "bus_bandwidth", "bus_bandwidth_factor", "collective_time", "cost_terms", "crossover_bytes",
+           "bus_bandwidth", "bus_bandwidth_factor", "chip_links", "collective_time", "cost_terms", "crossover_bytes",
            "data_parallel", "devices_needed", "fit_alpha_beta", "get_link", "get_sweep", "hierarchical_allreduce_time",
            "layer_flops", "layer_shape", "link_data", "links", "lower_bound", "max_tensor_parallel",
            "measurements", "nccl_size_bytes", "parse_links", "pipeline_bubble", "pipeline_parallel",
