@@ -214,7 +214,7 @@ SCRIPT = textwrap.dedent("""
                      beta_stderr=getattr(fit, "beta_stderr", 0.0))))
     bf = mc.collective_sweep("allreduce", sizes=[256], devices=ds, dtype="bf16", **fast)
     out["bf16_error"] = bf.points[0].max_error
-    out["copies"] = [dict(kind=c.kind, n_bytes=c.n_bytes, seconds=c.seconds, bandwidth=c.bandwidth)
+    out["copies"] = [dict(kind=c.kind, n_bytes=c.n_bytes, seconds=c.seconds, bandwidth=c.bandwidth, copied=c.copied)
                      for c in mc.copy_sweep(sizes=[4096, 65536], devices=ds, **fast)]
     print(json.dumps(out))
 """)
@@ -303,6 +303,13 @@ def test_copies(virtual):
                      ("host_to_device", 65536), ("device_to_device", 65536)]
     for c in virtual["copies"]:
         assert c["bandwidth"] == pytest.approx(c["n_bytes"] / c["seconds"], rel=1e-12)
+        assert c["copied"] is True  # the host array sits off the alignment JAX would alias
+
+
+def test_off_alignment_copy():
+    values = np.arange(1000, dtype=np.float32)
+    moved = mc._off_alignment(values)
+    assert moved.ctypes.data % 64 == 4 and np.array_equal(moved, values)
 
 
 def test_xla_flags_fallback_gives_the_devices():

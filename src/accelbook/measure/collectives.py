@@ -564,6 +564,20 @@ def _pointer(x: Any) -> int | None:
         return None
 
 
+def _off_alignment(values: np.ndarray) -> np.ndarray:
+    """A copy of float32 ``values`` whose data starts 4 bytes past a 64-byte boundary.
+
+    XLA's CPU client hands a 64-byte-aligned NumPy array to the device without copying it (the
+    device array aliases the host buffer), so timing that would time nothing; off that alignment
+    it must copy. (``jax.device_put(..., may_alias=False)`` did not prevent the alias on JAX 0.10.2.)
+    """
+    buf = np.empty(values.size + 16, np.float32)
+    start = (-buf.ctypes.data) % 64 // 4 + 1
+    out = buf[start:start + values.size]
+    out[...] = values
+    return out
+
+
 def default_copy_sizes(platform: str) -> list[int]:
     """Copy sizes in bytes: 4 KiB to 16 MiB on a CPU, to 256 MiB on a GPU or TPU, ×4 apart.
     ``ValueError`` names a bad ``platform``."""
@@ -575,8 +589,9 @@ def default_copy_sizes(platform: str) -> list[int]:
 def copy_sweep(sizes: Sequence[int] | None = None, devices: Any = None, **timing: Any) -> list[CopyPoint]:
     """Time host -> device and device -> device copies of float32 data at each size in ``sizes``
     (bytes, multiples of 4; default :func:`default_copy_sizes`) on ``devices`` (default
-    :func:`collective_devices`; with one device only host -> device). Each copy is checked equal to
-    its source. ``timing`` goes to :func:`~accelbook.measure.harness.time_call` over
+    :func:`collective_devices`; with one device only host -> device). On a CPU the host array is
+    placed off the 64-byte alignment at which JAX would alias it instead of copying;
+    ``CopyPoint.copied`` says whether a copy was made. Each copy is checked equal to its source. ``timing`` goes to :func:`~accelbook.measure.harness.time_call` over
     :data:`TIMING_DEFAULTS`. ``ValueError`` names a bad ``sizes``; :func:`copy_note` says what
     the copies measure."""
     import jax
@@ -595,6 +610,8 @@ def copy_sweep(sizes: Sequence[int] | None = None, devices: Any = None, **timing
     out = []
     for s in sizes:
         host = rng.standard_normal(s // 4, dtype=np.float32)
+        if devs.platform == "cpu":
+            host = _off_alignment(host)
         pairs = [("host_to_device", host, first)]
         if devs.p >= 2:
             pairs.append(("device_to_device", jax.block_until_ready(jax.device_put(host, first)), devs.devices[1]))
