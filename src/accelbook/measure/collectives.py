@@ -316,13 +316,20 @@ def collective(op: str, devices: Any = None) -> Callable:
 
 def shard_blocks(blocks: Any, devices: Any = None) -> Any:
     """The global JAX array whose rank ``r`` holds ``blocks[r]``: ``blocks`` of shape ``(p, m)``
-    flattened and placed one row per device over the ``"ranks"`` mesh of ``devices`` (p of them).
-    ``ValueError`` if the rows do not match the devices."""
+    flattened and placed one row per device over the ``"ranks"`` mesh of ``devices`` (p of them;
+    default :func:`collective_devices`), keeping its dtype. ``ValueError`` if ``blocks`` is not
+    an array of finite numbers or its rows do not match the devices."""
     import jax
     from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
     devs = _as_devices(devices)
     arr = np.asarray(blocks)
+    try:
+        finite = bool(np.all(np.isfinite(arr.astype(np.float64)))) and arr.dtype.kind != "b"
+    except (TypeError, ValueError):
+        finite = False
+    if not finite:
+        raise ValueError(f"blocks={checks.show(blocks)} must be an array of finite numbers")
     if arr.ndim != 2 or arr.shape[0] != devs.p or arr.shape[1] < 1:
         raise ValueError(f"blocks of shape {arr.shape} must be (p, m) with p = {devs.p} ranks and m >= 1")
     mesh = Mesh(np.array(devs.devices, dtype=object), (AXIS,))
@@ -431,18 +438,22 @@ class CollectiveSweep:
 
     @property
     def n_bytes(self) -> np.ndarray:
+        """nccl-tests' S of each point (bytes)."""
         return np.array([pt.n_bytes for pt in self.points], dtype=float)
 
     @property
     def seconds(self) -> np.ndarray:
+        """The median time of each point (s)."""
         return np.array([pt.seconds for pt in self.points], dtype=float)
 
     @property
     def algbw(self) -> np.ndarray:
+        """nccl-tests' algorithm bandwidth S/t of each point (bytes/s)."""
         return np.array([pt.algbw for pt in self.points], dtype=float)
 
     @property
     def busbw(self) -> np.ndarray:
+        """nccl-tests' bus bandwidth of each point (bytes/s)."""
         return np.array([pt.busbw for pt in self.points], dtype=float)
 
     def fit(self, algorithm: str | None = None) -> model.Fit:
