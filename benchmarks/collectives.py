@@ -35,8 +35,8 @@ def main() -> None:
         for pt in sweep.points:
             print(f"  S = {pt.n_bytes:>9d} B  t = {pt.seconds * 1e6:9.1f} us  (p10 {pt.spread[0] * 1e6:.1f}, "
                   f"p90 {pt.spread[1] * 1e6:.1f}, {pt.samples} calls)  busbw = {pt.busbw / 1e9:7.3f} GB/s")
-        a_err = getattr(fit, "alpha_stderr", float("nan"))
-        b_err = getattr(fit, "beta_stderr", float("nan"))
+        a_err = fit.alpha_stderr
+        b_err = fit.beta_stderr
         print(f"  fit: alpha = {fit.alpha * 1e6:.1f} ± {a_err * 1e6:.1f} us, beta = {fit.beta * 1e12:.1f} "
               f"± {b_err * 1e12:.1f} ps/B (1/beta = {fit.bandwidth / 1e9:.2f} GB/s), "
               f"rms relative error {fit.rms_relative_error:.2f} {fit.note}")

@@ -210,8 +210,8 @@ SCRIPT = textwrap.dedent("""
         out["sweeps"].append(dict(op=op, p=sw.p, virtual=sw.virtual, platform=sw.platform,
             points=[dict(n_bytes=pt.n_bytes, elements=pt.elements, seconds=pt.seconds, spread=pt.spread,
                          algbw=pt.algbw, busbw=pt.busbw, max_error=pt.max_error) for pt in sw.points],
-            fit=dict(alpha=fit.alpha, beta=fit.beta, alpha_stderr=getattr(fit, "alpha_stderr", 0.0),
-                     beta_stderr=getattr(fit, "beta_stderr", 0.0))))
+            fit=dict(alpha=fit.alpha, beta=fit.beta, alpha_stderr=fit.alpha_stderr,
+                     beta_stderr=fit.beta_stderr)))
     bf = mc.collective_sweep("allreduce", sizes=[256], devices=ds, dtype="bf16", **fast)
     out["bf16_error"] = bf.points[0].max_error
     out["copies"] = [dict(kind=c.kind, n_bytes=c.n_bytes, seconds=c.seconds, bandwidth=c.bandwidth, copied=c.copied)
