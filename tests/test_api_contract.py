@@ -497,6 +497,31 @@ BASES: dict[str, B | Skip] = {
     "models.serving.simulate": B(lambda: dict(requests=_requests(), step_time=_step_table(), policy="continuous",
                                               max_batch=4, max_wait=None, kv_capacity=64, prefill_time=None)),
     # measure.serving
+    # measure.collectives
+    "measure.collectives.request_virtual_devices": B(lambda: dict(n=8)),
+    "measure.collectives.xla_flags_with_device_count": B(lambda: dict(flags="--xla_cpu_foo=1", n=8)),
+    "measure.collectives.describe": B(lambda: dict(platform="cpu", device_count=8, device_kind="cpu", default_backend="gpu")),
+    "measure.collectives.DeviceSet": Skip("a record built only by measure.collectives.device_set and collective_devices"),
+    "measure.collectives.device_set": B(lambda: dict(devices=_one_cpu(), default_backend=None)),
+    "measure.collectives.collective_devices": Skip("needs two devices; tests/test_measure_collectives.py runs it in a subprocess"),
+    "measure.collectives.collective": B(lambda: dict(op="permute", devices=_one_cpu()), params=("op",), seconds=10),
+    "measure.collectives.shard_blocks": B(lambda: dict(blocks=np.ones((1, 4), np.float32), devices=_one_cpu()),
+                                          params=("blocks",), arrays=("blocks",)),
+    "measure.collectives.reference": B(lambda: dict(op="alltoall", blocks=np.arange(8.0).reshape(2, 4)), arrays=("blocks",),
+                                       negative=True),
+    "measure.collectives.elements_per_rank": B(lambda: dict(op="allgather", n_bytes=1024, p=8, dtype="fp32")),
+    "measure.collectives.default_sizes": B(lambda: dict(platform="gpu", p=8)),
+    "measure.collectives.CollectivePoint": Skip("a record built only by measure.collectives.collective_sweep"),
+    "measure.collectives.CollectiveSweep": Skip("a record built only by measure.collectives.collective_sweep"),
+    "measure.collectives.CollectiveSweep.fit": B(lambda: dict(algorithm="ring"), obj=lambda: _col_sweep()),
+    "measure.collectives.collective_sweep": B(lambda: dict(op="allreduce", sizes=[64], devices=_one_cpu(), dtype="fp32",
+                                                           min_repeats=1, max_repeats=2, min_time=1e-4, warmup=1),
+                                              params=("op", "sizes", "dtype"), seconds=10),  # the timing keywords: time_call's
+    "measure.collectives.copy_note": B(lambda: dict(platform="gpu", virtual=False)),
+    "measure.collectives.default_copy_sizes": B(lambda: dict(platform="tpu")),
+    "measure.collectives.CopyPoint": Skip("a record built only by measure.collectives.copy_sweep"),
+    "measure.collectives.copy_sweep": B(lambda: dict(sizes=[64], devices=_one_cpu(), min_repeats=1, max_repeats=2,
+                                                     min_time=1e-4, warmup=1), params=("sizes",), seconds=10),
     "measure.serving.Sweeps": Skip("a record built only by measure.serving.default_sweeps"),
     "measure.serving.default_sweeps": B(lambda: dict(backend="gpu")),
     "measure.serving.default_dtype": B(lambda: dict(backend="gpu")),
@@ -926,6 +951,18 @@ def _bview():
     from accelbook.plots import serving as ps
     return ps.BatchingView(_step_table(), None, n=20, prompt=1, mean_output=2, latency_range=(1e-4, 10.0),
                            max_batch_limit=4)
+
+
+def _one_cpu():
+    import jax
+    return jax.devices("cpu")[:1]
+
+
+def _col_sweep():
+    from accelbook.measure import collectives as mc
+    pts = tuple(mc.CollectivePoint("allreduce", 8, s, s // 4, t, (t, t), 5, s / t, s / t * 1.75, 0.0)
+                for s, t in ((512, 1e-4), (4096, 2e-4), (32768, 6e-4)))
+    return mc.CollectiveSweep("allreduce", 8, "cpu", "cpu", True, "fp32", pts, "")
 
 
 def _toy_decoder():
