@@ -141,7 +141,7 @@ def alpha_beta(ax_time, ax_bus, op: str, p: int, alpha: float, beta: float, size
     (bytes, increasing): time on ``ax_time`` with the lower bound dashed and a circle where each
     algorithm of ``pairs`` (latency-optimal → its bandwidth-optimal rival; default: every other
     algorithm → the first of the op, the ring) crosses its rival; nccl-tests busbw on ``ax_bus``
-    with ``1/beta`` (the link, one way) dotted. ``published``: a
+    with ``1/beta`` (the link, one way, ``beta`` > 0) dotted. ``published``: a
     :class:`~accelbook.models.collectives.Sweep` of the same op drawn as measured markers.
     Returns ``{(algorithm, rival): crossover bytes or None}``. ``ValueError`` names a bad
     argument."""
@@ -152,6 +152,9 @@ def alpha_beta(ax_time, ax_bus, op: str, p: int, alpha: float, beta: float, size
     p = checks.positive_int("p", p, maximum=2**20)
     if p < 2:
         raise ValueError(f"p={p}: one rank moves nothing; draw at least 2")
+    alpha = checks.real("alpha", alpha, nonnegative=True)
+    beta = checks.real("beta", beta, positive=True)
+    checks.text("link_label", link_label)
     if published is not None:
         checks.instance("published", published, C.Sweep)
     log_axes(ax_time, "B", "s")
@@ -251,6 +254,7 @@ def degree_curves(ax, degrees: Sequence[int], curves: Mapping[str, Sequence[floa
     (label → values at ``degrees``), log-log, with a horizontal line at ``threshold`` (None: no
     line). ``ValueError`` if a curve's length differs from ``degrees``."""
     _axes("ax", ax)
+    checks.text("ylabel", ylabel)
     d = np.asarray(checks.sequence("degrees", degrees, of=lambda k, v: checks.positive_int(k, v)), float)
     if not isinstance(curves, Mapping) or not curves:
         raise ValueError(f"curves={checks.show(curves)} must be a non-empty mapping of label -> values")
@@ -298,6 +302,12 @@ def plan_bars(ax, plans: Sequence[tuple]) -> None:
     ax.legend(fontsize=9, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=2)
 
 
+def _percent(share: float) -> str:
+    """A share as a percentage with at least one significant digit: 0.5 -> '50 %', 0.0007 -> '0.07 %'."""
+    pct = 100 * share
+    return f"{pct:.0f} %" if pct >= 1 or pct == 0 else f"{pct:.1g} %"
+
+
 class CollectiveView(explore.View):
     """An explorable alpha-beta calculator: ``update(collective, ranks, size, link)``.
 
@@ -321,7 +331,7 @@ class CollectiveView(explore.View):
         self.n = _sizes("sizes", sizes)
         max_ranks = checks.positive_int("max_ranks", max_ranks, maximum=2**16)
         b_lo, b_hi = min(self.links.values()), max(self.links.values())
-        self.alpha_label = alpha_label
+        self.alpha_label = checks.text("alpha_label", alpha_label)
         t_lo = self.alpha / 2 if self.alpha > 0 else self.n[0] / b_hi / 3
         lg = max(1, (max_ranks - 1).bit_length())
         t_hi = 2 * max(lg, max_ranks) * self.alpha + 2 * lg * self.n[-1] / b_lo
@@ -394,15 +404,15 @@ class CollectiveView(explore.View):
         self.linkline.set_ydata([1 / beta, 1 / beta])
         self.busdot.set_data([size], [v["busbw"]])
         share = v["latency_term"] / v["seconds"] if v["seconds"] > 0 else 0.0
-        self.status.set_text(f"{alg_name(alg)}, n = {fmt(size, 'B')}: {fmt(v['seconds'], 's')}\n"
-                             f"latency {100 * share:.0f} %, bandwidth {100 * (1 - share):.0f} %")
-        self.busnote.set_text(f"busbw {fmt(v['busbw'], 'B/s')} = {100 * v['busbw'] * beta:.0f} % "
+        self.status.set_text(f"{alg_name(alg)}, n = {fmt(size, 'B', binary=True)}: {fmt(v['seconds'], 's')}\n"
+                             f"latency {_percent(share)}, bandwidth {_percent(1 - share)}")
+        self.busnote.set_text(f"busbw {fmt(v['busbw'], 'B/s')} = {_percent(v['busbw'] * beta)} "
                               f"of the link's {fmt(1 / beta, 'B/s')} one way")
         best = min((a for a in algs if not ((op, a) in C.POWER_OF_TWO and p & (p - 1))),
                    key=lambda a: C.collective_time(op, a, size, p, self.alpha, beta))
         return (f"{OP_NAMES[op]} by {alg_name(alg)} on {p} ranks over {link} ({fmt(1 / beta, 'B/s')} one way, "
                 f"α = {fmt(self.alpha, 's')}{' ' + self.alpha_label if self.alpha_label else ''}), "
-                f"n = {fmt(size, 'B')}: {fmt(v['seconds'], 's')} "
+                f"n = {fmt(size, 'B', binary=True)}: {fmt(v['seconds'], 's')} "
                 f"(latency term {fmt(v['latency_term'], 's')}, bandwidth term {fmt(v['bandwidth_term'], 's')}); "
                 f"algbw {fmt(v['algbw'], 'B/s')}, busbw {fmt(v['busbw'], 'B/s')}. "
                 f"Fastest algorithm at this size: {alg_name(best)}.")
