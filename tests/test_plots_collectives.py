@@ -222,3 +222,13 @@ def test_degree_curves_and_plan_bars():
     assert [t.get_text() for t in ax.texts] == ["100 tokens/s", "200 tokens/s"]
     with pytest.raises(ValueError, match=r"plans\[0\]\[1\]"):
         pc.plan_bars(_ax(), [("one", -1.0, 0.0, "")])
+
+
+def test_view_says_when_the_chosen_algorithm_meets_the_lower_bound():
+    # all-gather by recursive doubling: lg p α + (p−1)/p n β, exactly the lower bound
+    view = _view()
+    caption = view.update(collective=("allgather", "recursive_doubling"), ranks=16, size=SIZES[3], link="fast")
+    assert "It meets the lower bound." in caption
+    caption = view.update(collective=("allgather", "ring"), ranks=16, size=SIZES[3], link="fast")
+    floor = 4 * ALPHA + 15 / 16 * SIZES[3] / 400e9
+    assert "The lower bound is" in caption and view.bound.get_ydata()[3] == pytest.approx(floor)

@@ -352,7 +352,8 @@ class CollectiveView(explore.View):
         algs = list(dict.fromkeys(a for op in VIEW_OPS for a in C.ALGORITHMS[op]))
         self.lines = {a: self.ax.plot(self.n, self.n, color=ALG_COLORS[a], lw=1.6,
                                       label=alg_name(a))[0] for a in algs}
-        (self.bound,) = self.ax.plot(self.n, self.n, "k--", lw=1.3, label="lower bound")
+        # under the algorithms' lines (an algorithm that meets the bound hides it, not the other way round)
+        (self.bound,) = self.ax.plot(self.n, self.n, "k--", lw=1.3, label="lower bound", zorder=1.9)
         self.ax.legend(fontsize=9.5, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=4)
         (self.dot,) = self.ax.plot([self.n[0]], [t_lo], "o", color="black", ms=9)
         (self.busline,) = self.bus.plot(self.n, self.n, color=CYCLE[0], lw=2.4)
@@ -362,7 +363,7 @@ class CollectiveView(explore.View):
                                    fontsize=10, bbox=dict(facecolor="white", edgecolor="#cccccc", alpha=0.9))
         self.busnote = self.bus.text(0.99, 0.04, " ", transform=self.bus.transAxes, ha="right", va="bottom",
                                      fontsize=10, bbox=dict(facecolor="white", edgecolor="#cccccc", alpha=0.9))
-        self.dynamic = [*self.lines.values(), self.bound, self.dot, self.busline, self.linkline, self.busdot,
+        self.dynamic = [self.bound, *self.lines.values(), self.dot, self.busline, self.linkline, self.busdot,
                         self.status, self.busnote]
 
     def values(self, collective, ranks: int, size: float, link: str) -> dict[str, float]:
@@ -396,6 +397,7 @@ class CollectiveView(explore.View):
                 line.set_ydata(C.collective_time(op, a, self.n, p, self.alpha, beta))
                 line.set_linewidth(3.4 if a == alg else 1.4)
         self.bound.set_ydata([C.lower_bound(op, v, p, self.alpha, beta).total for v in self.n])
+        floor = C.lower_bound(op, size, p, self.alpha, beta).total
         v = self.values(collective, p, size, link)
         self.dot.set_data([size], [v["seconds"]])
         t = C.collective_time(op, alg, self.n, p, self.alpha, beta)
@@ -415,7 +417,9 @@ class CollectiveView(explore.View):
                 f"n = {fmt(size, 'B', binary=True)}: {fmt(v['seconds'], 's')} "
                 f"(latency term {fmt(v['latency_term'], 's')}, bandwidth term {fmt(v['bandwidth_term'], 's')}); "
                 f"algbw {fmt(v['algbw'], 'B/s')}, busbw {fmt(v['busbw'], 'B/s')}. "
-                f"Fastest algorithm at this size: {alg_name(best)}.")
+                f"Fastest algorithm at this size: {alg_name(best)}."
+                + (" It meets the lower bound." if v["seconds"] <= floor * (1 + 1e-9) else
+                   f" The lower bound is {fmt(floor, 's')}."))
 
 
 __all__ = ["ALG_COLORS", "GROUPS", "OP_NAMES", "VIEW_OPS", "CollectiveView", "alg_name", "alpha_beta", "bandwidth_ladder", "degree_curves",
