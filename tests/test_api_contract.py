@@ -477,7 +477,7 @@ BASES: dict[str, B | Skip] = {
                                              arrays=("batch", "context")),
     "models.serving.RooflineStep.compute_bound_batch": B(lambda: dict(context=128.0), obj=lambda: _roof_step()),
     "models.serving.decode_step": B(lambda: dict(config=_llama(), context=1024, peak_flops=1e15, bandwidth=3e12,
-                                                 t0=1e-5, bytes_per_value=2, lm_head=True)),
+                                                 t0=1e-5, bytes_per_value=2, lm_head=True, fused=False)),
     "models.serving.prefill_step": B(lambda: dict(config=_llama(), peak_flops=1e15, bandwidth=3e12, t0=1e-5,
                                                   bytes_per_value=2)),
     "models.serving.StepTable": B(lambda: dict(batch=[1, 2, 4], seconds=[1e-3, 1.5e-3, 2e-3])),

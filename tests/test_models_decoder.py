@@ -373,3 +373,15 @@ def test_latent_attention_and_expert_fields_come_in_complete_groups():
                           (dict(params_total=0.0), "params_total")):
         with pytest.raises((ValueError, TypeError), match=match):
             decoder.DecoderConfig(**base, **kwargs)
+
+
+def test_the_context_limit_comes_from_each_config():
+    """max_position_embeddings, against the values of the configs' config.json files: Llama-2's
+    4,096, Llama-3's 8,192, Llama-3.1's 131,072 (written here from the model cards, not read from
+    models.toml)."""
+    assert decoder.get_model("llama-2-7b").max_position_embeddings == 4096
+    assert decoder.get_model("llama-3-8b").max_position_embeddings == 8192
+    assert decoder.get_model("llama-3.1-405b").max_position_embeddings == 131072
+    assert all(decoder.get_model(k).max_position_embeddings for k in decoder.model_keys())
+    with pytest.raises(ValueError, match="max_position_embeddings"):
+        decoder.DecoderConfig("x", 64, 8, 8, 256, max_position_embeddings=0)

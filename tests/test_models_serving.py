@@ -631,3 +631,21 @@ def test_bad_arguments_name_themselves():
         serving.simulate(s, _t, policy="fixed", max_batch=2)
     with pytest.raises(TypeError, match="requests"):
         serving.simulate([0.0, 1.0], _t, policy="fixed", max_batch=2)
+
+
+def test_the_fused_bound_moves_only_the_weights_and_the_cache():
+    """fused=True: bytes = weights + b * c * (2 * n_layers * kv_dim * bytes per value), counted here
+    from the config by hand; the FLOP do not change, so the compute-bound batch can only fall."""
+    cfg = decoder.LLAMA2_7B
+    plain = serving.decode_step(cfg, 1024, P, W)
+    fused = serving.decode_step(cfg, 1024, P, W, fused=True)
+    kv_token = 2 * cfg.n_layers * cfg.n_kv_heads * (cfg.d_model // cfg.n_heads) * 2
+    assert (fused.bytes_per_seq, fused.bytes_per_context) == (0.0, kv_token)
+    assert fused.weight_bytes == plain.weight_bytes
+    assert (fused.flops_per_seq, fused.flops_per_context) == (plain.flops_per_seq, plain.flops_per_context)
+    for c in (0, 128, 4096):
+        if plain.compute_bound_batch(c) is not None:  # None: never compute-bound at this context
+            assert fused.compute_bound_batch(c) <= plain.compute_bound_batch(c)
+    assert fused.compute_bound_batch(0) < plain.compute_bound_batch(0)
+    with pytest.raises(ValueError, match="fused"):
+        serving.decode_step(cfg, 1024, P, W, fused="yes")

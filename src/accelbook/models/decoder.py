@@ -88,7 +88,8 @@ gated SwiGLU MLP, no biases except optional q/k/v biases) and ``"opt"`` (LayerNo
 two matrices, biases everywhere, learned position embeddings)."""
 
 _OPTIONAL_SIZES = ("explicit_head_dim", "sliding_window", "kv_lora_rank", "q_lora_rank", "qk_rope_head_dim",
-                   "qk_nope_head_dim", "v_head_dim", "n_experts", "experts_per_token", "expert_d_ff")
+                   "qk_nope_head_dim", "v_head_dim", "n_experts", "experts_per_token", "expert_d_ff",
+                   "max_position_embeddings")
 _MLA_FIELDS = ("kv_lora_rank", "qk_rope_head_dim", "qk_nope_head_dim", "v_head_dim")
 _MOE_FIELDS = ("n_experts", "experts_per_token", "expert_d_ff")
 
@@ -121,6 +122,8 @@ class DecoderConfig:
       the first ``first_dense_layers`` (which have a dense MLP of width ``d_ff``).
     * ``params_total`` and ``params_active`` (parameters, as published; active for mixtures of
       experts) and the ``params_source`` that prints them.
+    * ``max_position_embeddings``: the longest context (tokens) the config declares; past it the
+      model was not trained, whatever memory allows.
 
     Raises ``ValueError`` naming the field for a bad value, ``TypeError`` for a ``source`` or
     ``params_source`` that is not a :class:`accelbook.specs.Source`. Sizes are counts (values,
@@ -154,6 +157,7 @@ class DecoderConfig:
     params_total: float | None = None
     params_active: float | None = None
     params_source: Source | None = None
+    max_position_embeddings: int | None = None
 
     def __post_init__(self):
         checks.text("name", self.name, empty=False)
@@ -332,7 +336,8 @@ def _parse_model(key: str, m: dict, sources: dict[str, Source]) -> DecoderConfig
             n_shared_experts=m.get("n_shared_experts", 0), expert_d_ff=expert_d_ff,
             first_dense_layers=m.get("first_k_dense_replace", 0),
             params_total=m.get("params_total"), params_active=m.get("params_active"),
-            params_source=sources[m["params_source"]] if "params_source" in m else None)
+            params_source=sources[m["params_source"]] if "params_source" in m else None,
+            max_position_embeddings=m.get("max_position_embeddings"))
     except KeyError as e:
         raise ValueError(f"{where}: missing field {e}") from None
     except (ValueError, TypeError) as e:

@@ -183,7 +183,8 @@ def _affine_work(config, batch: int, context: int, bytes_per_value: float) -> tu
 
 
 def decode_step(config: decoder.DecoderConfig, context: float, peak_flops: float, bandwidth: float,
-                t0: float = 0.0, bytes_per_value: float = 2, lm_head: bool = True) -> RooflineStep:
+                t0: float = 0.0, bytes_per_value: float = 2, lm_head: bool = True,
+                fused: bool = False) -> RooflineStep:
     """The decode step of a whole model as a :class:`RooflineStep` (``T(b, c)`` in seconds).
 
     Its FLOP and bytes are ``n_layers`` × one layer of :func:`decoder.layer_ops` (phase
@@ -194,7 +195,11 @@ def decode_step(config: decoder.DecoderConfig, context: float, peak_flops: float
     ``b · c``, so the coefficients come from layer_ops at three (batch, context) points.
     ``context`` (tokens, >= 0) is the step's default ``c``; ``peak_flops`` in FLOP/s,
     ``bandwidth`` in bytes/s, ``t0`` seconds per step, ``bytes_per_value`` bytes per weight,
-    activation and cached value. ``TypeError`` if ``config`` is not a DecoderConfig;
+    activation and cached value. ``fused=True`` is the bound of a step fused into kernels that keep
+    every activation on chip: only the weights and each sequence's cached keys and values
+    (``n_layers · kv_width · bytes_per_value`` per cached token) cross the memory bus, so the bytes
+    per sequence are 0 and the bytes per cached token are the cache's own; the FLOP are unchanged.
+    ``TypeError`` if ``config`` is not a DecoderConfig;
     ``ValueError`` naming ``lm_head`` if the config has no vocabulary size.
     Taught in: "Batching" (chapter 08).
     """
@@ -205,6 +210,7 @@ def decode_step(config: decoder.DecoderConfig, context: float, peak_flops: float
     t0 = _nonneg("t0", t0)
     bpv = _positive("bytes_per_value", bytes_per_value)
     lm_head = checks.boolean("lm_head", lm_head)
+    fused = checks.boolean("fused", fused)
     f11, q11 = _affine_work(config, 1, 1, bpv)
     f21, q21 = _affine_work(config, 2, 1, bpv)
     f12, q12 = _affine_work(config, 1, 2, bpv)
@@ -222,6 +228,8 @@ def decode_step(config: decoder.DecoderConfig, context: float, peak_flops: float
         f_seq += 4 * d + 2 * d * v  # final RMSNorm, output projection
         q_w += bpv * (d + d * v)  # the norm's scales, the projection's weights
         q_seq += bpv * (2 * d + d + v)  # norm in and out; projection in, logits out
+    if fused:
+        q_seq, q_ctx = 0.0, float(layers * config.kv_width * bpv)
     return RooflineStep(f_seq, f_ctx, q_w, q_seq, q_ctx, peak_flops, bandwidth, t0, context)
 
 
