@@ -187,20 +187,23 @@ def _fake_sweep(op, p, alpha, beta, alg):
     return types.SimpleNamespace(op=op, p=p, n_bytes=n, seconds=t, algbw=n / t, busbw=C.bus_bandwidth(op, n, t, p))
 
 
-def test_measured_collectives_draws_points_fits_and_both_bandwidths():
+def test_measured_collectives_draws_points_fits_and_busbw():
     sweeps = [_fake_sweep("allreduce", 8, 1e-4, 1e-9, "ring"), _fake_sweep("permute", 8, 2e-4, 2e-9, "direct")]
     fits = [types.SimpleNamespace(alpha=1e-4, beta=1e-9), types.SimpleNamespace(alpha=2e-4, beta=2e-9)]
     fig = Figure()
     ax_t, ax_b = fig.subplots(2, 1)
     pc.measured_collectives(ax_t, ax_b, sweeps, fits, label="test")
-    assert len(ax_t.lines) == 4 and len(ax_b.lines) == 4
+    assert len(ax_t.lines) == 4 and len(ax_b.lines) == 2
     fit_line = ax_t.lines[1]
     x = fit_line.get_xdata()
     assert fit_line.get_ydata() == pytest.approx(14e-4 + 1.75 * x * 1e-9)  # the ring model with the fit
     assert ax_t.lines[3].get_ydata() == pytest.approx(2e-4 + ax_t.lines[3].get_xdata() * 2e-9)  # permute: α + nβ
     assert ax_b.lines[0].get_ydata() == pytest.approx(sweeps[0].busbw)
-    assert ax_b.lines[1].get_ydata() == pytest.approx(sweeps[0].algbw)
-    assert "all-reduce" in ax_t.lines[0].get_label() and "permute" in ax_t.lines[2].get_label()
+    assert ax_b.lines[1].get_ydata() == pytest.approx(sweeps[1].busbw)
+    # one legend entry per collective, naming its fit
+    labels = [t.get_text() for t in ax_t.get_legend().get_texts()]
+    assert len(labels) == 2 and "all-reduce" in labels[0] and "permute" in labels[1]
+    assert "1/β 1 GB/s" in labels[0] and "α 100 µs" in labels[0]
     with pytest.raises(ValueError, match="same length"):
         pc.measured_collectives(ax_t, ax_b, sweeps, fits[:1])
     with pytest.raises(TypeError, match="sweeps"):

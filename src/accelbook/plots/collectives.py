@@ -214,8 +214,9 @@ def measured_collectives(ax_time, ax_bw, sweeps: Sequence, fits: Sequence, *, al
     ``seconds``, ``algbw``, ``busbw``) as markers, each with its alpha-beta fit (``fits``: objects
     with ``alpha`` s and ``beta`` s/byte, one per sweep; ``algorithms`` names the schedule each
     fit assumed, default the first of :data:`~accelbook.models.collectives.ALGORITHMS` for the op)
-    drawn as a line over the data: time on ``ax_time``; algbw (open) and busbw (filled) on
-    ``ax_bw``. ``label`` names the device. ``ValueError`` if the lists differ in length."""
+    drawn as a line over the data: time on ``ax_time``, one legend entry per collective with its
+    fitted α and 1/β; busbw on ``ax_bw`` (algbw is busbw over nccl-tests' factor, so it is left to
+    the tables). ``label`` names the device. ``ValueError`` if the lists differ in length."""
     _axes("ax_time", ax_time)
     _axes("ax_bw", ax_bw)
     sweeps = [_sweep_like(f"sweeps[{i}]", s) for i, s in enumerate(checks.sequence("sweeps", sweeps))]
@@ -231,18 +232,17 @@ def measured_collectives(ax_time, ax_bw, sweeps: Sequence, fits: Sequence, *, al
         color, marker = CYCLE[i % len(CYCLE)], MARKERS[i % len(MARKERS)]
         n = np.asarray(s.n_bytes, float)
         name = OP_NAMES.get(s.op, s.op)
-        ax_time.plot(n, s.seconds, marker, color=color, ms=6, label=f"{name}, measured")
+        fitted = f"α {fmt(f.alpha, 's')}, 1/β {fmt(1 / f.beta, 'B/s') if f.beta > 0 else '∞'}"
+        ax_time.plot(n, s.seconds, marker, color=color, ms=6, label=f"{name} ({fitted})")
         grid = np.geomspace(n.min(), n.max(), 60)
         model = C.cost_terms(s.op, alg, s.p).time(grid, f.alpha, f.beta)
-        ax_time.plot(grid, model, "-", color=color, lw=1.6,
-                     label=f"fit: α {fmt(f.alpha, 's')}, 1/β {fmt(1 / f.beta, 'B/s') if f.beta > 0 else '∞'}")
-        ax_bw.plot(n, s.busbw, marker + "-", color=color, ms=6, lw=1.2, label=f"{name} busbw")
-        ax_bw.plot(n, s.algbw, marker + "--", color=color, ms=6, lw=1.0, mfc="white", label=f"{name} algbw")
+        ax_time.plot(grid, model, "-", color=color, lw=1.6, label="_fit")
+        ax_bw.plot(n, s.busbw, marker + "-", color=color, ms=6, lw=1.2, label=name)
     ax_time.set(ylabel="time per call (median, s)")
-    ax_bw.set(xlabel="message size n (bytes per rank, nccl-tests' S)", ylabel="bandwidth (bytes/s)")
+    ax_bw.set(xlabel="message size n (bytes, nccl-tests' S)", ylabel="busbw (bytes/s)")
     for ax in (ax_time, ax_bw):
         ax.minorticks_off()
-    ax_time.legend(fontsize=9, loc="upper left")
+    ax_time.legend(fontsize=9, loc="upper left", title="measured (markers) and fitted (lines)", title_fontsize=9)
     ax_bw.legend(fontsize=9, loc="lower right", ncol=2)
     if label:
         ax_time.set_title(label, fontsize=10)
