@@ -784,3 +784,30 @@ def test_chip_links_rejects_a_link_of_the_wrong_family(monkeypatch):
         C.chip_links(dataclasses.replace(chip, specs=bad))
     with pytest.raises(KeyError, match="chip='warp-drive'"):
         C.chip_links("warp-drive")
+
+
+def test_rail_aligned_rings_by_hand_and_at_the_edges():
+    # 4 nodes x 8 GPUs, 1 GiB: the node's 8 rails of 50 GB/s (400 GB/s) bind before the 450 GB/s
+    # NVLink: 2 * 31/32 * 2^30 B / 400 GB/s = 5.20 ms, plus 62 messages of the slower alpha
+    n, a_in, a_out = 2**30, 1e-6, 5e-6
+    t = C.rail_allreduce_time(n, 4, 8, a_in, 1 / 450e9, a_out, 1 / 50e9)
+    assert t == pytest.approx(62 * 5e-6 + 2 * 31 / 32 * n / 400e9)
+    # with 100 GB/s rails the node's NICs (800 GB/s) outrun one GPU's NVLink: NVLink binds
+    t = C.rail_allreduce_time(n, 4, 8, a_in, 1 / 450e9, a_out, 1 / 100e9)
+    assert t == pytest.approx(62 * 5e-6 + 2 * 31 / 32 * n / 450e9)
+    # one node: the ring inside it; one GPU per node: the ring over the network
+    assert C.rail_allreduce_time(n, 1, 8, a_in, 1 / 450e9, a_out, 1 / 50e9) == pytest.approx(
+        C.collective_time("allreduce", "ring", n, 8, a_in, 1 / 450e9))
+    assert C.rail_allreduce_time(n, 4, 1, a_in, 1 / 450e9, a_out, 1 / 50e9) == pytest.approx(
+        C.collective_time("allreduce", "ring", n, 4, a_out, 1 / 50e9))
+    # rails beat the naive single ring whose every hop crosses the network, by the rail count at most
+    naive = C.collective_time("allreduce", "ring", n, 32, a_out, 1 / 50e9)
+    rails = C.rail_allreduce_time(n, 4, 8, a_in, 1 / 450e9, a_out, 1 / 50e9)
+    assert 1 < naive / rails <= 8
+    with pytest.raises(ValueError, match="nodes"):
+        C.rail_allreduce_time(n, 0, 8, a_in, 1e-12, a_out, 1e-11)
+
+
+def test_every_algorithm_has_a_display_name():
+    assert {a for algs in C.ALGORITHMS.values() for a in algs} <= set(C.ALGORITHM_NAMES)
+    assert C.ALGORITHM_NAMES["tree"] == "binomial tree"

@@ -443,6 +443,11 @@ POWER_OF_TWO = {("allreduce", "recursive_doubling"), ("allreduce", "rabenseifner
                 ("allgather", "recursive_doubling"), ("reducescatter", "recursive_halving")}
 """(op, algorithm) pairs whose schedule needs ``p`` to be a power of two."""
 
+ALGORITHM_NAMES = {"ring": "ring", "tree": "binomial tree", "recursive_doubling": "recursive doubling",
+                   "rabenseifner": "Rabenseifner", "recursive_halving": "recursive halving",
+                   "scatter_allgather": "scatter + all-gather", "pairwise": "pairwise", "direct": "direct"}
+"""Display names of the algorithms ("tree" is a binomial tree, not NCCL's double binary tree)."""
+
 N_CONVENTION = {
     "allreduce": "the bytes of the vector each rank holds (and ends with, reduced)",
     "allgather": "the bytes each rank ends with (it contributes n/p)",
@@ -877,6 +882,47 @@ def hierarchical_allreduce_time(n_bytes, nodes: int, per_node: int, intra_alpha:
     t = (2 * (g - 1) * a_in + 2 * (g - 1) / g * n * b_in
          + 2 * (big_n - 1) * a_out + 2 * (big_n - 1) / big_n * (n / g) * b_out
          + (p - 1) / p * n * gamma)
+    t = checks.finite_result({"n_bytes": n_bytes, "intra_beta": b_in, "inter_beta": b_out}, t)
+    return float(t) if np.ndim(t) == 0 else t
+
+
+def rail_allreduce_time(n_bytes, nodes: int, per_node: int, intra_alpha: float, intra_beta: float,
+                        inter_alpha: float, inter_beta: float, gamma: float = 0.0):
+    """Seconds for a flat ring all-reduce of ``n_bytes`` per device laid out rail by rail, as NCCL
+    lays out its rings on a multi-node machine: ``nodes`` nodes of ``g = per_node`` devices, one
+    network port (rail) per device.
+
+    ``g`` rings run at once, each over all ``p = nodes·g`` devices and each carrying ``n/g`` of the
+    vector; a ring visits the devices of a node over the switch (NVLink) and leaves the node through
+    one rail, a different rail per ring, so every port of a node carries one ring. Each ring's
+    steps go at the pace of its slowest hop, and each device's switch link carries all the rings
+    that pass through it:
+
+        t = 2(p−1)·max(α_in, α_out) + 2(p−1)/p · n · max(β_out / g, β_in) + (p−1)/p · n · γ
+
+    (the bytes of a ring all-reduce over the slower of the node's ``g`` rails together and one
+    device's switch link). With one node it is the flat ring inside it; with one device per node,
+    the ring over the network. ``intra_beta`` and ``inter_beta`` are seconds per byte of one
+    device's ONE-WAY bandwidth into the switch and into its network port; the alphas are seconds
+    per message. Compare :func:`hierarchical_allreduce_time`, whose three phases run one after
+    another. ``ValueError`` names a bad argument. Taught in: "Interconnects".
+    """
+    n = checks.real("n_bytes", n_bytes, nonnegative=True, allow_array=True)
+    big_n = checks.positive_int("nodes", nodes)
+    g = checks.positive_int("per_node", per_node)
+    a_in = checks.real("intra_alpha", intra_alpha, nonnegative=True)
+    b_in = checks.real("intra_beta", intra_beta, nonnegative=True)
+    a_out = checks.real("inter_alpha", inter_alpha, nonnegative=True)
+    b_out = checks.real("inter_beta", inter_beta, nonnegative=True)
+    gamma = checks.real("gamma", gamma, nonnegative=True)
+    p = big_n * g
+    if big_n == 1:
+        alpha, beta = a_in, b_in
+    elif g == 1:
+        alpha, beta = a_out, b_out
+    else:
+        alpha, beta = max(a_in, a_out), max(b_out / g, b_in)
+    t = 2 * (p - 1) * alpha + 2 * (p - 1) / p * n * beta + (p - 1) / p * n * gamma
     t = checks.finite_result({"n_bytes": n_bytes, "intra_beta": b_in, "inter_beta": b_out}, t)
     return float(t) if np.ndim(t) == 0 else t
 
@@ -1398,13 +1444,13 @@ def devices_needed(config, memory_capacity: float, batch: int, context: int, byt
                      f"n_heads={config.n_heads} brings it under the capacity")
 
 
-__all__ = ["ALGORITHMS", "DIRECTIONS", "FAMILIES", "MEASURED_QUANTITIES", "NCCL_OPS", "N_CONVENTION", "OPS",
+__all__ = ["ALGORITHMS", "ALGORITHM_NAMES", "DIRECTIONS", "FAMILIES", "MEASURED_QUANTITIES", "NCCL_OPS", "N_CONVENTION", "OPS",
            "POWER_OF_TWO", "QUANTITIES", "RATES", "TOPOLOGY_KINDS", "ChipLinks", "CostTerms", "DataParallelCost", "Fit",
            "Link", "LinkData", "LinkValue", "LowerBound", "Measurement", "PipelineCost", "Sweep",
            "TPDecodeStep", "TensorParallelCost", "Topology", "algorithm_bandwidth", "algorithm_from_bus_bandwidth",
            "bus_bandwidth", "bus_bandwidth_factor", "chip_links", "collective_time", "cost_terms", "crossover_bytes",
            "data_parallel", "devices_needed", "fit_alpha_beta", "get_link", "get_sweep", "hierarchical_allreduce_time",
            "layer_flops", "layer_shape", "link_data", "links", "lower_bound", "max_tensor_parallel",
-           "measurements", "nccl_size_bytes", "parse_links", "pipeline_bubble", "pipeline_parallel",
+           "measurements", "nccl_size_bytes", "parse_links", "pipeline_bubble", "pipeline_parallel", "rail_allreduce_time",
            "ring_topology", "switch_topology", "tensor_parallel", "time_from_bus_bandwidth",
            "torus_allreduce_time", "torus_topology", "tp_decode_step", "two_level_topology"]
