@@ -68,7 +68,7 @@ def test_view_shows_the_ring_cost_worked_by_hand():
     # the caption names the fastest of the four all-reduce algorithms, costed by hand
     rd = 3 * ALPHA + 3 * n / 50e9
     rab = 6 * ALPHA + 1.75 * n / 50e9
-    best = min({"ring": t, "recursive doubling": rd, "Rabenseifner": rab, "tree": 6 * ALPHA + 6 * n / 50e9}.items(),
+    best = min({"ring": t, "recursive doubling": rd, "Rabenseifner": rab, "binomial tree": 6 * ALPHA + 6 * n / 50e9}.items(),
                key=lambda kv: kv[1])[0]
     assert f"Fastest algorithm at this size: {best}." in caption
 
@@ -120,6 +120,46 @@ def test_ring_schedule_replayed_on_numpy_ranks_gives_the_sum():
             d = (r + 1) % p
             buf[d, c] = buf[d, c] + v if s < p - 1 else v
     assert np.allclose(buf, x.sum(axis=0))
+
+
+def test_ring_schedule_first_step_sends_own_chunk_and_titles_stay_apart():
+    # the rule the chapter states: in step 1 rank r sends chunk r; then it forwards what it received
+    p = 4
+    fig = Figure(figsize=(7.0, 3.0), layout="constrained")
+    ax = fig.add_subplot()
+    pc.ring_schedule(ax, p)
+    cells = {(int(round(t.get_position()[1])), int(round(t.get_position()[0]))): t.get_text()
+             for t in ax.texts if t.get_text().startswith("c")}
+    for r in range(p):
+        assert cells[(r, 0)] == f"c{r}+"
+        for s in range(1, p - 1):  # forwards the chunk its left-hand neighbour sent the step before
+            assert cells[(r, s)] == cells[((r - 1) % p, s - 1)]
+    titles = [t for t in ax.texts if not t.get_text().startswith("c")]
+    assert len(titles) == 2
+    fig.canvas.draw()
+    a, b = sorted((t.get_window_extent() for t in titles), key=lambda bb: bb.x0)
+    assert a.x1 < b.x0  # the two panel titles do not run together
+
+
+def test_view_legend_names_only_the_drawn_lines():
+    view = _view()
+    for collective, ranks, expect in ((("allreduce", "ring"), 8, {"ring", "binomial tree", "recursive doubling",
+                                                                  "Rabenseifner", "lower bound"}),
+                                      (("allreduce", "ring"), 6, {"ring", "binomial tree", "lower bound"}),
+                                      (("allgather", "ring"), 8, {"ring", "recursive doubling", "lower bound"}),
+                                      (("alltoall", "pairwise"), 8, {"pairwise", "lower bound"})):
+        view.update(collective=collective, ranks=ranks, size=SIZES[0], link="fast")
+        shown = [leg for leg in view.legends.values() if leg.get_visible()]
+        assert len(shown) == 1
+        assert {t.get_text() for t in shown[0].get_texts()} == expect
+        drawn = {pc.alg_name(a) for a, line in view.lines.items() if line.get_visible()} | {"lower bound"}
+        assert drawn == expect
+
+
+def test_alg_name_writes_display_names():
+    assert pc.alg_name("tree") == "binomial tree"
+    assert pc.alg_name("recursive_doubling") == "recursive doubling"
+    assert pc.alg_name("rabenseifner") == "Rabenseifner"
 
 
 def test_ring_schedule_rejects_rings_it_cannot_draw():

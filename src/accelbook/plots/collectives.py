@@ -13,6 +13,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.legend import Legend
 from matplotlib.patches import Patch
 
 from accelbook import checks, explore
@@ -109,10 +110,11 @@ def ring_schedule(ax, p: int) -> None:
     ax.set_xlabel(f"step (each sends one chunk of n/{p} bytes)")
     ax.grid(False)
     top = ax.get_xaxis_transform()
-    ax.text((p - 2) / 2, 1.02, "reduce-scatter: c+ is a partial sum, added on arrival",
-            transform=top, ha="center", va="bottom", fontsize=9.5)
-    ax.text(p - 1 + (p - 2) / 2, 1.02, "all-gather: complete chunks, copied", transform=top,
-            ha="center", va="bottom", fontsize=9.5)
+    # one title per panel, on two lines each, so the two never run together
+    ax.text((p - 2) / 2, 1.02, "reduce-scatter\nc+: a partial sum, added on arrival",
+            transform=top, ha="center", va="bottom", fontsize=9.5, linespacing=1.3)
+    ax.text(p - 1 + (p - 2) / 2, 1.02, "all-gather\ncomplete chunks, copied", transform=top,
+            ha="center", va="bottom", fontsize=9.5, linespacing=1.3)
 
 
 def _hex(color: str) -> tuple[int, int, int]:
@@ -128,10 +130,13 @@ def _sizes(name: str, sizes) -> np.ndarray:
 
 
 def alg_name(algorithm: str) -> str:
-    """How the figures write an algorithm: 'recursive_doubling' -> 'recursive doubling',
-    'rabenseifner' -> 'Rabenseifner'."""
+    """How the figures write an algorithm: its display name in
+    :data:`accelbook.models.collectives.ALGORITHM_NAMES` ('tree' -> 'binomial tree',
+    'rabenseifner' -> 'Rabenseifner'); any other name with its underscores as spaces
+    ('recursive_doubling' -> 'recursive doubling'). ``TypeError`` if ``algorithm`` is not text."""
     checks.text("algorithm", algorithm)
-    return "Rabenseifner" if algorithm == "rabenseifner" else algorithm.replace("_", " ")
+    names = getattr(C, "ALGORITHM_NAMES", None) or {"tree": "binomial tree", "rabenseifner": "Rabenseifner"}
+    return names.get(algorithm, algorithm.replace("_", " "))
 
 
 def alpha_beta(ax_time, ax_bus, op: str, p: int, alpha: float, beta: float, sizes, *,
@@ -354,7 +359,19 @@ class CollectiveView(explore.View):
                                       label=alg_name(a))[0] for a in algs}
         # under the algorithms' lines (an algorithm that meets the bound hides it, not the other way round)
         (self.bound,) = self.ax.plot(self.n, self.n, "k--", lw=1.3, label="lower bound", zorder=1.9)
-        self.ax.legend(fontsize=9.5, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=4)
+        # one legend per set of drawn algorithms (an op, on a power of two of ranks or not): only the
+        # legend of the lines on show is visible, so it never names a line that is not drawn
+        self.legends = {}
+        for op in VIEW_OPS:
+            for pow2 in (True, False):
+                shown = self._drawn(op, 2 if pow2 else 3)
+                if shown not in self.legends:
+                    handles = [self.lines[a] for a in shown] + [self.bound]
+                    leg = Legend(self.ax, handles, [h.get_label() for h in handles], fontsize=9.5,
+                                 loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=3 if len(handles) > 4 else len(handles))
+                    leg.set_visible(False)
+                    self.ax.add_artist(leg)
+                    self.legends[shown] = leg
         (self.dot,) = self.ax.plot([self.n[0]], [t_lo], "o", color="black", ms=9)
         (self.busline,) = self.bus.plot(self.n, self.n, color=CYCLE[0], lw=2.4)
         (self.linkline,) = self.bus.plot(self.n[[0, -1]], [b_lo, b_lo], ":", color="#333333", lw=1.6)
@@ -364,7 +381,12 @@ class CollectiveView(explore.View):
         self.busnote = self.bus.text(0.99, 0.04, " ", transform=self.bus.transAxes, ha="right", va="bottom",
                                      fontsize=10, bbox=dict(facecolor="white", edgecolor="#cccccc", alpha=0.9))
         self.dynamic = [self.bound, *self.lines.values(), self.dot, self.busline, self.linkline, self.busdot,
-                        self.status, self.busnote]
+                        self.status, self.busnote, *self.legends.values()]
+
+    @staticmethod
+    def _drawn(op: str, p: int) -> tuple[str, ...]:
+        """The algorithms of ``op`` drawn on ``p`` ranks: all of them, less those that need a power of two."""
+        return tuple(a for a in C.ALGORITHMS[op] if not ((op, a) in C.POWER_OF_TWO and p & (p - 1)))
 
     def values(self, collective, ranks: int, size: float, link: str) -> dict[str, float]:
         """Seconds, algbw and busbw (bytes/s) of the chosen collective at ``size`` bytes, and its
@@ -390,8 +412,11 @@ class CollectiveView(explore.View):
         beta = 1 / self.links[checks.one_of("link", link, tuple(self.links))]
         if (op, alg) in C.POWER_OF_TWO and p & (p - 1):
             raise ValueError(f"ranks={p}: algorithm={alg!r} needs a power of two")
+        shown = self._drawn(op, p)
+        for key, leg in self.legends.items():
+            leg.set_visible(key == shown)
         for a, line in self.lines.items():
-            ok = a in algs and not ((op, a) in C.POWER_OF_TWO and p & (p - 1))
+            ok = a in shown
             line.set_visible(ok)
             if ok:
                 line.set_ydata(C.collective_time(op, a, self.n, p, self.alpha, beta))
