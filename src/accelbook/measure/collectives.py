@@ -539,8 +539,9 @@ def copy_note(platform: str, virtual: bool = True) -> str:
     virtual = checks.boolean("virtual", virtual)
     if platform == "cpu":
         return ("On CPU devices" + (" of one process" if virtual else "") + " both copies are a memcpy in host "
-                "memory (or no copy at all where JAX can alias the buffer: `copied` says which), so their "
-                "bandwidth is the DRAM's copy rate, not a bus.")
+                "memory, so their bandwidth is the rate at which this CPU copies between caches and DRAM "
+                "(it falls once a copy outgrows the caches), not a bus. (Where JAX could share the host "
+                "buffer instead of copying, the table says so.)")
     if platform == "gpu":
         return ("Host to device crosses PCIe (or NVLink-C2C on a Grace Hopper) from pageable host memory; "
                 "device to device goes GPU to GPU over NVLink or PCIe peer-to-peer, or through the host "
