@@ -1,0 +1,296 @@
+"""The decision model of "How to choose": hand-worked toy cases, agreement with the book's other
+models (kvcache, collectives), the measured table's checks, ranking and bad input."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+import pytest
+
+from accelbook import specs
+from accelbook.models import choose, collectives, kvcache
+from accelbook.models.decoder import DecoderConfig
+
+# a made-up model: d = 64, 4 heads of 16, 2 KV heads, MLP 128, 2 layers, vocabulary 100
+TOY = DecoderConfig("toy", d_model=64, n_heads=4, n_kv_heads=2, d_ff=128, n_layers=2, vocab_size=100)
+# by hand: per layer d·(q + 2·kv) + q·d + 3·d·f + 2·d with q = 64, kv = 2·16 = 32
+TOY_LAYER = 64 * (64 + 2 * 32) + 64 * 64 + 3 * 64 * 128 + 2 * 64
+TOY_N = 2 * TOY_LAYER + 2 * 100 * 64 + 64
+
+
+def test_toy_parameter_count_by_hand():
+    assert TOY_LAYER == 36992
+    assert kvcache.weight_params(TOY) == TOY_N == 86848
+
+
+# -- training and fine-tuning: FLOP and memory by hand -----------------------------------------
+
+def test_train_flops_is_six_n_t_and_eight_with_recomputation():
+    T = 1000
+    plain = choose.Workload("train", TOY, tokens_per_step=T, recompute=False)
+    assert choose.train_flops(plain) == 6 * TOY_N * T
+    redo = choose.Workload("train", TOY, tokens_per_step=T, recompute=True)
+    assert choose.train_flops(redo) == 8 * TOY_N * T
+
+
+def test_finetune_flops_forward_backward_and_a_fraction_of_weight_gradients():
+    T, f = 512, 0.25
+    w = choose.Workload("finetune", TOY, tokens_per_step=T, trainable_fraction=f, recompute=False)
+    assert choose.train_flops(w) == pytest.approx((2 + 2 + 2 * f) * TOY_N * T)
+    full = choose.Workload("finetune", TOY, tokens_per_step=T, recompute=False)
+    assert choose.train_flops(full) == choose.train_flops(choose.Workload("train", TOY, tokens_per_step=T,
+                                                                          recompute=False))
+
+
+def test_train_memory_by_hand():
+    T, n = 1000, 4
+    w = choose.Workload("train", TOY, tokens_per_step=T, recompute=True)
+    # ZeRO: 2 + 2 + 12 bytes of state per parameter, sharded n ways; layer inputs in 16 bits
+    state = TOY_N * (2 + 2 + 12) / n
+    acts = (T / n) * 2 * 64 * 2
+    assert choose.train_memory(w, n) == pytest.approx(state + acts)
+    no = dataclasses.replace(w, recompute=False)
+    assert choose.train_memory(no, n) == pytest.approx(state + (T / n) * 2 * 64 * 34)
+    micro = dataclasses.replace(w, micro_tokens=10)
+    assert choose.train_memory(micro, n) == pytest.approx(state + 10 * 2 * 64 * 2)
+
+
+def test_finetune_memory_keeps_frozen_weights_in_the_dtype():
+    T, n, f = 100, 2, 0.5
+    w = choose.Workload("finetune", TOY, tokens_per_step=T, trainable_fraction=f, optimizer_bytes=16)
+    state = TOY_N * ((1 - f) * 2 + f * 16) / n
+    assert choose.train_memory(w, n) == pytest.approx(state + (T / n) * 2 * 64 * 2)
+
+
+def test_training_devices_are_the_fewest_power_of_two_that_fits():
+    w = choose.Workload("train", "llama-3-8b", tokens_per_step=2 ** 20)
+    v = choose.evaluate(w, "h100-sxm")
+    assert v.fits and v.devices > 1 and v.devices & (v.devices - 1) == 0
+    assert choose.train_memory(w, v.devices) <= v.memory_budget < choose.train_memory(w, v.devices // 2)
+    budget = kvcache.device_memory("h100-sxm").capacity * kvcache.VLLM_GPU_MEMORY_UTILIZATION
+    assert v.memory_budget == pytest.approx(budget)
+
+
+def test_training_step_by_hand_on_two_devices():
+    w = choose.Workload("train", "llama-3-8b", tokens_per_step=2 ** 16, devices=2, recompute=False,
+                        micro_tokens=1024)
+    chip = specs.get_chip("h100-sxm")
+    v = choose.evaluate(w, chip)
+    n = kvcache.weight_params("llama-3-8b")
+    a, b, p = v.alpha, v.beta, 2
+    # ring all-gather and reduce-scatter: (p-1)·α + (p-1)/p·n·β each (Thakur et al. 2005)
+    gather = (p - 1) * a + (p - 1) / p * (2 * n) * b
+    comm = 2 * gather + gather
+    compute = 6 * n * 2 ** 16 / 2 / chip.peak_flops["bf16"]
+    assert v.comm_time == pytest.approx(comm)
+    assert v.compute_time == pytest.approx(compute)
+    assert v.step_time == pytest.approx(max(compute, comm))
+    assert v.tokens_per_s_per_chip == pytest.approx(2 ** 16 / v.step_time / 2)
+    # two devices stay inside the node: NVLink 4, one way 450 GB/s (half of the both-ways total)
+    assert v.beta == pytest.approx(1 / collectives.get_link("nvlink4").bandwidth("device_bandwidth"))
+    assert v.link == collectives.get_link("nvlink4").name
+
+
+def test_training_beyond_a_node_uses_the_scale_out_network_and_may_bind_on_it():
+    chip = specs.get_chip("h100-sxm")
+    w = choose.Workload("train", "llama-3-8b", tokens_per_step=4096, devices=64)
+    v = choose.evaluate(w, chip)
+    ib = collectives.chip_links(chip).scale_out
+    assert v.link == ib.name and v.beta == pytest.approx(1 / ib.bandwidth("link_bandwidth"))
+    # few tokens per step: the weight all-gathers outlast the compute
+    assert v.comm_time > v.compute_time and v.binding == "interconnect"
+    assert v.comm_exposed == pytest.approx(v.comm_time - v.compute_time)
+    assert v.comm_share == pytest.approx(v.comm_exposed / v.step_time)
+
+
+# -- serving: agreement with collectives and kvcache --------------------------------------------
+
+def test_serving_step_is_collectives_tp_decode_step():
+    w = choose.Workload("serve", "llama-3-70b", batch=64, context=4096)
+    chip = specs.get_chip("h100-sxm")
+    v = choose.evaluate(w, chip, t0=1e-4)
+    cfg = w.model
+    need = collectives.devices_needed(cfg, 0.9 * kvcache.device_memory(chip).capacity, 64, 4096)
+    assert v.devices == need > 1
+    ref = collectives.tp_decode_step(cfg, need, 64, 4096, chip.peak_flops["bf16"], chip.memory_bandwidth,
+                                     v.alpha, v.beta, algorithm="ring")
+    assert v.step_time == pytest.approx(1e-4 + ref.step_time)
+    assert v.comm_time == pytest.approx(ref.comm_time)
+    assert v.tokens_per_s == pytest.approx(64 / v.step_time)
+    # alpha from the measured 8-rank all-reduce latency over the ring's 2(p-1) = 14 messages
+    lat = collectives.measurements("nvlink4", "latency")[0]
+    assert v.alpha == pytest.approx(lat.si / (2 * (lat.ranks - 1)))
+
+
+@pytest.mark.parametrize("chip", ["h100-sxm", "l4", "a100-40gb"])
+def test_serving_fits_on_one_chip_iff_kvcache_max_batch_says_the_batch_fits(chip):
+    context = 4096  # a multiple of vLLM's 16-token block, so paging wastes nothing
+    most = kvcache.max_batch("llama-3-8b", chip, context).batch
+    assert most >= 1
+    assert choose.evaluate(choose.Workload("serve", "llama-3-8b", batch=most, context=context), chip).devices == 1
+    assert choose.evaluate(choose.Workload("serve", "llama-3-8b", batch=most + 1, context=context), chip).devices > 1
+
+
+def test_serving_binding_flips_from_memory_to_compute_at_the_closed_form_batch():
+    chip = specs.get_chip("h100-sxm")
+    P, W = chip.peak_flops["bf16"], chip.memory_bandwidth
+    c = 1
+    # per sequence: 2·N FLOP + attention 4·h·d_h·c per layer; cache 2·kv_dim·2 bytes per token per layer
+    flops_seq = 2 * TOY_N + 2 * 4 * 4 * 16 * c
+    kv_seq = 2 * c * (2 * 32 * 2)
+    # memory time (2N + B·kv)/W equals compute time B·flops/P at
+    b_star = 2 * TOY_N / (flops_seq / P * W - kv_seq)
+    below, above = math.floor(b_star), math.floor(b_star) + 1
+    v1 = choose.evaluate(choose.Workload("serve", TOY, batch=1, context=c), chip)
+    lo = choose.evaluate(choose.Workload("serve", TOY, batch=below, context=c), chip)
+    hi = choose.evaluate(choose.Workload("serve", TOY, batch=above, context=c), chip)
+    assert v1.binding == lo.binding == "memory bandwidth"
+    assert hi.binding == "compute"
+    assert v1.memory_time == pytest.approx(TOY_N * 2 / W + kv_seq / W)
+
+
+def test_target_overhead_and_per_joule():
+    chip = specs.get_chip("h100-sxm")
+    w = choose.Workload("serve", "llama-3-8b", batch=8, context=2048)
+    v = choose.evaluate(w, chip)
+    assert v.meets_target is None
+    ok = choose.evaluate(dataclasses.replace(w, tpot_target=v.step_time * 1.01), chip)
+    late = choose.evaluate(dataclasses.replace(w, tpot_target=v.step_time * 0.99), chip)
+    assert ok.meets_target is True and late.meets_target is False
+    assert v.tokens_per_joule == pytest.approx(v.tokens_per_s_per_chip / chip.value("tdp"))
+    slow = choose.evaluate(w, chip, t0=1.0)
+    assert slow.binding == "overhead" and slow.step_time == pytest.approx(1.0 + v.step_time)
+    tpu = choose.evaluate(w, "tpu-v5e")
+    assert tpu.tokens_per_joule is None and any("TDP" in n for n in tpu.notes)
+
+
+def test_a_model_too_big_for_any_count_is_a_capacity_verdict():
+    # 64 sequences of 128 k tokens: the cache alone, split over at most 8 KV heads, outgrows 64 chips
+    v = choose.evaluate(choose.Workload("serve", "llama-3.1-405b", batch=64, context=131072), "h100-sxm")
+    assert not v.fits and v.devices is None and v.binding == "capacity" and v.step_time is None
+    w = choose.Workload("train", "llama-3-70b", tokens_per_step=2 ** 20, devices=2)
+    v = choose.evaluate(w, "h100-sxm")
+    assert not v.fits and v.binding == "capacity"
+
+
+def test_a_chip_without_a_scale_up_link_talks_over_pcie():
+    w = choose.Workload("serve", "llama-3-70b", batch=8, context=1024)
+    v = choose.evaluate(w, "l4")
+    assert v.devices > 1
+    pcie = collectives.chip_links("l4").host
+    assert v.link == pcie.name and v.beta == pytest.approx(1 / pcie.bandwidth("link_bandwidth"))
+    assert any("PCIe" in n for n in v.notes)
+    assert any("no measured latency" in n for n in v.notes) and v.alpha == 0
+
+
+# -- the measured table --------------------------------------------------------------------------
+
+def test_every_measured_row_is_under_its_chips_dense_peak_and_sourced():
+    rows = choose.achieved_table()
+    assert rows
+    for r in rows:
+        chip = specs.get_chip(r.chip)
+        assert 0 < r.value <= chip.peak_flops[r.dtype]
+        assert r.fraction == pytest.approx(r.value / chip.peak_flops[r.dtype])
+        assert r.source.url.startswith("https://") and r.method
+        assert r.value == pytest.approx(r.raw * 1e12)
+
+
+def test_achieved_fields_are_none_without_a_row_and_never_change_the_main_numbers(monkeypatch):
+    w = choose.Workload("train", "llama-3-8b", tokens_per_step=2 ** 20, devices=8)
+    none = choose.evaluate(w, "tpu-v5p")
+    assert choose.achieved("tpu-v5p", "bf16") is None
+    assert none.achieved_fraction is none.achieved_flops is none.step_time_at_achieved is None
+    with_row = choose.evaluate(w, "h100-sxm")
+    row = choose.achieved("h100-sxm", "bf16")
+    assert with_row.achieved_flops == row.value and with_row.peak_flops == specs.get_chip("h100-sxm").peak_flops["bf16"]
+    # at the measured rate the compute term grows by peak / measured; the main step is at the peak
+    assert with_row.step_time_at_achieved == pytest.approx(max(with_row.compute_time / row.fraction,
+                                                               with_row.comm_time))
+    monkeypatch.setattr(choose, "_achieved_rows", lambda: ())
+    without = choose.evaluate(w, "h100-sxm")
+    assert without.achieved_fraction is None and without.tokens_per_s_per_chip_at_achieved is None
+    for field in ("step_time", "tokens_per_s", "compute_time", "comm_time", "devices", "binding"):
+        assert getattr(without, field) == getattr(with_row, field)
+
+
+def _data(**row):
+    base = dict(chip="h100-sxm", dtype="bf16", value=700.0, unit="TFLOP/s", method="m", source="s")
+    base.update(row)
+    return {"sources": {"s": {"title": "t", "url": "https://example.org", "kind": "secondary"}},
+            "measured": [{k: v for k, v in base.items() if v is not None}]}
+
+
+def test_parse_achieved_rejects_bad_rows():
+    assert choose.parse_achieved(_data())[0].value == pytest.approx(700e12)
+    with pytest.raises(ValueError, match="exceeds"):
+        choose.parse_achieved(_data(value=1979.0))  # the sparse figure
+    with pytest.raises(ValueError, match="chip"):
+        choose.parse_achieved(_data(chip="h999"))
+    with pytest.raises(ValueError, match="dtype"):
+        choose.parse_achieved(_data(dtype="fp7"))
+    with pytest.raises(ValueError, match="no dense fp8"):
+        choose.parse_achieved(_data(chip="a100-80gb", dtype="fp8"))
+    with pytest.raises(ValueError, match="missing"):
+        choose.parse_achieved(_data(method=None))
+    with pytest.raises(ValueError, match="source"):
+        choose.parse_achieved(_data(source="nope"))
+
+
+# -- ranking and bad input -----------------------------------------------------------------------
+
+def test_rank_returns_every_eligible_chip_once_fitting_first():
+    w = choose.Workload("serve", "llama-3-70b", batch=16, context=4096)
+    ranked = choose.rank(w)
+    keys = [v.chip for v in ranked]
+    skipped = choose.skipped(w)
+    assert len(keys) == len(set(keys))
+    assert set(keys) | set(skipped) == {c.key for c in specs.chips()} and not set(keys) & set(skipped)
+    assert "host-cpu" in skipped and "v100-sxm2" in skipped  # no bf16 peak
+    fits = [v.fits for v in ranked]
+    assert fits == sorted(fits, reverse=True)
+    rates = [v.tokens_per_s_per_chip for v in ranked if v.fits]
+    assert rates == sorted(rates, reverse=True)
+    rows = choose.table_rows(ranked)
+    assert len(rows) == len(ranked) and all(len(r) == len(choose.TABLE_HEADER) for r in rows)
+    assert choose.rank(w, chips=["h100-sxm", "h100-sxm", "v100-sxm2"])[0].chip == "h100-sxm"
+    assert len(choose.rank(w, chips=["h100-sxm", "h100-sxm", "v100-sxm2"])) == 1
+
+
+@pytest.mark.parametrize("kwargs, name", [
+    (dict(mode="infer", model="llama-3-8b"), "mode"),
+    (dict(mode="serve", model="llama-9"), "model"),
+    (dict(mode="serve", model="llama-3-8b", batch=0), "batch"),
+    (dict(mode="serve", model="llama-3-8b", batch=True), "batch"),
+    (dict(mode="serve", model="llama-3-8b", context=2.0), "context"),
+    (dict(mode="serve", model="llama-3-8b", dtype="fp7"), "dtype"),
+    (dict(mode="serve", model="llama-3-8b", tpot_target=float("nan")), "tpot_target"),
+    (dict(mode="serve", model="llama-3-8b", tokens_per_step=10), "tokens_per_step"),
+    (dict(mode="train", model="llama-3-8b"), "tokens_per_step"),
+    (dict(mode="train", model="llama-3-8b", tokens_per_step=8, tpot_target=0.1), "tpot_target"),
+    (dict(mode="train", model="llama-3-8b", tokens_per_step=8, trainable_fraction=0.5), "trainable_fraction"),
+    (dict(mode="finetune", model="llama-3-8b", tokens_per_step=8, trainable_fraction=1.5), "trainable_fraction"),
+    (dict(mode="finetune", model="llama-3-8b", tokens_per_step=8, recompute=1), "recompute"),
+])
+def test_bad_workload_names_the_field(kwargs, name):
+    with pytest.raises((ValueError, KeyError, TypeError), match=name):
+        choose.Workload(**kwargs)
+
+
+def test_bad_evaluate_arguments_name_themselves():
+    w = choose.Workload("serve", "llama-3-8b")
+    with pytest.raises(ValueError, match="t0"):
+        choose.evaluate(w, "h100-sxm", t0=-1.0)
+    with pytest.raises(KeyError, match="chip"):
+        choose.evaluate(w, "h999")
+    with pytest.raises(TypeError, match="workload"):
+        choose.evaluate({"mode": "serve"}, "h100-sxm")
+    with pytest.raises(ValueError, match="chip='v100-sxm2'.*bf16"):
+        choose.evaluate(w, "v100-sxm2")
+    with pytest.raises(ValueError, match="devices"):
+        choose.train_memory(choose.Workload("train", TOY, tokens_per_step=8), 0)
+    with pytest.raises(ValueError, match="serve"):
+        choose.train_flops(w)
+    assert choose.Workload("serve", "llama-3-8b", batch=np.int64(4), tpot_target=np.float64(0.1)).batch == 4
