@@ -468,6 +468,22 @@ BASES: dict[str, B | Skip] = {
     "models.collectives.data_parallel": B(lambda: dict(params=10**9, dp=8, tokens_per_replica=4096,
                                                        peak_flops=1e15, alpha=1e-6, beta=1e-9, bytes_per_grad=2,
                                                        buckets=10, algorithm="ring", gamma=0.0)),
+    # models.choose
+    "models.choose.Achieved": Skip("a record built only by choose.parse_achieved from the checked data file"),
+    "models.choose.parse_achieved": B(lambda: dict(data=_achieved_toml())),
+    "models.choose.achieved_table": B(),
+    "models.choose.achieved": B(lambda: dict(chip="h100-sxm", dtype="bf16")),
+    "models.choose.Workload": B(lambda: dict(mode="finetune", model="llama-3-8b", dtype="bf16", kv_dtype="bf16",
+                                             batch=1, context=4096, tpot_target=None, tokens_per_step=65536,
+                                             devices=4, optimizer_bytes=16, trainable_fraction=0.01,
+                                             recompute=True, micro_tokens=4096)),
+    "models.choose.Verdict": Skip("a record built only by choose.evaluate"),
+    "models.choose.evaluate": B(lambda: dict(workload=_choose_serve(), chip="h100-sxm", t0=0.0)),
+    "models.choose.train_memory": B(lambda: dict(workload=_choose_train(), devices=8)),
+    "models.choose.train_flops": B(lambda: dict(workload=_choose_train())),
+    "models.choose.skipped": B(lambda: dict(workload=_choose_serve(), chips=None)),
+    "models.choose.rank": B(lambda: dict(workload=_choose_serve(), chips=["h100-sxm", "l4"], t0=0.0)),
+    "models.choose.table_rows": B(lambda: dict(verdicts=[_choose().evaluate(_choose_serve(), "h100-sxm")])),
     # plots.collectives
     "plots.collectives.alg_name": B(lambda: dict(algorithm="recursive_doubling")),
     "plots.collectives.bandwidth_ladder": B(lambda: dict(ax=_ax(), bars=[("HBM", 3e12, "memory", "", ""),
@@ -969,6 +985,24 @@ def _bview():
     from accelbook.plots import serving as ps
     return ps.BatchingView(_step_table(), None, n=20, prompt=1, mean_output=2, latency_range=(1e-4, 10.0),
                            max_batch_limit=4)
+
+
+def _choose():
+    from accelbook.models import choose
+    return choose
+
+
+def _choose_serve():
+    return _choose().Workload("serve", "llama-3-8b", batch=8, context=2048, tpot_target=0.05)
+
+
+def _choose_train():
+    return _choose().Workload("train", "llama-3-8b", tokens_per_step=2 ** 20, devices=None)
+
+
+def _achieved_toml():
+    from importlib.resources import files
+    return tomllib.loads(files("accelbook.data").joinpath("achieved.toml").read_text())
 
 
 def _one_cpu():

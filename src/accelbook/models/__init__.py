@@ -5,6 +5,6 @@ A chapter imports the package and calls a model by its topic,
 :mod:`accelbook.measure` or :mod:`accelbook.plots` (``tests/test_layers.py`` checks it).
 """
 
-from accelbook.models import collectives, decoder, gpu, kvcache, matmul, overhead, roofline, serving, systolic
+from accelbook.models import choose, collectives, decoder, gpu, kvcache, matmul, overhead, roofline, serving, systolic
 
-__all__ = ["collectives", "decoder", "gpu", "kvcache", "matmul", "overhead", "roofline", "serving", "systolic"]
+__all__ = ["choose", "collectives", "decoder", "gpu", "kvcache", "matmul", "overhead", "roofline", "serving", "systolic"]
