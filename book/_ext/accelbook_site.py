@@ -4,7 +4,10 @@
   execute the chapters inherit it, so :mod:`accelbook.explore` draws every explorable ahead of time
   and the page can be driven without a kernel.
 - Points each page's Colab button at the page's notebook edition (``notebooks/``, written by
-  edition.py), which Colab renders as the site does, instead of at the MyST source.
+  edition.py), which Colab renders as the site does, instead of at the MyST source. A published
+  build sets ``ACCELBOOK_COLAB_REF`` (the workflow sets ``colab``, the branch that holds the
+  edition stamped with the site's own commit), so the notebooks a reader opens install the library
+  the site was built with; without it the buttons open the edition on the repository's branch.
 - Serves MathJax, RequireJS and the ipywidgets HTML manager from the site's own ``vendor/`` folder
   (fetched by vendor.py, see vendor.json) so that a page makes no request outside the book. When they
   could not be fetched, the build goes on with the CDN defaults and says so.
@@ -56,7 +59,8 @@ def colab_opens_the_edition(app, pagename, templatename, context, doctree) -> No
         for button in group.get("buttons", []) if isinstance(group, dict) else []:
             if button.get("text") == "Colab" and "/blob/" in button.get("url", ""):
                 head = button["url"].split("/blob/")[0]
-                branch = app.config.html_theme_options.get("repository_branch", "main")
+                branch = (os.environ.get("ACCELBOOK_COLAB_REF")
+                          or app.config.html_theme_options.get("repository_branch", "main"))
                 button["url"] = f"{head}/blob/{branch}/{edition.target(pagename)}"
 
 

@@ -23,6 +23,13 @@ tests/test_edition.py keeps it in step with the chapters.
 
     python book/_ext/edition.py            # write notebooks/ (what `make book` runs)
     python book/_ext/edition.py --check    # exit 1 if notebooks/ is out of step
+    python book/_ext/edition.py --ref SHA --out DIR   # the edition a published site links to
+
+A published site and its Colab notebooks must use the same library: ``--ref`` stamps the install
+cell of every notebook with the commit the site was built from (``accelbook @ git+…@SHA`` instead
+of the moving main branch) and writes that edition to ``DIR``; the publishing workflow
+(``.github/workflows/publish.yml``) pushes it to the repository's ``colab`` branch, and the site's
+Colab buttons open it there (``ACCELBOOK_COLAB_REF``, read by accelbook_site.py).
 """
 
 from __future__ import annotations
@@ -42,6 +49,8 @@ HERE = Path(__file__).resolve().parent
 BOOK = HERE.parent
 ROOT = BOOK.parent
 OUT = ROOT / "notebooks"
+INSTALL = "accelbook @ git+https://github.com/accelbook/accelbook"
+"""The requirement every install cell names: the library from the main branch."""
 
 # -- the book: its pages, numbers, labels, glossary and bibliography -------------------------------
 
@@ -455,8 +464,21 @@ class Edition:
             self.prose(token.text)
 
 
-def edition(book: Book, doc: str) -> dict:
-    """The edition of one notebook page, as an nbformat 4 dictionary."""
+def stamp(source: str, ref: str, doc: str = "") -> str:
+    """``source`` of an install cell with its requirement pinned to ``ref`` (a commit or tag):
+    ``accelbook @ git+https://github.com/accelbook/accelbook@<ref>``. ``ValueError`` if ``ref`` is
+    not a plain git ref or the cell does not name the requirement exactly once."""
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._/-]{0,99}", ref or "") or ".." in ref:
+        raise ValueError(f"ref={ref!r} is not a commit, tag or branch name")
+    quoted = f'"{INSTALL}"'
+    if source.count(quoted) != 1:
+        raise ValueError(f"{doc}: the install cell must name {quoted} exactly once to be stamped")
+    return source.replace(quoted, f'"{INSTALL}@{ref}"')
+
+
+def edition(book: Book, doc: str, ref: str | None = None) -> dict:
+    """The edition of one notebook page, as an nbformat 4 dictionary; with ``ref``, its install
+    cell installs the library at that commit (:func:`stamp`)."""
     source = json.loads(book.pages[doc].read_text())
     conv, ed = Converter(book, doc), Edition(book, doc)
     number = book.numbers.get(doc)
@@ -467,8 +489,11 @@ def edition(book: Book, doc: str) -> dict:
     ed.markdown_cell(f"*This notebook is {where} [GPUs, TPUs, and accelerators]({book.site}), "
                      f"[read on the website]({book.url(doc)}). {run}*")
     ed.cells[-1]["_solo"] = True
+    stamped = False
     for cell in source["cells"]:
         text = "".join(cell["source"])
+        if ref is not None and not stamped and cell["cell_type"] == "code" and INSTALL in text:
+            text, stamped = stamp(text, ref, doc), True
         if cell["cell_type"] == "markdown":
             for token in conv.tokens(text):
                 ed.add(token)
@@ -480,6 +505,8 @@ def edition(book: Book, doc: str) -> dict:
         ed.code_cell(text, cell.get("metadata", {}), hidden=bool(tags & HIDDEN_TAGS))
     if ed.solution is not None:
         raise ValueError(f"{doc}: a solution is never closed")
+    if ref is not None and not stamped:
+        raise ValueError(f"{doc}: no install cell to stamp (none names {INSTALL!r})")
     seen: set = set()
     cells = []
     for c in ed.cells:
@@ -509,16 +536,31 @@ def dumps(nb: dict) -> str:
     return json.dumps(nb, indent=1, ensure_ascii=False, sort_keys=True) + "\n"
 
 
-def build(book: Book | None = None) -> dict:
-    """{relative path: file text} of the whole edition."""
+def build(book: Book | None = None, ref: str | None = None) -> dict:
+    """{relative path: file text} of the whole edition (stamped with ``ref`` if given)."""
     book = book or Book.load()
-    return {target(doc): dumps(edition(book, doc)) for doc in notebook_pages(book)}
+    return {target(doc): dumps(edition(book, doc, ref)) for doc in notebook_pages(book)}
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--check", action="store_true", help="exit 1 if notebooks/ is out of step")
+    parser.add_argument("--ref", help="stamp every install cell with this commit or tag (needs --out)")
+    parser.add_argument("--out", type=Path, help="with --ref: the folder to write the stamped edition to")
     args = parser.parse_args(argv)
+    if (args.ref is None) != (args.out is None) or (args.ref and args.check):
+        parser.error("--ref and --out go together, and without --check")
+    if args.ref is not None:
+        files = build(ref=args.ref)
+        out = args.out.resolve()
+        if out == OUT.resolve():
+            parser.error("--out must not be notebooks/: the committed edition installs from main")
+        for p, text in files.items():
+            path = out / Path(p).name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text)
+        print(f"notebook edition stamped with {args.ref}: {len(files)} notebooks in {out}")
+        return 0
     files = build()
     stale = [p for p, text in files.items() if not (ROOT / p).exists() or (ROOT / p).read_text() != text]
     extra = sorted(str(p.relative_to(ROOT)) for p in OUT.glob("*.ipynb") if str(p.relative_to(ROOT)) not in files)
