@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: book test figures clean venv bench vendor browser edition
+.PHONY: book test figures clean venv bench vendor browser edition pdf
 
 # The virtual environment, rebuilt whenever the pins or the package metadata change.
 $(STAMP): requirements.txt pyproject.toml
@@ -43,6 +43,11 @@ edition: $(STAMP)
 book: $(STAMP) vendor edition
 	$(BIN)/jupyter-book build -W -n --keep-going book/
 	@echo "The book is in book/_build/html/index.html"
+
+# The whole book as one PDF, book/_build/pdf/accelbook.pdf: the built HTML pages printed offline
+# by Debian's chromium, behind a cover and a table of contents (book/_ext/pdf.py).
+pdf: book $(BROWSER_STAMP)
+	$(BIN)/python book/_ext/pdf.py
 
 # Every figure of every chapter as SVG and PNG in figures/<chapter>/<name>.{svg,png}, executed on
 # this machine; `make figures CHAPTER=02` for one chapter.
