@@ -15,6 +15,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.legend import Legend
 from matplotlib.patches import Patch
+from matplotlib.ticker import LogLocator
 
 from accelbook import checks, explore
 from accelbook.models import collectives as C
@@ -59,14 +60,17 @@ def bandwidth_ladder(ax, bars: Sequence[tuple]) -> None:
     """Horizontal bars of ONE-WAY bandwidth (bytes/s, log scale), one per ``(label, bytes_per_s,
     group, note, extra)`` in the order given (top to bottom), coloured by ``group``
     (:data:`GROUPS`). ``note`` goes on a second line under the label (say what the datasheet
-    quotes); the bar's value, "one way", and ``extra`` (say a measured latency, on a second line)
-    go after the bar. Empty strings leave a line out. ``ValueError`` names a malformed bar."""
+    quotes); the bar's value, "one way" ("read + write" for the ``"memory"`` group: a chip's memory
+    is one bus shared by reads and writes, not a duplex link), and ``extra`` (say a measured
+    latency, on a second line) go after the bar. Major ticks every factor of 100. Empty strings
+    leave a line out. ``ValueError`` names a malformed bar."""
     _axes("ax", ax)
     bars = checks.sequence("bars", bars, of=_bar)
     y = np.arange(len(bars))[::-1]
     bw = np.array([b[1] for b in bars])
     ax.barh(y, bw, color=[_GROUP_COLOR[b[2]] for b in bars], height=0.72)
     ax.set_xscale("log")
+    ax.xaxis.set_major_locator(LogLocator(base=100))
     ax.xaxis.set_major_formatter(si_formatter("B/s"))
     ax.set_xlim(bw.min() / 3, bw.max() * 30)
     ax.set_yticks(y, [b[0] + (f"\n{b[3]}" if b[3] else "") for b in bars], fontsize=9)
@@ -74,12 +78,12 @@ def bandwidth_ladder(ax, bars: Sequence[tuple]) -> None:
     ax.grid(axis="y", visible=False)
     ax.minorticks_off()
     for yi, (label, v, group, note, extra) in zip(y, bars):
-        text = f"{fmt(v, 'B/s')} one way" + (f"\n{extra}" if extra else "")
+        text = f"{fmt(v, 'B/s')} " + ("read + write" if group == "memory" else "one way") + (f"\n{extra}" if extra else "")
         ax.text(v * 1.12, yi, text, va="center", ha="left", fontsize=9, color="#111111", linespacing=1.1)
     present = [g for g in GROUPS if any(b[2] == g for b in bars)]
     ax.legend([Patch(color=_GROUP_COLOR[g]) for g in present], [_GROUP_LABEL[g] for g in present],
               fontsize=9, loc="lower center", bbox_to_anchor=(0.4, 1.0), ncol=2)
-    ax.set_xlabel("bandwidth, ONE direction (log scale)")
+    ax.set_xlabel("bandwidth (log scale): ONE way; memory: read + write")
 
 
 def ring_schedule(ax, p: int) -> None:
@@ -341,7 +345,7 @@ class CollectiveView(explore.View):
         lg = max(1, (max_ranks - 1).bit_length())
         t_hi = 2 * max(lg, max_ranks) * self.alpha + 2 * lg * self.n[-1] / b_lo
         self.figure = fig = Figure(figsize=(7.0, 6.8))
-        fig.subplots_adjust(left=0.14, right=0.97, bottom=0.09, top=0.86, hspace=0.3)
+        fig.subplots_adjust(left=0.16, right=0.97, bottom=0.09, top=0.86, hspace=0.3)
         self.ax, self.bus = fig.subplots(2, 1, sharex=True)
         log_axes(self.ax, "B", "s")
         log_axes(self.bus, "B", "B/s")
