@@ -139,8 +139,7 @@ def alg_name(algorithm: str) -> str:
     'rabenseifner' -> 'Rabenseifner'); any other name with its underscores as spaces
     ('recursive_doubling' -> 'recursive doubling'). ``TypeError`` if ``algorithm`` is not text."""
     checks.text("algorithm", algorithm)
-    names = getattr(C, "ALGORITHM_NAMES", None) or {"tree": "binomial tree", "rabenseifner": "Rabenseifner"}
-    return names.get(algorithm, algorithm.replace("_", " "))
+    return C.ALGORITHM_NAMES.get(algorithm, algorithm.replace("_", " "))
 
 
 def alpha_beta(ax_time, ax_bus, op: str, p: int, alpha: float, beta: float, sizes, *,
