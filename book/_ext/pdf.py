@@ -17,6 +17,7 @@ printed width) in the summary that the command prints.
 from __future__ import annotations
 
 import argparse
+import base64
 import contextlib
 import datetime
 import functools
@@ -77,7 +78,7 @@ PRINT_CSS = """
 
 # The page's changes before it is printed: explorable link lines, local links sent to the site,
 # lazy images loaded. Returns the explorables it marked.
-PREPARE_JS = """([site, path]) => {
+PREPARE_JS = """([site, path, dpis, svgs]) => {
   document.documentElement.dataset.theme = 'light';
   document.documentElement.dataset.mode = 'light';
   const here = site + path;
@@ -103,6 +104,17 @@ PREPARE_JS = """([site, path]) => {
     a.href = new URL(href, here).href;  // a link inside the book goes to the same page on the website
   }
   for (const d of document.querySelectorAll('details.above-input, details.hide')) d.open = d.open;
+  // A figure prints at its drawn size (its PNG's own dpi), at most the text width; an explorable
+  // whose starting figure was also written as SVG prints that instead of its raster frame.
+  for (const img of document.querySelectorAll('.cell_output img')) {
+    const dpi = dpis[(img.getAttribute('src') || '').split('/').pop()];
+    if (dpi) img.style.width = (img.naturalWidth * 96 / dpi) + 'px';
+  }
+  for (const root of document.querySelectorAll('.accelbook-explore')) {
+    const svg = svgs[root.id.replace(/^accelbook-explore-/, '')];
+    const img = root.querySelector('img.accelbook-explore-figure');
+    if (svg && img) { img.removeAttribute('width'); img.removeAttribute('height'); img.src = svg; }
+  }
   for (const img of document.querySelectorAll('img')) img.loading = 'eager';
   return Promise.all([...document.querySelectorAll('main img')].map(i => i.decode().catch(() => null)))
     .then(() => marked);
@@ -111,7 +123,7 @@ PREPARE_JS = """([site, path]) => {
 # Figures of the page's main text: (rendered width in CSS px, natural width in px) of each image.
 FIGURES_JS = """() => [...document.querySelectorAll('main article img')]
   .filter(i => i.offsetWidth > 0)
-  .map(i => [i.getBoundingClientRect().width, i.naturalWidth, i.className])"""
+  .map(i => [i.getBoundingClientRect().width, i.naturalWidth, i.src.startsWith('data:image/svg') ? 'svg' : 'raster'])"""
 
 RAW_MARKUP = ("{glue", "{cite}", "{term}", "{doc}", "{numref}", ":::", "```", "\\frac", "$$", "\\(")
 
@@ -140,6 +152,38 @@ def toc_entries(book_dir: pathlib.Path = BOOK) -> list[dict]:
             entries.append({"path": f"{chapter['file']}.html", "part": part.get("caption"),
                             "number": number if numbered else None})
     return entries
+
+
+PRINT_BUILD = BOOK / "_build" / "print"
+KERNEL_CONFIG = """c = get_config()
+# The print build's figures: PNG at twice the figure's dpi (matplotlib_inline's 'retina' format)
+c.InlineBackend.figure_formats = {"retina"}
+"""
+
+
+def print_build(out: pathlib.Path = PRINT_BUILD, *, book_dir: pathlib.Path = BOOK) -> pathlib.Path:
+    """Build the book once more for print into ``out`` (its own execution cache, so it re-runs a
+    chapter only when the chapter changes) and return its HTML folder. Two differences from the
+    site's build: every plain figure is drawn at twice its dpi (the kernels read an IPython profile
+    that asks matplotlib_inline for 'retina' PNGs), and every explorable also writes its starting
+    figure as SVG into ``out``/explorables (``ACCELBOOK_FIGURES_DIR``, see accelbook.explore),
+    which the PDF prints in place of the page's raster frame. Raises PdfError if the build fails."""
+    import os
+    import subprocess
+
+    out = pathlib.Path(out).resolve()
+    profile = out / "ipython" / "profile_default"
+    profile.mkdir(parents=True, exist_ok=True)
+    (profile / "ipython_kernel_config.py").write_text(KERNEL_CONFIG)
+    (out / "explorables").mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ, IPYTHONDIR=str(out / "ipython"), ACCELBOOK_FIGURES_DIR=str(out / "explorables"))
+    jb = pathlib.Path(sys.executable).with_name("jupyter-book")
+    proc = subprocess.run([str(jb), "build", "-n", "--keep-going", "--path-output", str(out), str(book_dir)],
+                          env=env)
+    html_dir = out / "_build" / "html"
+    if proc.returncode != 0 or not html_dir.is_dir():
+        raise PdfError(f"the print build of the book failed (exit {proc.returncode}); see its output above")
+    return html_dir
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
@@ -181,7 +225,8 @@ def _margins() -> dict:
     return {k: f"{v}mm" for k, v in MARGIN_MM.items()}
 
 
-def _print_page(browser, base: str, site: str, path: str) -> dict:
+def _print_page(browser, base: str, site: str, path: str, dpis: dict | None = None,
+                svgs: dict | None = None) -> dict:
     """Open one built page offline, typeset it and print it: {"pdf": bytes, "title": str,
     "explorables": [ids], "figures": [(printed CSS px, natural px, class)]}."""
     # The viewport is the printed text width, so that what is measured here is what is printed.
@@ -211,7 +256,7 @@ def _print_page(browser, base: str, site: str, path: str) -> dict:
                                    timeout=60_000)
             page.evaluate("() => MathJax.startup.promise")
         page.add_style_tag(content=PRINT_CSS)
-        explorables = page.evaluate(PREPARE_JS, [site, path])
+        explorables = page.evaluate(PREPARE_JS, [site, path, dpis or {}, svgs or {}])
         page.emulate_media(media="print")
         text = page.evaluate("() => (document.querySelector('main article') || document.body).innerText")
         raw = [m for m in RAW_MARKUP if m in text]
@@ -287,8 +332,29 @@ def _numbers(footers: list[str]) -> str:
     return f"<html><head>{style}</head><body>{pages}</body></html>"
 
 
+def _png_dpis(html_dir: pathlib.Path) -> dict[str, float]:
+    """The dpi each figure PNG of the build was drawn at (its pHYs chunk), by file name."""
+    from PIL import Image
+
+    dpis = {}
+    for png in (html_dir / "_images").glob("*.png"):
+        with Image.open(png) as im:
+            dpi = im.info.get("dpi")
+        if dpi and dpi[0] > 1:
+            dpis[png.name] = float(dpi[0])
+    return dpis
+
+
+def _svgs(folder: pathlib.Path | None) -> dict[str, str]:
+    """The explorables' starting figures written as SVG (name -> data: URL), if a folder is given."""
+    if folder is None:
+        return {}
+    return {p.stem: "data:image/svg+xml;base64," + base64.b64encode(p.read_bytes()).decode()
+            for p in sorted(pathlib.Path(folder).glob("*.svg"))}
+
+
 def build_pdf(html_dir: pathlib.Path = HTML, out: pathlib.Path = OUT, *, book_dir: pathlib.Path = BOOK,
-              log=print) -> dict:
+              explorable_svgs: pathlib.Path | None = None, log=print) -> dict:
     """Print the built HTML book ``html_dir`` into one PDF at ``out``.
 
     Returns a summary: "pages" (int, the PDF's page count), "bytes" (int, its size), "entries" (one
@@ -296,6 +362,11 @@ def build_pdf(html_dir: pathlib.Path = HTML, out: pathlib.Path = OUT, *, book_di
     pages, explorables), "figures" (list of (path, printed width in inches, natural width in px,
     effective dpi)). Raises PdfError when the book is not built, when a page would load MathJax from
     outside the book, or when raw markup would be printed.
+
+    Each figure PNG prints at the size it was drawn (pixels / its own dpi), at most the text width
+    (174 mm on A4), so its effective resolution is at least its drawn dpi. ``explorable_svgs``: a
+    folder of ``<name>.svg`` starting figures (see :func:`print_build`) printed in place of the
+    explorables' raster frames.
     """
     from pypdf import PdfReader, PdfWriter
 
@@ -309,17 +380,19 @@ def build_pdf(html_dir: pathlib.Path = HTML, out: pathlib.Path = OUT, *, book_di
                        "from a CDN. Run `make vendor` and `make book`, then `make pdf`.")
     config = yaml.safe_load((book_dir / "_config.yml").read_text())
     site = site_url(book_dir)
+    dpis, svgs = _png_dpis(html_dir), _svgs(explorable_svgs)
     printed, figures = [], []
     with _serve(html_dir) as base, _chromium() as browser:
         for e in entries:
             log(f"printing {e['path']}")
-            r = _print_page(browser, base, site, e["path"])
+            r = _print_page(browser, base, site, e["path"], dpis, svgs)
             reader = PdfReader(io.BytesIO(r["pdf"]))
             printed.append((e, r, reader))
-            for css_px, natural, _ in r["figures"]:
+            for css_px, natural, kind in r["figures"]:
                 inches = css_px / 96
-                if natural and inches > 0:
-                    figures.append((e["path"], round(inches, 2), natural, round(natural / inches)))
+                if inches > 0:
+                    figures.append((e["path"], round(inches, 2), natural,
+                                    "vector" if kind == "svg" else round(natural / inches)))
 
         # The front matter: a cover, then the contents (its length known before the numbers are).
         rows = [dict(e, title=r["title"]) for e, r, _ in printed]
@@ -373,18 +446,25 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--html", type=pathlib.Path, default=HTML, help="the built HTML book")
     ap.add_argument("--out", type=pathlib.Path, default=OUT, help="the PDF to write")
+    ap.add_argument("--print-build", action="store_true",
+                    help=f"first build the book for print into {PRINT_BUILD.relative_to(BOOK.parent)} "
+                         "(figures at twice their dpi, explorables as SVG) and print that build")
     args = ap.parse_args(argv)
     try:
-        s = build_pdf(args.html, args.out)
+        svgs = None
+        if args.print_build:
+            args.html, svgs = print_build(), PRINT_BUILD / "explorables"
+        s = build_pdf(args.html, args.out, explorable_svgs=svgs)
     except PdfError as e:
         print(f"make pdf: {e}", file=sys.stderr)
         return 1
     for e in s["entries"]:
         print(f"  p. {e['start']:>3}  {e['pages']:>2} pages  {e['title']}")
-    dpis = sorted(d for *_, d in s["figures"])
+    dpis = sorted(d for *_, d in s["figures"] if d != "vector")
+    vector = sum(d == "vector" for *_, d in s["figures"])
     if dpis:
-        print(f"figures: {len(dpis)}, effective resolution {dpis[0]}–{dpis[-1]} dpi "
-              f"(median {dpis[len(dpis) // 2]} dpi) at their printed widths")
+        print(f"figures: {len(dpis)} raster, effective resolution {dpis[0]}–{dpis[-1]} dpi "
+              f"(median {dpis[len(dpis) // 2]} dpi) at their printed widths; {vector} vector (SVG)")
     print(f"{args.out}: {s['pages']} pages, {s['bytes'] / 1e6:.1f} MB")
     return 0
 

@@ -1,0 +1,164 @@
+"""`make pdf`: the book as one PDF, printed by Debian's chromium from a clean build of the book.
+
+The PDF is made once from the session's clean build (the ``built_book`` fixture) into a temporary
+folder, by the same function that `make pdf` calls (book/_ext/pdf.py). Each check compares the PDF
+with what the built HTML pages hold, read independently with BeautifulSoup: the chapter titles,
+the figure images, the explorables, and the amount of text.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import pathlib
+import re
+import unicodedata
+
+import bs4
+import pytest
+import yaml
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+BOOK = ROOT / "book"
+RAW = ("{glue", "{cite}", "{term}", "{doc}", ":::", "```", "\\frac", "$$", "\\(")
+
+
+def _load_script():
+    spec = importlib.util.spec_from_file_location("accelbook_pdf", BOOK / "_ext" / "pdf.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _toc_paths() -> list[str]:
+    """The pages of book/_toc.yml, read here on their own: root, then every part's chapters."""
+    toc = yaml.safe_load((BOOK / "_toc.yml").read_text())
+    return [f"{toc['root']}.html"] + [f"{c['file']}.html" for part in toc["parts"] for c in part["chapters"]]
+
+
+def _soup(html_dir: pathlib.Path, path: str) -> bs4.BeautifulSoup:
+    return bs4.BeautifulSoup((html_dir / path).read_text(encoding="utf-8"), "html.parser")
+
+
+def _title(soup: bs4.BeautifulSoup) -> str:
+    h1 = soup.select_one("article h1")
+    for link in h1.select("a.headerlink"):
+        link.decompose()
+    return _flat(h1.get_text())
+
+
+def _flat(text: str) -> str:
+    """Whitespace runs as one space; ligatures that the PDF text keeps (ﬂ, ﬁ) as their letters."""
+    return re.sub(r"\s+", " ", unicodedata.normalize("NFKC", text)).strip()
+
+
+def _printed_text(soup: bs4.BeautifulSoup) -> str:
+    """The article's text as printed: code that the page hides behind a toggle is not printed."""
+    article = soup.select_one("article")
+    for el in article.select("script, style, .tag_hide-input > .cell_input, .accelbook-explore-controls"):
+        el.decompose()
+    return _flat(article.get_text(" "))
+
+
+@pytest.fixture(scope="module")
+def book_pdf(built_book, tmp_path_factory):
+    from pypdf import PdfReader
+
+    proc, html_dir = built_book
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
+    out = tmp_path_factory.mktemp("pdf") / "accelbook.pdf"
+    summary = _load_script().build_pdf(html_dir, out, log=lambda *_: None)
+    reader = PdfReader(out)
+    texts = [_flat(page.extract_text() or "") for page in reader.pages]
+    return html_dir, summary, reader, texts
+
+
+def test_the_pdf_has_every_page_of_the_toc_in_order_with_its_title(book_pdf):
+    """Each page's title (its first heading on the built page) is the first heading on the page the
+    contents and the outline point to, and the titles come in the order of book/_toc.yml."""
+    html_dir, _, reader, texts = book_pdf
+    titles = [_title(_soup(html_dir, p)) for p in _toc_paths()]
+    outline = [(_flat(item.title), reader.get_destination_page_number(item)) for item in reader.outline]
+    assert [t for t, _ in outline] == titles, "one outline entry per page of the table of contents"
+    starts = [page for _, page in outline]
+    assert starts == sorted(starts) and len(set(starts)) == len(starts)
+    for title, page in outline:
+        # the heading leads the page (text extraction may put a few labels, such as [1], before it)
+        assert title in texts[page][:len(title) + 80], (title, page, texts[page][:200])
+    # the contents page (after the cover) lists every title with the page number it starts on
+    contents = " ".join(texts[1:starts[0]])
+    for title, page in outline:
+        assert re.search(re.escape(title) + r"\W*" + str(page + 1) + r"\b", contents), (title, page + 1)
+
+
+def test_page_count_is_plausible_for_the_text_and_figures_of_each_page(book_pdf):
+    """For each page of the toc, its printed length lies between two estimates from the built
+    HTML: at most 9,000 characters fit on an A4 page (dense 8 pt code: ~110 characters by 80
+    lines), and a page holds at least 700 characters unless a figure or a table fills it
+    (each figure, table or explorable may take up to one page of its own)."""
+    html_dir, summary, reader, _ = book_pdf
+    outline = [reader.get_destination_page_number(item) for item in reader.outline]
+    ends = outline[1:] + [len(reader.pages)]
+    report = []
+    for path, start, end in zip(_toc_paths(), outline, ends):
+        soup = _soup(html_dir, path)
+        blocks = len(soup.select("article img")) + len(soup.select("article table"))
+        chars = len(_printed_text(soup))
+        pages = end - start
+        report.append((path, chars, blocks, pages))
+        assert chars / 9000 <= pages <= 1 + chars / 700 + blocks, report[-1]
+    n = len(report)
+    assert 3 * n <= len(reader.pages) <= 60 * n, report
+
+
+def test_every_figure_of_the_built_pages_is_embedded(book_pdf):
+    """At least as many images are embedded as the built pages show in their cell outputs (a plain
+    figure, an explorable's starting figure, an animation player's first frame), chapter by
+    chapter."""
+    html_dir, _, reader, _ = book_pdf
+    outline = [reader.get_destination_page_number(item) for item in reader.outline]
+    ends = outline[1:] + [len(reader.pages)]
+    for path, start, end in zip(_toc_paths(), outline, ends):
+        shown = len(_soup(html_dir, path).select(".cell_output img"))
+        embedded = sum(len(reader.pages[i].images) for i in range(start, end))
+        assert embedded >= shown, (path, embedded, shown)
+
+
+def test_no_raw_markup_or_tex_source_is_printed(book_pdf):
+    _, _, _, texts = book_pdf
+    found = [(i + 1, m, t[max(0, t.find(m) - 60):t.find(m) + 60]) for i, t in enumerate(texts)
+             for m in RAW if m in t]
+    assert found == []
+
+
+def test_each_explorable_points_to_its_page_on_the_website(book_pdf):
+    """Every explorable of the built pages is printed with one line that names its address on the
+    website (html.baseurl of book/_config.yml, the page, the explorable's anchor)."""
+    html_dir, _, reader, texts = book_pdf
+    site = yaml.safe_load((BOOK / "_config.yml").read_text())["html"]["baseurl"].rstrip("/") + "/"
+    joined = "".join(t.replace(" ", "") for t in texts)  # long addresses wrap across lines
+    first = min(reader.get_destination_page_number(item) for item in reader.outline)
+    lines = sum(t.count("Interactive on the website") for t in texts[first:])  # the cover names it too
+    expected = 0
+    for path in _toc_paths():
+        soup = _soup(html_dir, path)
+        ids = [el["id"] for el in soup.select(".accelbook-explore")]
+        expected += len(ids) + len(soup.select(".animation"))
+        for anchor in ids:
+            assert f"Interactiveonthewebsite:{site}{path}#{anchor}" in joined, (path, anchor)
+    assert expected > 0 and lines == expected
+
+
+def test_the_pdf_is_made_offline_or_not_at_all(built_book, tmp_path):
+    """Without the site's own MathJax (no vendor/ folder) the pages would load it from a CDN: the
+    script refuses with a message that says how to fix it, and writes nothing."""
+    _, html_dir = built_book
+    pdf = _load_script()
+    fake = tmp_path / "html"
+    for path in _toc_paths():
+        (fake / path).parent.mkdir(parents=True, exist_ok=True)
+        (fake / path).write_text((html_dir / path).read_text(encoding="utf-8"), encoding="utf-8")
+    with pytest.raises(pdf.PdfError, match="make vendor"):
+        pdf.build_pdf(fake, tmp_path / "out.pdf", log=lambda *_: None)
+    assert not (tmp_path / "out.pdf").exists()
+    with pytest.raises(pdf.PdfError, match="make book"):
+        pdf.build_pdf(tmp_path / "nothing", tmp_path / "out.pdf", log=lambda *_: None)
