@@ -44,10 +44,11 @@ book: $(STAMP) vendor edition
 	$(BIN)/jupyter-book build -W -n --keep-going book/
 	@echo "The book is in book/_build/html/index.html"
 
-# The whole book as one PDF, book/_build/pdf/accelbook.pdf: the built HTML pages printed offline
-# by Debian's chromium, behind a cover and a table of contents (book/_ext/pdf.py).
-pdf: book $(BROWSER_STAMP)
-	$(BIN)/python book/_ext/pdf.py
+# The whole book as one PDF, book/_build/pdf/accelbook.pdf (book/_ext/pdf.py): a print build of the
+# book (its own cache in book/_build/print; figures at twice their dpi, explorables as SVG), printed
+# offline by Debian's chromium behind a cover and a table of contents.
+pdf: $(STAMP) vendor $(BROWSER_STAMP)
+	$(BIN)/python book/_ext/pdf.py --print-build
 
 # Every figure of every chapter as SVG and PNG in figures/<chapter>/<name>.{svg,png}, executed on
 # this machine; `make figures CHAPTER=02` for one chapter.

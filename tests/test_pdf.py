@@ -162,3 +162,42 @@ def test_the_pdf_is_made_offline_or_not_at_all(built_book, tmp_path):
     assert not (tmp_path / "out.pdf").exists()
     with pytest.raises(pdf.PdfError, match="make book"):
         pdf.build_pdf(tmp_path / "nothing", tmp_path / "out.pdf", log=lambda *_: None)
+
+
+def test_figures_print_at_their_drawn_size_and_explorables_as_svg(tmp_path):
+    """A small built book of one page (no MathJax, no kernel): a 2 in × 1 in figure drawn at 220
+    dpi (440 × 220 px) prints 2 in wide, so at 220 dpi; a 9 in figure at 100 dpi is capped at the
+    A4 text width (210 mm less 2 × 18 mm margins = 6.85 in), so prints at 900 / 6.85 = 131 dpi;
+    the explorable's raster frame is replaced by its SVG starting figure (named by the explorable)
+    and the page carries its website line."""
+    from PIL import Image
+    from pypdf import PdfReader
+
+    pdf = _load_script()
+    book, html_dir, svgs = tmp_path / "book", tmp_path / "html", tmp_path / "svgs"
+    for d in (book, html_dir / "_images", html_dir / "vendor" / "mathjax", svgs):
+        d.mkdir(parents=True)
+    (book / "_config.yml").write_text("title: Tiny\nauthor: T\nhtml:\n  baseurl: https://example.org/tiny\n")
+    (book / "_toc.yml").write_text("format: jb-book\nroot: intro\n")
+    Image.new("RGB", (440, 220), "navy").save(html_dir / "_images" / "small.png", dpi=(220, 220))
+    Image.new("RGB", (900, 300), "teal").save(html_dir / "_images" / "wide.png", dpi=(100, 100))
+    (svgs / "dial.svg").write_text('<svg xmlns="http://www.w3.org/2000/svg" width="144pt" height="72pt" '
+                                   'viewBox="0 0 144 72"><rect width="144" height="72" fill="red"/></svg>')
+    frame = html_dir / "_images" / "small.png"
+    (html_dir / "intro.html").write_text(
+        "<html><body><main><article><section id='start'><h1>Tiny book</h1><p>Some text.</p>"
+        "<div class='cell_output'><img src='_images/small.png'></div>"
+        "<div class='cell_output'><img src='_images/wide.png'></div>"
+        "<div class='cell_output'><div class='accelbook-explore' id='accelbook-explore-dial'>"
+        "<div class='accelbook-explore-controls'><select><option>a</option></select></div>"
+        f"<img class='accelbook-explore-figure' width='300' height='150' src='_images/{frame.name}'>"
+        "</div></div></section></article></main></body></html>")
+    summary = pdf.build_pdf(html_dir, tmp_path / "tiny.pdf", book_dir=book, explorable_svgs=svgs,
+                            log=lambda *_: None)
+    got = {natural: dpi for _, _, natural, dpi in summary["figures"]}
+    assert got[440] == 220
+    assert got[900] == pytest.approx(900 / ((210 - 36) / 25.4), abs=1)
+    assert "vector" in got.values() and len(got) == 3
+    text = _flat(" ".join(p.extract_text() for p in PdfReader(tmp_path / "tiny.pdf").pages))
+    assert "Interactive on the website: https://example.org/tiny/intro.html#accelbook-explore-dial" in text
+    assert summary["entries"][0]["explorables"] == ["accelbook-explore-dial"]

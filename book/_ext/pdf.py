@@ -52,7 +52,7 @@ PRINT_CSS = """
   details.above-input > summary, .accelbook-explore-controls, .accelbook-explore-note, .animation .anim-controls,
   .search-button-field, .skip-link, .sd-btn, .dropdown-buttons, #searchbox,
   .bd-search, .pst-async-banner-revealer { display: none !important; }
-  html, body { background: #fff !important; }
+  html, body { background: #fff !important; margin: 0 !important; padding: 0 !important; }
   .bd-main .bd-content .bd-article h1:first-of-type { display: block !important; }
   .bd-container, .bd-container__inner, .bd-main, .bd-content, .bd-article-container,
   .bd-page-width, article.bd-article {
