@@ -421,6 +421,7 @@ BASES: dict[str, B | Skip] = {
                                                          arrays=("bus_bw",)),
     "models.collectives.torus_allreduce_time": B(lambda: dict(n_bytes=1e6, dims=(4, 4), alpha=1e-6, link_beta=2e-11,
                                                               gamma=0.0), arrays=("n_bytes",)),
+    "models.decoder.as_model": B(lambda: dict(name="value", value="llama-3-8b"), params=("value",)),
     "models.collectives.rail_allreduce_time": B(lambda: dict(n_bytes=1e6, nodes=4, per_node=8, intra_alpha=1e-6,
                                                              intra_beta=1 / 450e9, inter_alpha=5e-6, inter_beta=2e-11,
                                                              gamma=0.0), arrays=("n_bytes",)),

@@ -197,16 +197,7 @@ def achieved(chip: str | specs.Chip, dtype: str = "bf16") -> Achieved | None:
 # ---------------------------------------------------------------------------------------------
 
 def _model(value: Any) -> DecoderConfig:
-    if isinstance(value, DecoderConfig):
-        return value
-    if isinstance(value, str):
-        try:
-            return decoder.get_model(value)
-        except KeyError:
-            raise KeyError(f"model={value!r} is not a model in models.toml; known: "
-                           f"{', '.join(decoder.model_keys())}") from None
-    raise TypeError(f"model={checks.show(value)} must be a key of models.toml (e.g. 'llama-3-8b') or a "
-                    f"decoder.DecoderConfig (got {type(value).__name__})")
+    return decoder.as_model("model", value)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -853,6 +853,17 @@ def torus_allreduce_time(n_bytes, dims, alpha: float, link_beta: float, gamma: f
     return float(t) if np.ndim(t) == 0 else t
 
 
+def _two_level_args(n_bytes, nodes, per_node, intra_alpha, intra_beta, inter_alpha, inter_beta, gamma):
+    """The checked arguments of the two-level all-reduces, in order."""
+    return (checks.real("n_bytes", n_bytes, nonnegative=True, allow_array=True),
+            checks.positive_int("nodes", nodes), checks.positive_int("per_node", per_node),
+            checks.real("intra_alpha", intra_alpha, nonnegative=True),
+            checks.real("intra_beta", intra_beta, nonnegative=True),
+            checks.real("inter_alpha", inter_alpha, nonnegative=True),
+            checks.real("inter_beta", inter_beta, nonnegative=True),
+            checks.real("gamma", gamma, nonnegative=True))
+
+
 def hierarchical_allreduce_time(n_bytes, nodes: int, per_node: int, intra_alpha: float,
                                 intra_beta: float, inter_alpha: float, inter_beta: float,
                                 gamma: float = 0.0):
@@ -870,14 +881,8 @@ def hierarchical_allreduce_time(n_bytes, nodes: int, per_node: int, intra_alpha:
     is the hierarchical all-reduce of Jia et al. (2018, "Highly Scalable Deep Learning Training
     System with Mixed-Precision"). ``ValueError`` names a bad argument.
     """
-    n = checks.real("n_bytes", n_bytes, nonnegative=True, allow_array=True)
-    big_n = checks.positive_int("nodes", nodes)
-    g = checks.positive_int("per_node", per_node)
-    a_in = checks.real("intra_alpha", intra_alpha, nonnegative=True)
-    b_in = checks.real("intra_beta", intra_beta, nonnegative=True)
-    a_out = checks.real("inter_alpha", inter_alpha, nonnegative=True)
-    b_out = checks.real("inter_beta", inter_beta, nonnegative=True)
-    gamma = checks.real("gamma", gamma, nonnegative=True)
+    n, big_n, g, a_in, b_in, a_out, b_out, gamma = _two_level_args(
+        n_bytes, nodes, per_node, intra_alpha, intra_beta, inter_alpha, inter_beta, gamma)
     p = big_n * g
     t = (2 * (g - 1) * a_in + 2 * (g - 1) / g * n * b_in
          + 2 * (big_n - 1) * a_out + 2 * (big_n - 1) / big_n * (n / g) * b_out
@@ -907,14 +912,8 @@ def rail_allreduce_time(n_bytes, nodes: int, per_node: int, intra_alpha: float, 
     per message. Compare :func:`hierarchical_allreduce_time`, whose three phases run one after
     another. ``ValueError`` names a bad argument. Taught in: "Interconnects".
     """
-    n = checks.real("n_bytes", n_bytes, nonnegative=True, allow_array=True)
-    big_n = checks.positive_int("nodes", nodes)
-    g = checks.positive_int("per_node", per_node)
-    a_in = checks.real("intra_alpha", intra_alpha, nonnegative=True)
-    b_in = checks.real("intra_beta", intra_beta, nonnegative=True)
-    a_out = checks.real("inter_alpha", inter_alpha, nonnegative=True)
-    b_out = checks.real("inter_beta", inter_beta, nonnegative=True)
-    gamma = checks.real("gamma", gamma, nonnegative=True)
+    n, big_n, g, a_in, b_in, a_out, b_out, gamma = _two_level_args(
+        n_bytes, nodes, per_node, intra_alpha, intra_beta, inter_alpha, inter_beta, gamma)
     p = big_n * g
     if big_n == 1:
         alpha, beta = a_in, b_in

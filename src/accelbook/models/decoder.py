@@ -371,6 +371,22 @@ def get_model(key: str) -> DecoderConfig:
     return models[key]
 
 
+def as_model(name: str, value: Any) -> DecoderConfig:
+    """``value`` as a :class:`DecoderConfig`: a config is returned as it is, a string is looked up
+    in ``models.toml`` (:func:`get_model`). ``KeyError`` for an unknown key, ``TypeError`` for
+    anything else; both name the argument ``name`` (as :func:`accelbook.specs.as_chip` does)."""
+    if isinstance(value, DecoderConfig):
+        return value
+    if isinstance(value, str):
+        try:
+            return get_model(value)
+        except KeyError:
+            raise KeyError(f"{name}={value!r} is not a model in models.toml; known: "
+                           f"{', '.join(model_keys())}") from None
+    raise TypeError(f"{name}={checks.show(value)} must be a key of models.toml (e.g. 'llama-3-8b') or a "
+                    f"decoder.DecoderConfig (got {type(value).__name__})")
+
+
 LLAMA2_7B: DecoderConfig = get_model("llama-2-7b")
 """Llama-2-7B: d_model 4096, 32 heads, 32 KV heads, d_ff 11008, 32 layers, vocabulary 32000."""
 
@@ -575,4 +591,4 @@ def crossing_batch(config: DecoderConfig, peak_flops: float, bandwidth: float,
 
 __all__ = ["ARCHITECTURES", "EXAMPLE", "KINDS", "LLAMA2_7B", "PHASES", "DecoderConfig", "Op", "Prediction",
            "RunningExample", "crossing_batch", "get_model", "kv_cache_bytes", "layer_ops", "layer_params",
-           "model_keys", "model_params", "predict", "totals"]
+           "as_model", "model_keys", "model_params", "predict", "totals"]

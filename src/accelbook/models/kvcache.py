@@ -63,16 +63,7 @@ https://github.com/vllm-project/vllm/blob/002db4951e0c4b326a559eb44b05698afd3e53
 
 
 def _config(model: Any) -> DecoderConfig:
-    if isinstance(model, DecoderConfig):
-        return model
-    if isinstance(model, str):
-        try:
-            return decoder.get_model(model)
-        except KeyError:
-            raise KeyError(f"model={model!r} is not a model in models.toml; known: "
-                           f"{', '.join(decoder.model_keys())}") from None
-    raise TypeError(f"model={checks.show(model)} must be a model key (e.g. 'llama-3-8b') or a "
-                    f"decoder.DecoderConfig (got {type(model).__name__})")
+    return decoder.as_model("model", model)
 
 
 def _bits(name: str, dtype: Any) -> int:
