@@ -35,8 +35,12 @@ def _toc_paths() -> list[str]:
     return [f"{toc['root']}.html"] + [f"{c['file']}.html" for part in toc["parts"] for c in part["chapters"]]
 
 
+SCRIPT = re.compile(r"<script\b[^>]*>.*?</script>", re.S | re.I)
+
+
 def _soup(html_dir: pathlib.Path, path: str) -> bs4.BeautifulSoup:
-    return bs4.BeautifulSoup((html_dir / path).read_text(encoding="utf-8"), "html.parser")
+    """The built page without its scripts (the explorables' frames are most of a page's bytes)."""
+    return bs4.BeautifulSoup(SCRIPT.sub("", (html_dir / path).read_text(encoding="utf-8")), "html.parser")
 
 
 def _title(soup: bs4.BeautifulSoup) -> str:
@@ -59,6 +63,51 @@ def _printed_text(soup: bs4.BeautifulSoup) -> str:
     return _flat(article.get_text(" "))
 
 
+def _dropdown_runs(soup: bs4.BeautifulSoup) -> list[str]:
+    """For each dropdown's body: a run of five plain words (math and code left out; not the first
+    word, which may follow a list number or math)."""
+    runs = []
+    for body in soup.select("details.sd-dropdown .sd-summary-content"):
+        for el in body.select(".math, code, script, mjx-container"):
+            el.replace_with("\x00")
+        chunks = [c.split() for c in _flat(body.get_text(" ")).split("\x00")]
+        words = next((c for c in chunks if len(c) >= 6), None)
+        if words:
+            runs.append(" ".join(words[1:6]))
+    return runs
+
+
+def _facts(html_dir: pathlib.Path, path: str) -> dict:
+    """What the built page holds, read once with BeautifulSoup."""
+    soup = _soup(html_dir, path)
+    facts = {"title": _title(soup), "figures": len(soup.select(".cell_output img")),
+             "blocks": len(soup.select("article img")) + len(soup.select("article table")),
+             "explorables": [el["id"] for el in soup.select(".accelbook-explore")],
+             "animations": len(soup.select(".animation"))}
+    facts["chars"] = len(_printed_text(soup))
+    facts["dropdowns"] = _dropdown_runs(soup)
+    return facts
+
+
+def _images(obj, seen=None) -> int:
+    """Image XObjects drawn by a page or a form, counted through nested forms (nothing decoded)."""
+    seen = set() if seen is None else seen
+    resources = obj.get("/Resources")
+    xobjects = resources.get_object().get("/XObject") if resources is not None else None
+    count = 0
+    for ref in (xobjects.get_object().values() if xobjects is not None else ()):
+        key = getattr(ref, "idnum", None)
+        if key is not None and key in seen:
+            continue
+        seen.add(key)
+        x = ref.get_object()
+        if x.get("/Subtype") == "/Image":
+            count += 1
+        elif x.get("/Subtype") == "/Form":
+            count += _images(x, seen)
+    return count
+
+
 @pytest.fixture(scope="module")
 def book_pdf(built_book, tmp_path_factory):
     from pypdf import PdfReader
@@ -69,14 +118,15 @@ def book_pdf(built_book, tmp_path_factory):
     summary = _load_script().build_pdf(html_dir, out, log=lambda *_: None)
     reader = PdfReader(out)
     texts = [_flat(page.extract_text() or "") for page in reader.pages]
-    return html_dir, summary, reader, texts
+    facts = {path: _facts(html_dir, path) for path in _toc_paths()}
+    return facts, summary, reader, texts
 
 
 def test_the_pdf_has_every_page_of_the_toc_in_order_with_its_title(book_pdf):
     """Each page's title (its first heading on the built page) is the first heading on the page the
     contents and the outline point to, and the titles come in the order of book/_toc.yml."""
-    html_dir, _, reader, texts = book_pdf
-    titles = [_title(_soup(html_dir, p)) for p in _toc_paths()]
+    facts, _, reader, texts = book_pdf
+    titles = [facts[p]["title"] for p in _toc_paths()]
     outline = [(_flat(item.title), reader.get_destination_page_number(item)) for item in reader.outline]
     assert [t for t, _ in outline] == titles, "one outline entry per page of the table of contents"
     starts = [page for _, page in outline]
@@ -95,14 +145,12 @@ def test_page_count_is_plausible_for_the_text_and_figures_of_each_page(book_pdf)
     HTML: at most 9,000 characters fit on an A4 page (dense 8 pt code: ~110 characters by 80
     lines), and a page holds at least 700 characters unless a figure or a table fills it
     (each figure, table or explorable may take up to one page of its own)."""
-    html_dir, summary, reader, _ = book_pdf
+    facts, _, reader, _ = book_pdf
     outline = [reader.get_destination_page_number(item) for item in reader.outline]
     ends = outline[1:] + [len(reader.pages)]
     report = []
     for path, start, end in zip(_toc_paths(), outline, ends):
-        soup = _soup(html_dir, path)
-        blocks = len(soup.select("article img")) + len(soup.select("article table"))
-        chars = len(_printed_text(soup))
+        blocks, chars = facts[path]["blocks"], facts[path]["chars"]
         pages = end - start
         report.append((path, chars, blocks, pages))
         assert chars / 9000 <= pages <= 1 + chars / 700 + blocks, report[-1]
@@ -114,12 +162,12 @@ def test_every_figure_of_the_built_pages_is_embedded(book_pdf):
     """At least as many images are embedded as the built pages show in their cell outputs (a plain
     figure, an explorable's starting figure, an animation player's first frame), chapter by
     chapter."""
-    html_dir, _, reader, _ = book_pdf
+    facts, _, reader, _ = book_pdf
     outline = [reader.get_destination_page_number(item) for item in reader.outline]
     ends = outline[1:] + [len(reader.pages)]
     for path, start, end in zip(_toc_paths(), outline, ends):
-        shown = len(_soup(html_dir, path).select(".cell_output img"))
-        embedded = sum(len(reader.pages[i].images) for i in range(start, end))
+        shown = facts[path]["figures"]
+        embedded = sum(_images(reader.pages[i]) for i in range(start, end))
         assert embedded >= shown, (path, embedded, shown)
 
 
@@ -133,16 +181,15 @@ def test_no_raw_markup_or_tex_source_is_printed(book_pdf):
 def test_each_explorable_points_to_its_page_on_the_website(book_pdf):
     """Every explorable of the built pages is printed with one line that names its address on the
     website (html.baseurl of book/_config.yml, the page, the explorable's anchor)."""
-    html_dir, _, reader, texts = book_pdf
+    facts, _, reader, texts = book_pdf
     site = yaml.safe_load((BOOK / "_config.yml").read_text())["html"]["baseurl"].rstrip("/") + "/"
     joined = "".join(t.replace(" ", "") for t in texts)  # long addresses wrap across lines
     first = min(reader.get_destination_page_number(item) for item in reader.outline)
     lines = sum(t.count("Interactive on the website") for t in texts[first:])  # the cover names it too
     expected = 0
     for path in _toc_paths():
-        soup = _soup(html_dir, path)
-        ids = [el["id"] for el in soup.select(".accelbook-explore")]
-        expected += len(ids) + len(soup.select(".animation"))
+        ids = facts[path]["explorables"]
+        expected += len(ids) + facts[path]["animations"]
         for anchor in ids:
             assert f"Interactiveonthewebsite:{site}{path}#{anchor}" in joined, (path, anchor)
     assert expected > 0 and lines == expected
@@ -201,3 +248,12 @@ def test_figures_print_at_their_drawn_size_and_explorables_as_svg(tmp_path):
     text = _flat(" ".join(p.extract_text() for p in PdfReader(tmp_path / "tiny.pdf").pages))
     assert "Interactive on the website: https://example.org/tiny/intro.html#accelbook-explore-dial" in text
     assert summary["entries"][0]["explorables"] == ["accelbook-explore-dial"]
+
+
+def test_dropdowns_print_open(book_pdf):
+    """A dropdown (a box of questions, a note) is printed open: a run of five plain words from each
+    dropdown's body on the built pages appears in the PDF's text."""
+    facts, _, _, texts = book_pdf
+    joined = " ".join(texts)
+    runs = [(path, run) for path in _toc_paths() for run in facts[path]["dropdowns"]]
+    assert runs and [r for r in runs if r[1] not in joined] == []

@@ -50,7 +50,7 @@ PRINT_CSS = """
   .header-article-main, .headerlink, button.toggle-button, .toggle-button, .copybtn,
   .cell.tag_hide-input > .cell_input, .cell.tag_hide-input > details > summary,
   details.above-input > summary, .accelbook-explore-controls, .accelbook-explore-note, .animation .anim-controls,
-  .search-button-field, .skip-link, .sd-btn, .dropdown-buttons, #searchbox,
+  .sd-summary-state-marker, .search-button-field, .skip-link, .sd-btn, .dropdown-buttons, #searchbox,
   .bd-search, .pst-async-banner-revealer { display: none !important; }
   html, body { background: #fff !important; margin: 0 !important; padding: 0 !important; }
   .bd-main .bd-content .bd-article h1:first-of-type { display: block !important; }
@@ -103,7 +103,8 @@ PREPARE_JS = """([site, path, dpis, svgs]) => {
     if (!href || href.startsWith('#') || /^[a-z]+:/i.test(href)) continue;
     a.href = new URL(href, here).href;  // a link inside the book goes to the same page on the website
   }
-  for (const d of document.querySelectorAll('details.above-input, details.hide')) d.open = d.open;
+  // Dropdowns (questions, notes) print open; code hidden behind a toggle stays hidden.
+  for (const d of document.querySelectorAll('details.sd-dropdown')) d.open = true;
   // A figure prints at its drawn size (its PNG's own dpi), at most the text width; an explorable
   // whose starting figure was also written as SVG prints that instead of its raster frame.
   for (const img of document.querySelectorAll('.cell_output img')) {
