@@ -25,11 +25,9 @@ import html
 import http.server
 import io
 import pathlib
-import re
 import shutil
 import sys
 import threading
-import urllib.parse
 
 import yaml
 
