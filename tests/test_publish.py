@@ -48,8 +48,15 @@ def test_it_deploys_the_built_html_to_pages(flow):
     assert flow["permissions"]["pages"] == "write" and flow["permissions"]["id-token"] == "write"
     deploy = flow["jobs"]["deploy"]
     assert deploy["needs"] == "build" and deploy["environment"]["name"] == "github-pages"
-    artifact = uses["actions/upload-artifact"]["with"]
-    assert artifact["path"].startswith("book/_build/jupyter_execute/") and artifact["path"].endswith(".ipynb")
+    artifacts = {s["with"]["name"]: s["with"]["path"] for s in _steps(flow)
+                 if s.get("uses", "").startswith("actions/upload-artifact")}
+    assert artifacts["executed-notebooks"].startswith("book/_build/jupyter_execute/")
+    assert artifacts["executed-notebooks"].endswith(".ipynb")
+    # the PDF is `make pdf`'s output, attached after that target ran
+    runs = [s.get("run", "").strip() for s in _steps(flow)]
+    assert "make pdf" in runs and re.search(r"^pdf:", (ROOT / "Makefile").read_text(), re.M)
+    out = re.search(r'^OUT = BOOK / "_build" / "pdf" / "(.+?)"', (ROOT / "book" / "_ext" / "pdf.py").read_text(), re.M)
+    assert artifacts["book-pdf"] == f"book/_build/pdf/{out.group(1)}"
 
 
 def test_no_secret_but_the_workflows_own_token(flow):
