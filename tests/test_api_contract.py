@@ -422,6 +422,10 @@ BASES: dict[str, B | Skip] = {
     "models.collectives.torus_allreduce_time": B(lambda: dict(n_bytes=1e6, dims=(4, 4), alpha=1e-6, link_beta=2e-11,
                                                               gamma=0.0), arrays=("n_bytes",)),
     "models.decoder.as_model": B(lambda: dict(name="value", value="llama-3-8b"), params=("value",)),
+    "models.collectives.fsdp_comm_time": B(lambda: dict(weight_bytes=1e6, grad_bytes=1e6, p=8, alpha=1e-6, beta=1e-9,
+                                                        algorithm="ring")),
+    "models.collectives.alltoall_bisection_time": B(lambda: dict(n_bytes=1e6,
+                                                                 topology=_col().ring_topology(8, 10e9, 1e-6))),
     "models.collectives.rail_allreduce_time": B(lambda: dict(n_bytes=1e6, nodes=4, per_node=8, intra_alpha=1e-6,
                                                              intra_beta=1 / 450e9, inter_alpha=5e-6, inter_beta=2e-11,
                                                              gamma=0.0), arrays=("n_bytes",)),
@@ -552,6 +556,9 @@ BASES: dict[str, B | Skip] = {
     "measure.collectives.collective_sweep": B(lambda: dict(op="allreduce", sizes=[64], devices=_one_cpu(), dtype="fp32",
                                                            min_repeats=1, max_repeats=2, min_time=1e-4, warmup=1),
                                               params=("op", "sizes", "dtype"), seconds=10),  # the timing keywords: time_call's
+    "measure.collectives.copy_table": B(lambda: dict(copies=[_copy_point()], label="copies")),
+    "measure.collectives.host_link_note": B(lambda: dict(point=_copy_point(), chip_name="NVIDIA L4",
+                                                         host_bandwidth=31.5e9)),
     "measure.collectives.copy_note": B(lambda: dict(platform="gpu", virtual=False)),
     "measure.collectives.default_copy_sizes": B(lambda: dict(platform="tpu")),
     "measure.collectives.CopyPoint": Skip("a record built only by measure.collectives.copy_sweep"),
@@ -1004,6 +1011,11 @@ def _choose_train():
 def _achieved_toml():
     from importlib.resources import files
     return tomllib.loads(files("accelbook.data").joinpath("achieved.toml").read_text())
+
+
+def _copy_point():
+    from accelbook.measure import collectives as mc
+    return mc.CopyPoint("host_to_device", 2**20, 1e-4, (1e-4, 2e-4), 5, 2**20 / 1e-4, True)
 
 
 def _one_cpu():

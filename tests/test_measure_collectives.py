@@ -316,3 +316,22 @@ def test_xla_flags_fallback_gives_the_devices():
     got = _run(FALLBACK)
     assert got["ok"] is True and "--xla_force_host_platform_device_count=4" in got["flags"]
     assert got["devices"] == 4
+
+
+def test_copy_table_puts_each_size_on_one_row_and_the_host_link_note_reads_the_ratio():
+    pts = [mc.CopyPoint("host_to_device", 4096, 1e-5, (1e-5, 2e-5), 5, 4096 / 1e-5, True),
+           mc.CopyPoint("device_to_device", 4096, 2e-5, (2e-5, 3e-5), 5, 4096 / 2e-5, False),
+           mc.CopyPoint("host_to_device", 2**20, 1e-4, (1e-4, 2e-4), 5, 2**20 / 1e-4, True)]
+    head, rows = mc.copy_table(pts, "copies")
+    assert head == ["copies: size", "host → device: median time", "host → device: bandwidth",
+                    "device → device: median time", "device → device: bandwidth"]
+    assert rows[0] == ("4 KiB", "10 µs", "410 MB/s", "20 µs (aliased, no copy)", "205 MB/s")
+    assert rows[1] == ("1 MiB", "100 µs", "10.5 GB/s", "", "")
+    head, rows = mc.copy_table(pts[2:], "host")
+    assert len(head) == 3 and rows == [("1 MiB", "100 µs", "10.5 GB/s")]
+    # 10.5 GB/s of a 31.5 GB/s PCIe 4.0 link, one way: 33 %
+    note = mc.host_link_note(pts[2], "NVIDIA L4", 31.5e9)
+    assert "10.5 GB/s at 1 MiB (measured), 33 % of the 31.5 GB/s one way" in note
+    assert "%" not in mc.host_link_note(pts[2], "TPU v5 lite", None)
+    with pytest.raises(TypeError, match="copies"):
+        mc.copy_table([object()], "x")

@@ -811,3 +811,23 @@ def test_rail_aligned_rings_by_hand_and_at_the_edges():
 def test_every_algorithm_has_a_display_name():
     assert {a for algs in C.ALGORITHMS.values() for a in algs} <= set(C.ALGORITHM_NAMES)
     assert C.ALGORITHM_NAMES["tree"] == "binomial tree"
+
+
+def test_fsdp_moves_one_and_a_half_all_reduces_and_alltoall_is_bounded_by_the_bisection():
+    # 8 ranks, 1 MB weights and gradients, alpha 1 us, beta 1 ns/B: two ring all-gathers and one ring
+    # reduce-scatter, each 7 messages and 7/8 of the bytes: 3 * (7 us + 0.875 ms)
+    t = C.fsdp_comm_time(1e6, 1e6, 8, 1e-6, 1e-9)
+    assert t == pytest.approx(3 * (7e-6 + 0.875e-3))
+    ring_ar = C.collective_time("allreduce", "ring", 1e6, 8, 0.0, 1e-9)
+    assert C.fsdp_comm_time(1e6, 1e6, 8, 0.0, 1e-9) == pytest.approx(1.5 * ring_ar)
+    assert C.fsdp_comm_time(1e6, 1e6, 1, 1e-6, 1e-9) == 0.0
+    # a ring of 8 with 10 GB/s links: the cut crosses 2 links, 20 GB/s one way; 8 ranks x 1 MB:
+    # 4 ranks send 0.5 MB each across: 2 MB / 20 GB/s = 100 us
+    ring = C.ring_topology(8, 10e9, 1e-6)
+    assert ring.bisection_bandwidth == pytest.approx(20e9)
+    assert C.alltoall_bisection_time(1e6, ring) == pytest.approx(100e-6)
+    # the pairwise all-to-all on a full-bisection switch is never below the bound
+    switch = C.switch_topology(8, 10e9, 1e-6)
+    assert C.collective_time("alltoall", "pairwise", 1e6, 8, 0.0, 1e-10) >= C.alltoall_bisection_time(1e6, switch)
+    with pytest.raises(TypeError, match="topology"):
+        C.alltoall_bisection_time(1e6, "ring")

@@ -31,6 +31,7 @@ import numpy as np
 from accelbook import checks
 from accelbook.measure.harness import PROBE_BYTES_LIMIT, MeasurementError, Timing, time_call
 from accelbook.models import collectives as model
+from accelbook.units import fmt
 
 MEASURED_OPS = ("allreduce", "allgather", "reducescatter", "alltoall", "permute")
 """The collectives this module runs (``permute``: each rank sends its block to rank + 1 mod p)."""
@@ -598,6 +599,46 @@ def default_copy_sizes(platform: str) -> list[int]:
     return [2**e for e in range(12, int(math.log2(top)) + 1, 2)]
 
 
+def copy_table(copies: Sequence[Any], label: str) -> tuple[list[str], list[tuple[str, ...]]]:
+    """Headers and rows of a table of :func:`copy_sweep`'s points, one row per size with each kind
+    of copy side by side (median time, bandwidth; "(aliased, no copy)" where JAX shared the
+    buffer). ``label`` heads the size column. For :func:`accelbook.notebook.markdown_table`.
+    Taught in: "Interconnects"."""
+    copies = checks.sequence("copies", copies, of=lambda name, v: checks.instance(name, v, CopyPoint))
+    label = checks.text("label", label)
+    kinds = [k for k in COPY_KINDS if any(c.kind == k for c in copies)]
+    names = {"host_to_device": "host → device", "device_to_device": "device → device"}
+    by_size: dict = {}
+    for c in copies:
+        by_size.setdefault(c.n_bytes, {})[c.kind] = c
+    head = [f"{label}: size"] + [f"{names[k]}: {what}" for k in kinds for what in ("median time", "bandwidth")]
+
+    def cells(c):
+        if c is None:
+            return ("", "")
+        return (fmt(c.seconds, "s") + (" (aliased, no copy)" if c.copied is False else ""), fmt(c.bandwidth, "B/s"))
+
+    rows = [(fmt(n, "B", binary=True), *[v for k in kinds for v in cells(row.get(k))]) for n, row in by_size.items()]
+    return head, rows
+
+
+def host_link_note(point: Any, chip_name: str, host_bandwidth: float | None) -> str:
+    """One sentence on a host → device copy to a runtime's only accelerator (``point``, a
+    :class:`CopyPoint`), set against the chip's host link in the spec database (``host_bandwidth``
+    bytes/s one way, or None when the database has none). Taught in: "Interconnects"."""
+    point = checks.instance("point", point, CopyPoint)
+    chip_name = checks.text("chip_name", chip_name, empty=False)
+    line = (f"This runtime's one accelerator, a {chip_name}, is also timed on the one real link it has: host → "
+            f"device copies to it reached {fmt(point.bandwidth, 'B/s')} at {fmt(point.n_bytes, 'B', binary=True)} "
+            "(measured)")
+    if host_bandwidth is not None:
+        host_bandwidth = checks.real("host_bandwidth", host_bandwidth, positive=True)
+        line += (f", {100 * point.bandwidth / host_bandwidth:.0f} % of the {fmt(host_bandwidth, 'B/s')} one way of its "
+                 "host link in the spec database (the copy starts from pageable host memory, and small copies pay a "
+                 "fixed cost first)")
+    return line + "."
+
+
 def copy_sweep(sizes: Sequence[int] | None = None, devices: Any = None, **timing: Any) -> list[CopyPoint]:
     """Time host -> device and device -> device copies of float32 data at each size in ``sizes``
     (bytes, multiples of 4; default :func:`default_copy_sizes`) on ``devices`` (default
@@ -641,6 +682,6 @@ def copy_sweep(sizes: Sequence[int] | None = None, devices: Any = None, **timing
 
 __all__ = ["AXIS", "COPY_KINDS", "DEFAULT_ALGORITHM", "DTYPES", "MEASURED_OPS", "PLATFORMS", "TIMING_DEFAULTS",
            "CollectivePoint", "CollectiveSweep", "CopyPoint", "DeviceSet", "collective", "collective_devices",
-           "collective_sweep", "copy_note", "copy_sweep", "default_copy_sizes", "default_sizes", "describe",
-           "device_set", "elements_per_rank", "reference", "request_virtual_devices", "shard_blocks",
+           "collective_sweep", "copy_note", "copy_sweep", "copy_table", "default_copy_sizes", "default_sizes", "describe",
+           "device_set", "elements_per_rank", "host_link_note", "reference", "request_virtual_devices", "shard_blocks",
            "xla_flags_with_device_count"]

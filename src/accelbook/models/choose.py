@@ -625,10 +625,7 @@ def _train(workload: Workload, chip: specs.Chip, t0: float) -> Verdict:
     b = float(specs.itemsize(workload.dtype))
     n = kvcache.weight_params(cfg)
     if devices > 1:
-        gather = collectives.collective_time("allgather", "ring", n * b, devices, alpha, beta)
-        scatter = collectives.collective_time("reducescatter", "ring", workload.trainable_fraction * n * b, devices,
-                                              alpha, beta)
-        comm = 2 * gather + scatter
+        comm = collectives.fsdp_comm_time(n * b, workload.trainable_fraction * n * b, devices, alpha, beta)
     else:
         comm = 0.0
     flops = train_flops(workload)

@@ -1010,6 +1010,35 @@ def _bandwidth(name: str, value: Any) -> float:
     return checks.real(name, value, positive=True)
 
 
+def fsdp_comm_time(weight_bytes, grad_bytes, p: int, alpha: float, beta: float, algorithm: str = "ring") -> float:
+    """Seconds of communication per training step of ZeRO-3 / FSDP over ``p`` devices (Rajbhandari
+    et al. 2020): the sharded weights are all-gathered twice (for the forward and again for the
+    backward pass), ``weight_bytes`` each time, and the gradients reduce-scattered once,
+    ``grad_bytes`` (the trainable weights' gradients). Each collective by ``algorithm`` with
+    ``alpha`` s and ``beta`` s/byte (:func:`collective_time`; n as :data:`N_CONVENTION`: the whole
+    tensor). For equal bytes this is 1.5 times a ring all-reduce's bandwidth term. ``p = 1`` costs
+    nothing. ``ValueError`` names a bad argument. Taught in: "Interconnects" and "How to choose"."""
+    weight_bytes = checks.real("weight_bytes", weight_bytes, nonnegative=True)
+    grad_bytes = checks.real("grad_bytes", grad_bytes, nonnegative=True)
+    gather = collective_time("allgather", checks.one_of("algorithm", algorithm, ALGORITHMS["allgather"]),
+                             weight_bytes, p, alpha, beta)
+    scatter = collective_time("reducescatter", "ring" if algorithm == "ring" else "recursive_halving",
+                              grad_bytes, p, alpha, beta)
+    return 2 * gather + scatter
+
+
+def alltoall_bisection_time(n_bytes, topology: Topology) -> float:
+    """A lower bound (seconds) on an all-to-all in which every device sends ``n_bytes``, ``n/p``
+    to each device, on ``topology``: half the devices sit on each side of the worst balanced cut,
+    and each sends half its bytes across it, so ``(p/2)·(n/2)`` bytes cross each way, at most at
+    the topology's one-way bisection bandwidth: ``t ≥ p·n / (4·B_bisection)``. Latency is left out.
+    ``ValueError`` for a bad ``n_bytes``; ``TypeError`` if ``topology`` is not a
+    :class:`Topology`. Taught in: "Interconnects" (mixture-of-experts routing)."""
+    topology = checks.instance("topology", topology, Topology)
+    n = checks.real("n_bytes", n_bytes, nonnegative=True)
+    return checks.finite_result({"n_bytes": n_bytes}, topology.p * n / (4 * topology.bisection_bandwidth))
+
+
 def ring_topology(p: int, link_bandwidth: float, alpha: float) -> Topology:
     """A bidirectional ring of ``p`` devices; ``link_bandwidth`` bytes/s per link per direction,
     ``alpha`` seconds per message (per hop). ``ValueError`` for ``p`` not a positive integer, a
@@ -1448,7 +1477,7 @@ __all__ = ["ALGORITHMS", "ALGORITHM_NAMES", "DIRECTIONS", "FAMILIES", "MEASURED_
            "Link", "LinkData", "LinkValue", "LowerBound", "Measurement", "PipelineCost", "Sweep",
            "TPDecodeStep", "TensorParallelCost", "Topology", "algorithm_bandwidth", "algorithm_from_bus_bandwidth",
            "bus_bandwidth", "bus_bandwidth_factor", "chip_links", "collective_time", "cost_terms", "crossover_bytes",
-           "data_parallel", "devices_needed", "fit_alpha_beta", "get_link", "get_sweep", "hierarchical_allreduce_time",
+           "alltoall_bisection_time", "data_parallel", "devices_needed", "fit_alpha_beta", "fsdp_comm_time", "get_link", "get_sweep", "hierarchical_allreduce_time",
            "layer_flops", "layer_shape", "link_data", "links", "lower_bound", "max_tensor_parallel",
            "measurements", "nccl_size_bytes", "parse_links", "pipeline_bubble", "pipeline_parallel", "rail_allreduce_time",
            "ring_topology", "switch_topology", "tensor_parallel", "time_from_bus_bandwidth",
