@@ -294,3 +294,96 @@ def test_bad_evaluate_arguments_name_themselves():
     with pytest.raises(ValueError, match="serve"):
         choose.train_flops(w)
     assert choose.Workload("serve", "llama-3-8b", batch=np.int64(4), tpot_target=np.float64(0.1)).batch == 4
+
+
+# -- tail latency: the plan through chapter 08's simulator ----------------------------------------
+
+SERVE8 = choose.Workload("serve", "llama-3-8b", batch=8, context=2048, tpot_target=0.05)
+
+
+def _plan(chip):
+    return choose.evaluate(SERVE8, chip)
+
+
+@pytest.mark.parametrize("chip", ["h100-sxm", "l4", "tpu-v5e"])
+def test_decode_times_equal_the_tensor_parallel_step_at_every_batch_and_context(chip):
+    v = _plan(chip)
+    times = choose.DecodeTimes(SERVE8, v)
+    for b in (1, 3, 8):
+        for c in (1, 100, 2047):
+            direct = collectives.tp_decode_step(SERVE8.model, v.devices, b, c, v.peak_flops, v.memory_bandwidth,
+                                                v.alpha, v.beta).step_time
+            assert times(b, c) == pytest.approx(direct, rel=1e-9)
+
+
+def test_decode_times_add_t0_and_refuse_a_batch_above_the_plan():
+    v = choose.evaluate(SERVE8, "h100-sxm", t0=1e-3)
+    v0 = choose.evaluate(SERVE8, "h100-sxm")
+    assert choose.DecodeTimes(SERVE8, v)(4, 500) == pytest.approx(choose.DecodeTimes(SERVE8, v0)(4, 500) + 1e-3)
+    with pytest.raises(ValueError, match="b="):
+        choose.DecodeTimes(SERVE8, v)(9, 10)
+    with pytest.raises(ValueError, match="c="):
+        choose.DecodeTimes(SERVE8, v)(2, -1.0)
+
+
+def test_prefill_on_several_devices_adds_two_ring_allreduces_per_layer():
+    cfg = SERVE8.model
+    one = choose.evaluate(SERVE8, "h100-sxm")
+    assert one.devices == 1
+    single = choose.PrefillTimes(SERVE8, one)(1000)
+    assert single == pytest.approx(float(choose.serving.prefill_step(cfg, one.peak_flops, one.memory_bandwidth)
+                                         .seconds(1000, 0)))
+    # the same chip priced as if the plan were 4 devices: 4x the peak and bandwidth, plus the rings
+    four = dataclasses.replace(one, devices=4, alpha=2e-6, beta=1e-11)
+    n, p = 1000 * cfg.d_model * 2, 4
+    ring = 2 * (p - 1) * 2e-6 + 2 * (p - 1) / p * n * 1e-11
+    expect = float(choose.serving.prefill_step(cfg, 4 * one.peak_flops, 4 * one.memory_bandwidth).seconds(1000, 0))
+    assert choose.PrefillTimes(SERVE8, four)(1000) == pytest.approx(expect + 2 * cfg.n_layers * ring)
+
+
+def test_a_lone_request_waits_only_for_its_prefill_and_decodes_at_batch_one():
+    # one request every 100,000 s on average (the closest two of these 20 are 26 s apart, each takes
+    # under a second): nothing queues, every sequence decodes alone
+    r = choose.serve_tail(SERVE8, "h100-sxm", rate=1e-5, output=64, requests=20)
+    v = _plan("h100-sxm")
+    prompt = SERVE8.context - 64
+    assert r.prompt == prompt and r.devices == v.devices and r.mean_step == v.step_time
+    # (arrivals near 1e6 s leave about 1e-10 s of rounding in a difference of times)
+    assert r.ttft_p50 == pytest.approx(choose.PrefillTimes(SERVE8, v)(prompt), rel=1e-6)
+    assert r.ttft_p99 == pytest.approx(r.ttft_p50, rel=1e-6)
+    times = choose.DecodeTimes(SERVE8, v)
+    assert times(1, prompt) <= r.tpot_p50 <= times(1, prompt + 64)
+    assert r.mean_batch == pytest.approx(1.0)
+    assert r.utilization < 0.01
+
+
+def test_an_overloaded_server_fills_its_batch_and_its_queue():
+    r = choose.serve_tail(SERVE8, "l4", rate=1000.0, output=32, requests=200)
+    v = _plan("l4")
+    times = choose.DecodeTimes(SERVE8, v)
+    assert r.mean_batch > 0.9 * SERVE8.batch
+    assert r.utilization == pytest.approx(1.0, abs=0.02)
+    # never faster than full batches at the shortest context, with no prefills at all
+    assert r.token_throughput <= SERVE8.batch / times(SERVE8.batch, r.prompt)
+    assert r.ttft_p99 > 10 * r.ttft_p50 or r.ttft_p99 > 1.0  # the queue, not the prefill, sets the tail
+    assert r.meets_target == (r.tpot_p99 <= SERVE8.tpot_target)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(rate=0.0), "rate="), (dict(rate=1.0, output=0), "output="),
+    (dict(rate=1.0, output=2048), "output=2048"), (dict(rate=1.0, prompt=2000, output=100), "exceeds workload.context"),
+    (dict(rate=1.0, requests=0), "requests="), (dict(rate=1.0, seed=-1), "seed="),
+])
+def test_serve_tail_names_a_bad_argument(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        choose.serve_tail(SERVE8, "h100-sxm", **kwargs)
+
+
+def test_serve_tail_refuses_training_and_a_chip_that_cannot_hold_the_model():
+    train = choose.Workload("train", "llama-3-8b", tokens_per_step=4096)
+    with pytest.raises(ValueError, match="workload.mode='train'"):
+        choose.serve_tail(train, "h100-sxm", 1.0)
+    huge = choose.Workload("serve", "llama-3.1-405b", batch=256, context=131072)
+    assert not choose.evaluate(huge, "l4").fits
+    with pytest.raises(ValueError, match="does not fit"):
+        choose.serve_tail(huge, "l4", 1.0)

@@ -38,7 +38,7 @@ import sys
 from typing import Any
 
 from accelbook import checks, specs
-from accelbook.models import collectives, decoder, kvcache
+from accelbook.models import collectives, decoder, kvcache, serving
 from accelbook.models.decoder import DecoderConfig
 from accelbook.specs import Source, parse_sources
 from accelbook.units import fmt, to_si
@@ -690,6 +690,146 @@ def rank(workload: Workload, chips: Any = None, t0: float = 0.0) -> list[Verdict
     return sorted(verdicts, key=lambda v: (not v.fits, -(v.tokens_per_s_per_chip or 0.0), v.chip))
 
 
+# ---------------------------------------------------------------------------------------------
+# Tail latency: the verdict's plan run through chapter 08's serving simulator
+# ---------------------------------------------------------------------------------------------
+
+class DecodeTimes:
+    """The decode step of a serving :class:`Verdict`'s plan as ``T(b, c)`` seconds, for the
+    serving simulator (:func:`accelbook.models.serving.simulate`).
+
+    ``T(b, c) = t0 + max(compute(b, c), memory(b, c)) + comm(b)`` with the terms of
+    :func:`accelbook.models.collectives.tp_decode_step` on the verdict's ``devices``, peak,
+    bandwidth, ``alpha`` and ``beta``. For each batch ``b`` the compute and memory terms are
+    straight lines in the context ``c`` (the attention's FLOP and the cache's bytes grow as
+    ``b·c``, the rest does not depend on ``c``), so each ``b`` is evaluated once, at ``c`` = 1
+    and 2, and the lines are reused for every ``c`` (a float: the simulator passes the batch's
+    mean). ``ValueError`` names a bad ``b`` (1 to the workload's batch) or ``c`` (>= 0).
+    Taught in: "How to choose" (chapter 11).
+    """
+
+    def __init__(self, workload: Workload, verdict: Verdict):
+        self.workload, self.verdict = workload, verdict
+        self._lines: dict[int, tuple[float, float, float, float, float]] = {}
+
+    def terms(self, b: int) -> tuple[float, float, float, float, float]:
+        """``(compute at c = 0, compute per token of c, memory at c = 0, memory per token of c,
+        comm)`` in seconds for batch ``b``."""
+        b = checks.positive_int("b", b, maximum=self.workload.batch)
+        if b not in self._lines:
+            w, v = self.workload, self.verdict
+            bpp = float(specs.itemsize(w.dtype))
+            kvb = kvcache.DTYPE_BITS[w.kv_dtype] / 8
+            s1, s2 = (collectives.tp_decode_step(w.model, v.devices, b, c, v.peak_flops, v.memory_bandwidth,
+                                                 v.alpha, v.beta, bytes_per_param=bpp, bytes_per_value=bpp,
+                                                 kv_bytes_per_value=kvb, algorithm="ring") for c in (1, 2))
+            self._lines[b] = (2 * s1.compute_time - s2.compute_time, s2.compute_time - s1.compute_time,
+                              2 * s1.memory_time - s2.memory_time, s2.memory_time - s1.memory_time, s1.comm_time)
+        return self._lines[b]
+
+    def __call__(self, b, c) -> float:
+        c = checks.real("c", c, nonnegative=True)
+        f0, f1, m0, m1, comm = self.terms(int(b) if isinstance(b, float) and b.is_integer() else b)
+        return self.verdict.overhead_time + max(f0 + f1 * c, m0 + m1 * c) + comm
+
+
+class PrefillTimes:
+    """The prefill of ``tokens`` prompt tokens on a serving :class:`Verdict`'s plan, in seconds:
+    :func:`accelbook.models.serving.prefill_step` with the peak and the bandwidth of all
+    ``devices`` (tensor parallelism splits the FLOP and the weights evenly), plus its two ring
+    all-reduces per layer of ``tokens · d_model`` values and ``t0``. ``ValueError`` names a bad
+    ``tokens`` (>= 0). Taught in: "How to choose" (chapter 11)."""
+
+    def __init__(self, workload: Workload, verdict: Verdict):
+        self.workload, self.verdict = workload, verdict
+        bpp = float(specs.itemsize(workload.dtype))
+        self._bpp = bpp
+        self._step = serving.prefill_step(workload.model, verdict.peak_flops * verdict.devices,
+                                          verdict.memory_bandwidth * verdict.devices, bytes_per_value=bpp)
+
+    def __call__(self, tokens) -> float:
+        tokens = checks.real("tokens", tokens, nonnegative=True)
+        v, cfg = self.verdict, self.workload.model
+        comm = 0.0
+        if v.devices > 1 and tokens > 0:
+            comm = 2 * cfg.n_layers * collectives.collective_time("allreduce", "ring", tokens * cfg.d_model * self._bpp,
+                                                                  v.devices, v.alpha, v.beta)
+        return v.overhead_time + float(self._step.seconds(tokens, 0)) + comm
+
+
+@dataclasses.dataclass(frozen=True)
+class Tail:
+    """What :func:`serve_tail` returns (seconds, requests/s, tokens/s): the ``chip`` and its
+    ``devices``; the offered ``rate``; ``mean_step`` (the verdict's full-batch step, the mean
+    estimate of :func:`evaluate`); ``tpot_p50``/``tpot_p99`` and ``ttft_p50``/``ttft_p99`` over
+    the simulated requests; ``token_throughput`` (output tokens/s over the run) and
+    ``utilization`` (busy fraction); ``mean_batch`` (sequences per decode step);
+    ``meets_target``: ``tpot_p99 <= tpot_target`` (None without a target); ``requests``,
+    ``prompt`` and ``output`` as simulated. Taught in: "How to choose" (chapter 11)."""
+
+    chip: str
+    name: str
+    devices: int
+    rate: float
+    mean_step: float
+    tpot_p50: float
+    tpot_p99: float
+    ttft_p50: float
+    ttft_p99: float
+    token_throughput: float
+    utilization: float
+    mean_batch: float
+    meets_target: bool | None
+    requests: int
+    prompt: int
+    output: int
+
+
+def serve_tail(workload: Workload, chip: str | specs.Chip, rate: float, *, output: int = 256,
+               prompt: int | None = None, requests: int = 400, seed: int = 0, t0: float = 0.0) -> Tail:
+    """Run a serving workload's plan on ``chip`` through chapter 08's simulator and read its tail.
+
+    :func:`evaluate` gives the plan (devices, link, alpha, beta); ``requests`` requests arrive as
+    a Poisson process of ``rate`` requests/s (:func:`accelbook.models.serving.arrival_times`,
+    ``seed``), each with ``prompt`` tokens (None: ``workload.context − output``, so a full batch
+    holds the context the plan was sized for) and ``output`` generated tokens; the server batches
+    continuously (iteration-level, as vLLM) up to ``workload.batch`` sequences; decode steps take
+    :class:`DecodeTimes`, prefills :class:`PrefillTimes` (running sequences wait, no chunked
+    prefill). The p99 time per output token is what a latency target is about; it exceeds the
+    mean step when prefills interrupt decoding and queues build. ``ValueError`` names a bad
+    argument, a workload that is not serving, ``prompt + output`` above ``workload.context``, or
+    a chip on which the workload does not fit; ``KeyError`` for an unknown chip.
+    Taught in: "How to choose" (chapter 11).
+    """
+    workload = _workload(workload)
+    if workload.mode != "serve":
+        raise ValueError(f"workload.mode={workload.mode!r}: serve_tail simulates serving; allowed: 'serve'")
+    rate = checks.real("rate", rate, positive=True, maximum=1e9)
+    output = checks.positive_int("output", output, maximum=workload.context)
+    if prompt is None:
+        if output >= workload.context:
+            raise ValueError(f"output={output} leaves no prompt within workload.context={workload.context} tokens; "
+                             "pass a smaller output or a prompt")
+        prompt = workload.context - output
+    prompt = checks.positive_int("prompt", prompt)
+    if prompt + output > workload.context:
+        raise ValueError(f"prompt + output = {prompt + output} tokens exceeds workload.context={workload.context}, "
+                         "the cache the plan was sized for")
+    requests = checks.positive_int("requests", requests, maximum=100_000)
+    seed = checks.nonneg_int("seed", seed)
+    v = evaluate(workload, chip, t0)
+    if not v.fits:
+        raise ValueError(f"chip={v.chip!r}: the workload does not fit ({v.notes[-1]})")
+    reqs = serving.make_requests(serving.arrival_times(requests, rate, seed=seed), prompt=prompt, output=output)
+    run = serving.simulate(reqs, DecodeTimes(workload, v), policy="continuous", max_batch=workload.batch,
+                           prefill_time=PrefillTimes(workload, v))
+    s = run.summary((50, 99))
+    meets = None if workload.tpot_target is None else bool(s["tpot_p99"] <= workload.tpot_target)
+    return Tail(v.chip, v.name, v.devices, rate, v.step_time, s["tpot_p50"], s["tpot_p99"], s["ttft_p50"],
+                s["ttft_p99"], s["token_throughput"], s["utilization"], s["mean_batch"], meets, requests, prompt,
+                output)
+
+
 TABLE_HEADER = ("chip", "devices", "binding", "step time", "tokens/s per chip", "tokens/J",
                 "achieved / peak", "step at achieved", "tokens/s per chip at achieved")
 """Column names of :func:`table_rows`."""
@@ -717,5 +857,5 @@ def table_rows(verdicts: Any) -> list[tuple[str, ...]]:
 
 __all__ = ["ACTIVATION_BYTES_PER_VALUE", "ADAM_MIXED_BYTES_PER_PARAM", "ASSUMED_NODE_DEVICES", "BINDINGS", "MODES",
            "RECOMPUTE_BYTES_PER_VALUE", "SERVE_MAX_DEVICES", "TABLE_HEADER", "TRAIN_MAX_DEVICES", "Achieved",
-           "Verdict", "Workload", "achieved", "achieved_table", "evaluate", "parse_achieved", "rank", "skipped",
+           "DecodeTimes", "PrefillTimes", "Tail", "Verdict", "Workload", "achieved", "achieved_table", "evaluate", "parse_achieved", "rank", "serve_tail", "skipped",
            "table_rows", "train_flops", "train_memory"]
