@@ -489,6 +489,17 @@ BASES: dict[str, B | Skip] = {
     "models.choose.skipped": B(lambda: dict(workload=_choose_serve(), chips=None)),
     "models.choose.rank": B(lambda: dict(workload=_choose_serve(), chips=["h100-sxm", "l4"], t0=0.0)),
     "models.choose.table_rows": B(lambda: dict(verdicts=[_choose().evaluate(_choose_serve(), "h100-sxm")])),
+    "models.choose.DecodeTimes": B(lambda: dict(workload=_choose_serve(),
+                                                verdict=_choose().evaluate(_choose_serve(), "h100-sxm")), params=()),
+    "models.choose.DecodeTimes.terms": B(lambda: dict(b=4), obj=lambda: _choose().DecodeTimes(
+        _choose_serve(), _choose().evaluate(_choose_serve(), "h100-sxm"))),
+    "models.choose.PrefillTimes": B(lambda: dict(workload=_choose_serve(),
+                                                 verdict=_choose().evaluate(_choose_serve(), "h100-sxm")), params=()),
+    "models.choose.simplest": B(lambda: dict(verdicts=[_choose().evaluate(_choose_serve(), "h100-sxm")])),
+    "models.choose.explain": B(lambda: dict(verdicts=[_choose().evaluate(_choose_serve(), "h100-sxm")], top=3)),
+    "models.choose.Tail": Skip("a record built only by choose.serve_tail"),
+    "models.choose.serve_tail": B(lambda: dict(workload=_choose_serve(), chip="h100-sxm", rate=50.0, output=16,
+                                               prompt=64, requests=20, seed=0, t0=0.0)),
     # plots.collectives
     "plots.collectives.alg_name": B(lambda: dict(algorithm="recursive_doubling")),
     "plots.collectives.bandwidth_ladder": B(lambda: dict(ax=_ax(), bars=[("HBM", 3e12, "memory", "", ""),

@@ -387,3 +387,53 @@ def test_serve_tail_refuses_training_and_a_chip_that_cannot_hold_the_model():
     assert not choose.evaluate(huge, "l4").fits
     with pytest.raises(ValueError, match="does not fit"):
         choose.serve_tail(huge, "l4", 1.0)
+
+
+# -- the boring rule and the ranking in words ------------------------------------------------------
+
+def test_flop_utilization_is_the_compute_share_of_the_step():
+    v = choose.evaluate(SERVE8, "h100-sxm")
+    assert v.flop_utilization == pytest.approx(v.compute_time / v.step_time)
+    assert 0 < v.flop_utilization < 0.5  # decode at batch 8 is memory-bound
+    huge = choose.evaluate(choose.Workload("serve", "llama-3.1-405b", batch=256, context=131072), "l4")
+    assert huge.flop_utilization is None
+
+
+def test_simplest_takes_the_fewest_devices_that_meet_the_target():
+    base = choose.evaluate(SERVE8, "h100-sxm")
+    a = dataclasses.replace(base, chip="a", devices=4, meets_target=True, tokens_per_s_per_chip=9e9)
+    b = dataclasses.replace(base, chip="b", devices=2, meets_target=True, tokens_per_s_per_chip=1.0)
+    c = dataclasses.replace(base, chip="c", devices=1, meets_target=False)
+    d = dataclasses.replace(base, chip="d", fits=False, devices=None, meets_target=None)
+    assert choose.simplest([a, b, c, d]).chip == "b"
+    # a tie on devices goes to the higher utilization (more compute time in the same step)
+    e = dataclasses.replace(b, chip="e", compute_time=b.compute_time * 2)
+    assert choose.simplest([b, e]).chip == "e"
+    assert choose.simplest([c, d]) is None
+    assert choose.simplest([]) is None
+    with pytest.raises(TypeError, match="verdicts"):
+        choose.simplest([a, "b"])
+
+
+def test_explain_names_the_top_chips_in_order_and_counts_the_rest():
+    vs = choose.rank(SERVE8, ["h100-sxm", "l4", "a100-80gb"])
+    text = choose.explain(vs, top=2)
+    fit = [v for v in vs if v.fits]
+    assert text.index(fit[0].name) < text.index(fit[1].name)
+    assert fit[2].name not in text.split(".")[0]  # only the top two in the first sentence
+    assert f"bound by {fit[0].binding}" in text
+    missed = [v for v in fit if v.meets_target is False]
+    assert f"{len(fit) - len(missed)} of the {len(fit)} chips that fit meet" in text
+    huge = choose.Workload("serve", "llama-3.1-405b", batch=256, context=131072)
+    assert "None of the 1 chips" in choose.explain(choose.rank(huge, ["l4"]))
+
+
+def test_explain_refuses_mixed_modes_and_a_bad_top():
+    serve = choose.evaluate(SERVE8, "h100-sxm")
+    train = choose.evaluate(choose.Workload("train", "llama-3-8b", tokens_per_step=4096), "h100-sxm")
+    with pytest.raises(ValueError, match="mix modes"):
+        choose.explain([serve, train])
+    with pytest.raises(ValueError, match="top="):
+        choose.explain([serve], top=0)
+    with pytest.raises(ValueError, match="verdicts"):
+        choose.explain([])

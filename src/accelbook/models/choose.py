@@ -341,6 +341,15 @@ class Verdict:
     meets_target: bool | None
     notes: tuple[str, ...]
 
+    @property
+    def flop_utilization(self) -> float | None:
+        """``compute_time / step_time``: the share of the step the peak FLOP/s would account for
+        (model FLOP utilization at the peak; None when the workload does not fit). Near 1 the
+        chip's arithmetic is the limit; near 0 it waits on memory, links or overhead."""
+        if not self.fits or self.compute_time is None or not self.step_time:
+            return None
+        return self.compute_time / self.step_time
+
 
 # ---------------------------------------------------------------------------------------------
 # Links: which one a plan of n devices uses, its alpha and its one-way beta
@@ -830,6 +839,71 @@ def serve_tail(workload: Workload, chip: str | specs.Chip, rate: float, *, outpu
                 output)
 
 
+# ---------------------------------------------------------------------------------------------
+# The boring rule, and the ranking in words
+# ---------------------------------------------------------------------------------------------
+
+def simplest(verdicts: Any) -> Verdict | None:
+    """The boring rule made concrete: among the verdicts that fit (and meet their target, when
+    the workload has one), the one with the fewest devices (the least to operate: fewer chips,
+    fewer links, no network when it fits one node); ties go to the highest
+    :attr:`Verdict.flop_utilization`, then to the most tokens/s per chip, then to the chip key.
+    None when no verdict qualifies. ``ValueError``/``TypeError`` for anything but a sequence of
+    verdicts. Taught in: "How to choose" (chapter 11)."""
+    items = checks.sequence("verdicts", verdicts, nonempty=False,
+                            of=lambda name, v: checks.instance(name, v, Verdict))
+    ok = [v for v in items if v.fits and v.meets_target is not False]
+    if not ok:
+        return None
+    return min(ok, key=lambda v: (v.devices, -(v.flop_utilization or 0.0), -(v.tokens_per_s_per_chip or 0.0), v.chip))
+
+
+def explain(verdicts: Any, top: int = 3) -> str:
+    """The ranking of :func:`rank` in sentences (Markdown): the ``top`` chips that fit with their
+    devices, tokens/s per chip and binding limit; what the measured matmul rate changes; how many
+    chips miss the target or do not fit. Every number comes from the verdicts. ``ValueError``
+    names a bad ``top`` (1 to 20) or an empty or mixed list (one workload mode).
+    Taught in: "How to choose" (chapter 11)."""
+    items = checks.sequence("verdicts", verdicts, of=lambda name, v: checks.instance(name, v, Verdict))
+    top = checks.positive_int("top", top, maximum=20)
+    modes = {v.mode for v in items}
+    if len(modes) > 1:
+        raise ValueError(f"verdicts mix modes {sorted(modes)}: explain one workload's ranking")
+    fit = [v for v in items if v.fits]
+    unfit = [v for v in items if not v.fits]
+    if not fit:
+        return f"None of the {len(items)} chips can hold this workload: " + ", ".join(v.name for v in unfit) + "."
+    per = "generated" if items[0].mode == "serve" else "trained"
+
+    def one(v: Verdict) -> str:
+        chips = "one chip" if v.devices == 1 else f"{v.devices} chips"
+        return (f"**{v.name}** ({chips}, {fmt(v.tokens_per_s_per_chip, 'tokens/s')} {per} per chip, "
+                f"bound by {v.binding})")
+
+    best = fit[:top]
+    out = ["At the dense peak, the ranking by tokens/s per chip starts " + ", then ".join(one(v) for v in best) + "."]
+    bindings = sorted({v.binding for v in fit})
+    if len(bindings) == 1:
+        out.append(f"Every chip that fits is bound by {bindings[0]}, so the ranking follows "
+                   + ("memory bandwidth per chip." if bindings[0] == "memory bandwidth" else
+                      "dense FLOP/s per chip." if bindings[0] == "compute" else f"its {bindings[0]}."))
+    measured = [v for v in best if v.tokens_per_s_per_chip_at_achieved is not None]
+    if measured:
+        drops = [f"{v.name} to {fmt(v.tokens_per_s_per_chip_at_achieved, 'tokens/s')}" for v in measured
+                 if v.tokens_per_s_per_chip_at_achieved < 0.995 * v.tokens_per_s_per_chip]
+        if drops:
+            out.append("At the published measured matmul rates, " + ", ".join(drops) + " per chip.")
+        else:
+            out.append("The published measured matmul rates change none of these: the matmuls are not what binds.")
+    if items[0].mode == "serve" and any(v.meets_target is not None for v in fit):
+        miss = [v.name for v in fit if v.meets_target is False]
+        out.append(f"{len(fit) - len(miss)} of the {len(fit)} chips that fit meet the time-per-token target"
+                   + (f"; {', '.join(miss)} miss it." if miss else "."))
+    if unfit:
+        out.append(f"{len(unfit)} cannot hold it on any allowed number of chips: {', '.join(v.name for v in unfit)}.")
+    return " ".join(out)
+
+
 TABLE_HEADER = ("chip", "devices", "binding", "step time", "tokens/s per chip", "tokens/J",
                 "achieved / peak", "step at achieved", "tokens/s per chip at achieved")
 """Column names of :func:`table_rows`."""
@@ -857,5 +931,5 @@ def table_rows(verdicts: Any) -> list[tuple[str, ...]]:
 
 __all__ = ["ACTIVATION_BYTES_PER_VALUE", "ADAM_MIXED_BYTES_PER_PARAM", "ASSUMED_NODE_DEVICES", "BINDINGS", "MODES",
            "RECOMPUTE_BYTES_PER_VALUE", "SERVE_MAX_DEVICES", "TABLE_HEADER", "TRAIN_MAX_DEVICES", "Achieved",
-           "DecodeTimes", "PrefillTimes", "Tail", "Verdict", "Workload", "achieved", "achieved_table", "evaluate", "parse_achieved", "rank", "serve_tail", "skipped",
+           "DecodeTimes", "PrefillTimes", "Tail", "Verdict", "Workload", "achieved", "achieved_table", "evaluate", "explain", "parse_achieved", "rank", "serve_tail", "simplest", "skipped",
            "table_rows", "train_flops", "train_memory"]
