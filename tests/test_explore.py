@@ -576,3 +576,21 @@ def test_a_failing_draw_names_the_explorable_and_the_values(monkeypatch):
     e = explore.Explorable(lambda: explore.Redraw(draw), [explore.slider("x", [1, 2])], name="broken", dpi=30)
     with pytest.raises(RuntimeError, match=r"explorable 'broken' cannot draw \{'x': 1\}: ZeroDivisionError: boom"):
         e.render_static()
+
+
+def test_each_frames_alternative_text_says_what_that_frame_shows():
+    """The page's alt text is the explorable's description and settings, then the frame's own
+    titles and axes (plots.style.describe): each distinct text stored once, indexed per frame."""
+    def draw(unit):
+        fig = Figure(figsize=(2, 1.5))
+        ax = fig.add_subplot()
+        ax.plot([0, 1])
+        ax.set(xlabel="size (B)", ylabel=f"time ({unit})", title="A made-up figure")
+        return fig
+    st = explore.Explorable(lambda: explore.Redraw(draw), [explore.choice("unit", ["s", "ms"])],
+                            name="alts", description="Time against size").render_static()
+    data = payload(st.html)
+    texts = [data["details"][i] for i in data["dindex"]]
+    assert texts == ["A made-up figure. Plots time (s) against size (B).",
+                     "A made-up figure. Plots time (ms) against size (B)."]
+    assert 'alt="Time against size: unit = s. A made-up figure. Plots time (s) against size (B)."' in st.html

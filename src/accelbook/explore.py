@@ -721,6 +721,7 @@ class Explorable:
             raise ValueError(f"explorable {self.name!r}: its static grid has {n} frames ({sizes}); "
                              f"max_frames={self.max_frames}. Offer fewer values with static=...")
         frames, captions, index, cindex, per_frame = {}, {}, [], [], []  # dicts: distinct items, in order
+        details, dindex = {}, []  # each frame's text description (its alternative text), distinct ones once
         palette, seen = Palette(self.colors), {}  # seen: a digest of each distinct canvas -> its PNG
         for values in self.grid():
             t0 = time.perf_counter()
@@ -736,15 +737,16 @@ class Explorable:
             per_frame.append(time.perf_counter() - t0)
             index.append(frames.setdefault(data, len(frames)))
             cindex.append(captions.setdefault(_markdown_html(cap) if cap is not None else "", len(captions)))
+            dindex.append(details.setdefault(_describe(self._renderer.fig), len(details)))
         frames = _pad_to_common_size(list(frames), self.colors)
-        page = self._html(frames, index, list(captions), cindex)
+        page = self._html(frames, index, list(captions), cindex, list(details), dindex)
         size = len(page.encode())
         if size > self.max_bytes:
             raise ValueError(f"explorable {self.name!r} weighs {size / 1e6:.2f} MB with {len(frames)} distinct "
                              f"frames; max_bytes={self.max_bytes}. Offer fewer static values, or lower dpi.")
         return Static(page, n, len(frames), size, per_frame, self._renderer.full_draws)
 
-    def _html(self, frames, index, captions, cindex) -> str:
+    def _html(self, frames, index, captions, cindex, details=None, dindex=None) -> str:
         from PIL import Image
 
         uid = f"accelbook-explore-{self.name}"
@@ -783,6 +785,7 @@ class Explorable:
             "description": self.description,
             "frames": [base64.b64encode(f).decode() for f in frames],
             "index": index, "captions": captions, "cindex": cindex,
+            "details": details or [""], "dindex": dindex or [0] * len(index),
         }
         payload = json.dumps(data, separators=(",", ":")).replace("</", "<\\/")
         caption = captions[cindex[start]]
@@ -790,7 +793,7 @@ class Explorable:
             f'<div class="accelbook-explore" id="{uid}" data-frame="{index[start]}">'
             f'<div class="accelbook-explore-controls">{"".join(controls)}</div>'
             f'<img class="accelbook-explore-figure" width="{width}" height="{height}" '
-            f'alt="{html.escape(self.alt(self.start))}" '
+            f'alt="{html.escape(_alt_text(self.alt(self.start), data["details"][data["dindex"][start]]))}" '
             f'src="data:image/png;base64,{data["frames"][index[start]]}">'
             f'<div class="accelbook-explore-caption" aria-live="polite">{caption}</div>'
             f'<p class="accelbook-explore-note">{note}</p>'
@@ -949,6 +952,24 @@ def show(make: Callable[[], View], *params: Param, name: str, **options) -> None
     Explorable(make, params, name=name, **options).show()
 
 
+def _describe(fig) -> str:
+    """What the figure shows, in words (:func:`accelbook.plots.style.describe`), without its
+    "Figure: " lead; empty if it cannot be described."""
+    from accelbook.plots.style import describe
+
+    try:
+        text = describe(fig)
+    except Exception:  # a description is a courtesy: it never stops a figure from being drawn
+        return ""
+    return text.removeprefix("Figure: ") if text.startswith("Figure: ") else ""
+
+
+def _alt_text(settings: str, detail: str) -> str:
+    """A frame's alternative text: the explorable's description and settings, then what it shows
+    (the same joining as the page's JavaScript)."""
+    return settings + (". " + detail if detail else "")
+
+
 def _markdown_html(text: str) -> str:
     from markdown_it import MarkdownIt
 
@@ -1012,7 +1033,8 @@ for(var i=0;i<d.sizes.length;i++){var el=root.querySelector('[data-param="'+i+'"
 var j=!el?0:(el.type==='checkbox'?(el.checked?1:0):(+el.value));k=k*d.sizes[i]+j;
 alt.push(d.names[i]+' = '+d.labels[i][j]);
 var o=el&&el.nextElementSibling;if(o&&o.tagName==='OUTPUT')o.textContent=d.labels[i][j];}
-var f=d.index[k];img.src='data:image/png;base64,'+d.frames[f];img.alt=d.description+': '+alt.join(', ');
+var f=d.index[k],t=d.details[d.dindex[k]];img.src='data:image/png;base64,'+d.frames[f];
+img.alt=d.description+': '+alt.join(', ')+(t?'. '+t:'');
 root.setAttribute('data-frame',f);var c=d.captions[d.cindex[k]];
 if(cap.innerHTML!==c){cap.innerHTML=c;if(window.MathJax&&MathJax.typesetPromise)MathJax.typesetPromise([cap]);}}
 var inputs=root.querySelectorAll('[data-param]');

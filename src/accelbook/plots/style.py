@@ -92,8 +92,10 @@ RC = {
 
 
 def use_style() -> None:
-    """Apply the house style to every later figure (call once at the top of a chapter)."""
+    """Apply the house style to every later figure (call once at the top of a chapter). In an
+    IPython kernel it also gives every figure a text description (:func:`describe_figures`)."""
     mpl.rcParams.update(RC)
+    describe_figures()
 
 
 @contextlib.contextmanager
@@ -237,6 +239,159 @@ def standalone_figure(figsize, dpi: int | None = None) -> Figure:
     return Figure(figsize=tuple(size), dpi=dpi, layout="constrained")
 
 
-__all__ = ["CYCLE", "MARKERS", "PALETTE", "RC", "chip_label", "labelled_points", "log_axes",
+# ---------------------------------------------------------------------------------------------
+# Text descriptions of figures (alternative text on the website)
+# ---------------------------------------------------------------------------------------------
+_LINESTYLES = {"--": "dashed", "-.": "dash-dotted", ":": "dotted"}
+_MAX_ITEMS = 10  # legend entries, categories or diagram labels named in a description
+UNDESCRIBED = "Figure without titles, axis labels or legend."  # what describe says of a bare figure
+
+
+def _clean(text: str) -> str:
+    """``text`` on one line, with Matplotlib's mathtext markers removed."""
+    text = re.sub(r"\\(mathrm|mathit|mathbf|text)\{([^}]*)\}", r"\2", text or "")
+    text = text.replace("$", "").replace("\\", "")
+    return " ".join(text.split())
+
+
+def _colour_name(color) -> str | None:
+    """The house palette's name of ``color`` (for example 'vermillion'), or None."""
+    try:
+        rgb = mpl.colors.to_hex(color, keep_alpha=False).lower()
+    except (TypeError, ValueError):
+        return None
+    return next((name for name, value in PALETTE.items() if value.lower() == rgb), None)
+
+
+def _listed(items: list[str]) -> str:
+    items = list(dict.fromkeys(i for i in items if i))
+    more = len(items) - _MAX_ITEMS
+    items = items[:_MAX_ITEMS] + ([f"{more} more"] if more > 0 else [])
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def _key(handle, label: str) -> str:
+    """A legend entry: its label, then its colour and line style where the palette names them."""
+    color = None
+    for getter in ("get_color", "get_facecolor", "get_edgecolor"):
+        if hasattr(handle, getter):
+            try:
+                color = getattr(handle, getter)()
+            except Exception:  # a handle kind without that colour
+                continue
+            if hasattr(color, "ndim") and getattr(color, "ndim", 0) == 2:
+                color = color[0] if len(color) else None
+            if color is not None:
+                break
+    looks = [_colour_name(color)] if color is not None else []
+    style = getattr(handle, "get_linestyle", lambda: None)()
+    looks.append(_LINESTYLES.get(style) if isinstance(style, str) else None)
+    looks = [x for x in looks if x]
+    return f"{label} ({', '.join(looks)})" if looks else label
+
+
+def _axis(ax, which: str) -> str | None:
+    axis = ax.xaxis if which == "x" else ax.yaxis
+    label = _clean(axis.get_label().get_text()) if axis.get_visible() else ""
+    if not label:
+        return None
+    scale = ax.get_xscale() if which == "x" else ax.get_yscale()
+    return label + (", log scale" if scale in ("log", "symlog") else "")
+
+
+def _categories(ax, which: str) -> list[str]:
+    """Tick labels of an axis that names categories (text, not numbers)."""
+    from matplotlib.category import StrCategoryFormatter
+
+    axis = ax.xaxis if which == "x" else ax.yaxis
+    if not axis.get_visible() or not isinstance(axis.get_major_formatter(),
+                                                (mticker.FixedFormatter, StrCategoryFormatter)):
+        return []
+    return [_clean(t.get_text()) for t in axis.get_majorticklabels() if _clean(t.get_text())]
+
+
+def _panel(ax, twin_of=None) -> str:
+    """One sentence (or a few) about one Axes: its title, what it plots against what, its key."""
+    parts = []
+    title = " ".join(_clean(ax.get_title(loc)) for loc in ("left", "center", "right") if ax.get_title(loc))
+    if title:
+        parts.append(title.rstrip(".") + ".")
+    x, y = _axis(ax, "x"), _axis(ax, "y")
+    if twin_of is not None:
+        if y and y != _axis(twin_of, "y"):
+            parts.append(f"Second vertical axis: {y}.")
+        if x and x != _axis(twin_of, "x"):
+            parts.append(f"Second horizontal axis: {x}.")
+    elif x and y:
+        parts.append(f"Plots {y} against {x}.")
+    elif x or y:
+        parts.append(f"Axis: {x or y}.")
+    for which in ("y", "x"):
+        cats = _categories(ax, which)
+        if len(cats) > 1:
+            parts.append(f"One row per {'category' if which == 'y' else 'column'}: {_listed(cats)}.")
+            break
+    legend = ax.get_legend()
+    if legend is not None and legend.get_visible():
+        entries = [_key(h, _clean(t.get_text())) for h, t in zip(legend.legend_handles, legend.get_texts())
+                   if _clean(t.get_text())]
+        heading = _clean(legend.get_title().get_text())
+        if entries:
+            parts.append(f"Key{' (' + heading + ')' if heading else ''}: {_listed(entries)}.")
+    elif not (x or y):  # a diagram: the words written on it
+        words = [_clean(t.get_text()) for t in ax.texts if t.get_visible()]
+        if words:
+            parts.append(f"Labels on it: {_listed(words)}.")
+    return " ".join(parts)
+
+
+def describe(fig) -> str:
+    """A text description of a Matplotlib figure, made from what the figure itself says: its
+    title, each panel's title, what each panel plots against what (axis labels with their units,
+    log scales), the categories of a bar chart, the legend's entries with their colours (named from
+    :data:`PALETTE`) and line styles, and for a diagram without axes the words written on it. The
+    book's pages use it as the figure's alternative text. Numbers appear only where the figure
+    shows them. Raises TypeError if ``fig`` is not a Matplotlib figure."""
+    fig = _figure("fig", fig)
+    parts = []
+    sup = getattr(fig, "_suptitle", None)
+    if sup is not None and _clean(sup.get_text()):
+        parts.append(_clean(sup.get_text()).rstrip(".") + ".")
+    axes = [ax for ax in fig.axes if ax.get_visible() and not hasattr(ax, "_colorbar")]
+    colorbars = [ax for ax in fig.axes if hasattr(ax, "_colorbar") and ax.get_visible()]
+    main = [ax for ax in axes if not any(ax is not o and ax.get_position().bounds == o.get_position().bounds
+                                         and axes.index(o) < axes.index(ax) for o in axes)]
+    for i, ax in enumerate(main):
+        text = _panel(ax)
+        for twin in axes:
+            if twin not in main and twin.get_position().bounds == ax.get_position().bounds:
+                text = (text + " " + _panel(twin, twin_of=ax)).strip()
+        if text:
+            parts.append(f"Panel {i + 1} of {len(main)}: {text}" if len(main) > 1 else text)
+    for cb in colorbars:
+        label = _clean(cb.yaxis.get_label().get_text() or cb.xaxis.get_label().get_text())
+        if label:
+            parts.append(f"Colour scale: {label}.")
+    text = " ".join(parts)
+    return ("Figure: " + text) if text else UNDESCRIBED
+
+
+def describe_figures() -> bool:
+    """In an IPython kernel, make :func:`describe` the plain-text form of every Matplotlib figure
+    it displays, beside the PNG: screen readers in Jupyter get it, and the book's Sphinx extension
+    (book/_ext/accelbook_site.py) turns it into the image's alternative text on the website.
+    Returns True when a kernel took it, False outside IPython. Called by :func:`use_style`."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    shell = get_ipython()
+    if shell is None:
+        return False
+    plain = shell.display_formatter.formatters["text/plain"]
+    plain.for_type(Figure, lambda fig, printer, cycle: printer.text(describe(fig)))
+    return True
+
+__all__ = ["CYCLE", "MARKERS", "PALETTE", "RC", "chip_label", "describe", "describe_figures", "labelled_points", "log_axes",
            "place_labels", "short_name", "si_formatter", "standalone_figure", "style", "use_style",
            "vendor_colors"]

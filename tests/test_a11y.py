@@ -1,0 +1,328 @@
+"""Accessibility of the built book.
+
+- Every figure of every page in the table of contents has alternative text that says what it shows
+  (read from the built HTML): not empty, not a file name, at least :data:`MIN_WORDS` words, and not
+  the fall-back that ``plots.style.describe`` gives a figure with no words on it.
+- axe-core (vendored from the npm registry, book/_ext/vendor.json) runs on every built page in the
+  light and the dark theme, with the WCAG 2.x A and AA rules and axe's best practices; any
+  violation of impact "serious" or "critical" fails, listed with its page, theme, rule and nodes.
+  The counts per page and impact land in book/_build/screenshots/axe.json.
+- Every control of every explorable has an accessible name and works from the keyboard alone:
+  Tab reaches it, the arrow keys or the space bar change it, and the figure and its alternative
+  text follow.
+
+Each page is opened once per theme, in one browser (the fixtures of tests/test_site.py).
+"""
+
+from __future__ import annotations
+
+import html.parser
+import json
+import pathlib
+import re
+import sys
+
+import pytest
+import yaml
+
+from test_site import SHOTS, Visit, browser, site  # noqa: F401  (fixtures shared with the site's tests)
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "book" / "_ext"))
+
+MIN_WORDS = 6  # fewer words cannot say what is plotted against what
+AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa", "best-practice"]
+FAILING = ("serious", "critical")
+IMPACTS = ("minor", "moderate", "serious", "critical")
+FILE_NAME = re.compile(r"(^|[/\\])[\w.-]+\.(png|jpe?g|gif|svg|webp)$|^\.\./|/_images/", re.I)
+
+
+# -------------------------------------------------------------------------------------------------
+# The pages
+# -------------------------------------------------------------------------------------------------
+def toc_pages() -> list[str]:
+    """Every page of book/_toc.yml, as its path in the built site (chapter 11 and later included)."""
+    toc = yaml.safe_load((ROOT / "book" / "_toc.yml").read_text())
+    files = [toc["root"]]
+
+    def walk(entries):
+        for e in entries or []:
+            if "file" in e:
+                files.append(e["file"])
+            walk(e.get("sections"))
+            walk(e.get("chapters"))
+
+    for part in toc.get("parts", []):
+        walk(part.get("chapters"))
+    walk(toc.get("chapters"))
+    return [f"{f}.html" for f in files]
+
+
+def all_pages(html_dir: pathlib.Path) -> list[str]:
+    """The table of contents' pages, then the site's own pages that exist (search, index)."""
+    pages = toc_pages()
+    missing = [p for p in pages if not (html_dir / p).is_file()]
+    assert not missing, f"pages of the table of contents not built: {missing}"
+    return pages + [p for p in ("search.html", "genindex.html") if (html_dir / p).is_file()]
+
+
+class _Images(html.parser.HTMLParser):
+    """The <img> tags inside the page's <article> (the chapter's text, figures and explorables)."""
+
+    def __init__(self):
+        super().__init__()
+        self.depth, self.images = 0, []
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "article":
+            self.depth += 1
+        elif tag == "img" and self.depth:
+            self.images.append(attrs)
+
+    def handle_endtag(self, tag):
+        if tag == "article" and self.depth:
+            self.depth -= 1
+
+
+def alt_problem(alt: str | None) -> str | None:
+    """Why ``alt`` does not say what a figure shows, or None when it may."""
+    from accelbook.plots.style import UNDESCRIBED
+
+    if alt is None:
+        return "no alt attribute"
+    text = alt.strip()
+    if not text:
+        return "empty alt"
+    if FILE_NAME.search(text):
+        return f"alt is a file name: {text[:60]!r}"
+    if UNDESCRIBED in text:
+        return f"the figure has no words to describe it from: {text!r}"
+    if len(text.split()) < MIN_WORDS:
+        return f"alt too short to say what the figure shows ({len(text.split())} words): {text!r}"
+    return None
+
+
+# -------------------------------------------------------------------------------------------------
+# Without a browser: the rule, the descriptions and the build's hook
+# -------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("alt, bad", [
+    (None, True), ("", True), ("../_images/6a4a.png", True), ("roofline.png", True),
+    ("Roofline of an H100", True), ("Figure without titles, axis labels or legend.", True),
+    ("Figure: attainable FLOP/s against arithmetic intensity, log scales", False),
+])
+def test_the_alt_text_rule(alt, bad):
+    assert (alt_problem(alt) is not None) is bad
+
+
+def test_describe_says_what_is_plotted_against_what_and_what_the_colours_mean():
+    from matplotlib.figure import Figure
+
+    from accelbook.plots import style
+
+    fig = Figure()
+    ax, bx = fig.subplots(1, 2)
+    fig.suptitle("Two made-up panels")
+    ax.plot([1, 10], [1, 100], color=style.PALETTE["vermillion"], ls="--", label="chip A")
+    ax.plot([1, 10], [2, 20], color=style.PALETTE["blue"], label="chip $B$")
+    ax.set(xscale="log", yscale="log", xlabel="intensity (FLOP/byte)", ylabel="throughput (FLOP/s)", title="Model")
+    ax.legend()
+    bx.barh(["x", "y", "z"], [1, 2, 3])
+    bx.set(xlabel="time (s)", title="Bars")
+    text = style.describe(fig)
+    assert text.startswith("Figure: Two made-up panels.")
+    assert "Panel 1 of 2: Model. Plots throughput (FLOP/s), log scale against intensity (FLOP/byte), log scale." in text
+    assert "Key: chip A (vermillion, dashed) and chip B (blue)." in text
+    assert "Panel 2 of 2: Bars." in text and "One row per category: x, y and z." in text and "Axis: time (s)." in text
+    assert style.describe(Figure()) == style.UNDESCRIBED
+    diagram = Figure()
+    d = diagram.add_subplot()
+    d.axis("off")
+    d.text(0.1, 0.5, "HBM")
+    d.text(0.6, 0.5, "SM")
+    assert style.describe(diagram) == "Figure: Labels on it: HBM and SM."
+    with pytest.raises(TypeError, match="fig"):
+        style.describe("not a figure")
+
+
+def test_a_kernels_figures_carry_their_description_as_plain_text():
+    """In IPython, use_style makes describe() a figure's text/plain form (what the build turns into alt)."""
+    IPython = pytest.importorskip("IPython")
+    from IPython.testing.globalipapp import get_ipython
+    from matplotlib.figure import Figure
+
+    from accelbook.plots import style
+
+    shell = get_ipython()
+    assert IPython.get_ipython() is shell
+    style.use_style()
+    fig = Figure()
+    fig.add_subplot().set(xlabel="size (B)", ylabel="time (s)")
+    data, _ = shell.display_formatter.format(fig)
+    assert data["text/plain"] == "Figure: Plots time (s) against size (B)."
+
+
+def test_the_build_turns_a_figures_plain_text_into_its_alt():
+    from docutils import nodes
+    from docutils.utils import new_document
+
+    import accelbook_site
+
+    def bundle(text, alt=None):
+        image = nodes.image(uri="x.png", **({"alt": alt} if alt else {}))
+        b = nodes.container(nb_element="mime_bundle")
+        b += nodes.container("", image, mime_type="image/png")
+        b += nodes.container("", nodes.literal_block(text, text), mime_type="text/plain")
+        return b, image
+
+    doc = new_document("page")
+    described, a = bundle("Figure: Plots time (s) against size (B).")
+    plain, b = bundle("<Figure size 700x460 with 1 Axes>")
+    chosen, c = bundle("Figure: something", alt="the cell's own alt text")
+    doc += [described, plain, chosen]
+    accelbook_site.FigureAltText(doc).run()
+    assert a["alt"] == "Figure: Plots time (s) against size (B)."
+    assert "alt" not in b  # a repr is no description: the page keeps Sphinx's default and the test above fails it
+    assert c["alt"] == "the cell's own alt text"
+
+
+def test_every_figure_has_alternative_text_that_says_what_it_shows(built_book):
+    proc, html_dir = built_book
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
+    failures, seen = [], 0
+    for path in toc_pages():
+        parser = _Images()
+        parser.feed((html_dir / path).read_text())
+        for img in parser.images:
+            seen += 1
+            why = alt_problem(img.get("alt"))
+            if why:
+                failures.append(f"{path}: <img src={img.get('src', '')[:50]!r}>: {why}")
+    assert seen >= 10, f"only {seen} images found in the pages' articles"
+    assert failures == [], "\n".join(failures)
+
+
+# -------------------------------------------------------------------------------------------------
+# In the browser: axe-core on every page in both themes, and the explorables from the keyboard
+# -------------------------------------------------------------------------------------------------
+AXE_RUN = """(tags) => axe.run(document, {runOnly: {type: 'tag', values: tags}, resultTypes: ['violations']})
+  .then(r => r.violations.map(v => ({id: v.id, impact: v.impact, help: v.help,
+                                     targets: v.nodes.map(n => n.target.join(' '))})))"""
+
+CONTROLS = """(rootId) => {
+  const root = document.getElementById(rootId);
+  return [...root.querySelectorAll('[data-param]')].map(el => {
+    const named = [...(el.labels || [])].map(l => l.textContent.trim()).join(' ')
+      || el.getAttribute('aria-label')
+      || (el.getAttribute('aria-labelledby') || '').split(' ').map(i => document.getElementById(i))
+           .filter(Boolean).map(e => e.textContent.trim()).join(' ');
+    return {kind: el.type || el.tagName.toLowerCase(), name: (named || '').trim(), tabindex: el.tabIndex};
+  });
+}"""
+
+STATE = """(rootId) => {
+  const root = document.getElementById(rootId);
+  const img = root.querySelector('img.accelbook-explore-figure');
+  return {frame: root.getAttribute('data-frame'), src: img.src.length + ':' + img.src.slice(-64), alt: img.alt,
+          caption: root.querySelector('.accelbook-explore-caption').innerHTML,
+          values: [...root.querySelectorAll('[data-param]')].map(e => e.type === 'checkbox' ? String(e.checked) : e.value),
+          focused: [...root.querySelectorAll('[data-param]')].indexOf(document.activeElement)};
+}"""
+
+# Sequential focus navigation starts from the explorable's box: the next Tab goes to its first control.
+START_AT = """(rootId) => { const root = document.getElementById(rootId);
+  root.setAttribute('tabindex', '-1'); root.focus(); root.removeAttribute('tabindex'); }"""
+
+KEY_AT_END = """([rootId, i]) => { const el = document.getElementById(rootId).querySelectorAll('[data-param]')[i];
+  if (el.type === 'range') return +el.value >= +el.max;
+  if (el.tagName === 'SELECT') return el.selectedIndex === el.options.length - 1;
+  return false; }"""
+
+
+def _keyboard(page, root_id: str) -> list[str]:
+    """Tab to each control of one explorable and change it with keys; the problems found."""
+    problems = []
+    controls = page.evaluate(CONTROLS, root_id)
+    for i, c in enumerate(controls):
+        if not c["name"]:
+            problems.append(f"control {i} ({c['kind']}) has no accessible name")
+    page.locator(f"#{root_id}").scroll_into_view_if_needed()
+    page.evaluate(START_AT, root_id)
+    for i, c in enumerate(controls):
+        page.keyboard.press("Tab")
+        before = page.evaluate(STATE, root_id)
+        if before["focused"] != i:
+            problems.append(f"Tab does not reach control {i} ({c['kind']} {c['name']!r}): focus on {before['focused']}")
+            page.evaluate("([r, i]) => document.getElementById(r).querySelectorAll('[data-param]')[i].focus()",
+                          [root_id, i])
+        if c["kind"] == "checkbox":
+            keys = ["Space"]
+        else:  # arrows step through the values, and back from the last one
+            keys = ["ArrowLeft", "ArrowUp"] if page.evaluate(KEY_AT_END, [root_id, i]) else ["ArrowRight", "ArrowDown"]
+            keys = keys[:1] if c["kind"] == "range" else keys[1:]
+        changed = False
+        for _ in range(4):  # a value can leave the figure as it was: the next one must not
+            for key in keys:
+                page.keyboard.press(key)
+            page.evaluate("(r) => document.getElementById(r).querySelector('img.accelbook-explore-figure').decode()",
+                          root_id)
+            after = page.evaluate(STATE, root_id)
+            if after["values"][i] == before["values"][i]:
+                problems.append(f"{'+'.join(keys)} does not change control {i} ({c['kind']} {c['name']!r})")
+                break
+            if after["alt"] == before["alt"]:
+                problems.append(f"control {i} ({c['name']!r}) changed but the figure's alt text did not")
+            if after["src"] != before["src"] or after["caption"] != before["caption"]:
+                changed = True
+                break
+            if c["kind"] == "checkbox":
+                break
+        if not changed and not any(f"control {i} " in p for p in problems):
+            problems.append(f"changing control {i} ({c['kind']} {c['name']!r}) from the keyboard never changes the figure")
+    return problems
+
+
+@pytest.fixture(scope="module")
+def audit(site, browser):  # noqa: F811
+    """Every page opened once per theme: axe's violations, and (light theme) the explorables'
+    keyboard checks. {"axe": {theme: {page: [violation]}}, "keyboard": {page#id: [problem]}}."""
+    html_dir, base = site
+    axe = html_dir / "vendor" / "axe-core" / "axe.min.js"
+    assert axe.is_file(), "axe-core is missing from the built site: book/_ext/vendor.py fetches it (make vendor)"
+    out = {"axe": {}, "keyboard": {}}
+    for theme in ("light", "dark"):
+        out["axe"][theme] = {}
+        for path in all_pages(html_dir):
+            v = Visit(browser, base, path, theme=theme)
+            try:
+                assert v.page.evaluate("() => document.documentElement.dataset.theme") == theme, (path, theme)
+                v.typeset()
+                v.page.add_script_tag(path=str(axe))
+                out["axe"][theme][path] = v.page.evaluate(AXE_RUN, AXE_TAGS)
+                if theme == "light":
+                    for root_id in v.page.evaluate(
+                            "() => [...document.querySelectorAll('.accelbook-explore')].map(e => e.id)"):
+                        out["keyboard"][f"{path}#{root_id}"] = _keyboard(v.page, root_id)
+            finally:
+                v.close()
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    counts = {theme: {page: {imp: sum(1 for x in found if x["impact"] == imp) for imp in IMPACTS}
+                      | {"rules": sorted({f"{x['id']} ({x['impact']})" for x in found})}
+                      for page, found in pages.items()} for theme, pages in out["axe"].items()}
+    (SHOTS / "axe.json").write_text(json.dumps({"tags": AXE_TAGS, "counts": counts, "violations": out["axe"]},
+                                               indent=2))
+    return out
+
+
+def test_axe_finds_no_serious_or_critical_violation_on_any_page(audit):
+    failures = [f"{page} ({theme}): {x['id']} [{x['impact']}] {x['help']}: {x['targets'][:6]}"
+                for theme, pages in audit["axe"].items() for page, found in pages.items()
+                for x in found if x["impact"] in FAILING]
+    assert len(audit["axe"]["light"]) >= 10
+    assert failures == [], "\n".join(failures)
+
+
+def test_every_explorable_control_is_named_and_works_from_the_keyboard(audit):
+    assert len(audit["keyboard"]) >= 3, audit["keyboard"]
+    failures = [f"{where}: {p}" for where, problems in audit["keyboard"].items() for p in problems]
+    assert failures == [], "\n".join(failures)
