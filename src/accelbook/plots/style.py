@@ -386,11 +386,29 @@ def describe_figures() -> bool:
     except ImportError:
         return False
     shell = get_ipython()
-    if shell is None:
+    if shell is None or not hasattr(shell, "display_formatter"):
         return False
-    plain = shell.display_formatter.formatters["text/plain"]
-    plain.for_type(Figure, lambda fig, printer, cycle: printer.text(describe(fig)))
+    # IPython's inline backend drops every formatter of Figure when it is set up (at its first use,
+    # or by %matplotlib): set it up first, and register again before and after every cell.
+    backend = str(dict.get(mpl.rcParams, "backend", ""))  # without resolving it
+    if "matplotlib_inline" in backend:
+        import importlib
+
+        importlib.import_module("matplotlib_inline.backend_inline")
+    _register_description(shell)
+    if not getattr(shell, "_accelbook_describes_figures", False):
+        for event in ("pre_execute", "post_execute"):
+            shell.events.register(event, lambda: _register_description(shell))
+        shell._accelbook_describes_figures = True
     return True
+
+
+def _plain_figure(fig, printer, cycle) -> None:
+    printer.text(describe(fig))
+
+
+def _register_description(shell) -> None:
+    shell.display_formatter.formatters["text/plain"].for_type(Figure, _plain_figure)
 
 __all__ = ["CYCLE", "MARKERS", "PALETTE", "RC", "chip_label", "describe", "describe_figures", "labelled_points", "log_axes",
            "place_labels", "short_name", "si_formatter", "standalone_figure", "style", "use_style",
