@@ -6,6 +6,6 @@ A chapter imports the package and reaches a figure by its topic:
 ``plots.style.use_style()``, ``plots.roofline.chip_map(ax, rows)``.
 """
 
-from accelbook.plots import collectives, gpu, intro, kvcache, matmul, memory, overhead, roofline, serving, style, systolic
+from accelbook.plots import choose, collectives, gpu, intro, kvcache, matmul, memory, overhead, roofline, serving, style, systolic
 
-__all__ = ["collectives", "gpu", "intro", "kvcache", "matmul", "memory", "overhead", "roofline", "serving", "style", "systolic"]
+__all__ = ["choose", "collectives", "gpu", "intro", "kvcache", "matmul", "memory", "overhead", "roofline", "serving", "style", "systolic"]
