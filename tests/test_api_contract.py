@@ -500,6 +500,15 @@ BASES: dict[str, B | Skip] = {
     "models.choose.Tail": Skip("a record built only by choose.serve_tail"),
     "models.choose.serve_tail": B(lambda: dict(workload=_choose_serve(), chip="h100-sxm", rate=50.0, output=16,
                                                prompt=64, requests=20, seed=0, t0=0.0)),
+    # plots.choose
+    "plots.choose.ranked_bars": B(lambda: dict(ax=_ax(), verdicts=[_choose().evaluate(_choose_serve(), "h100-sxm")],
+                                              metric="tokens_per_s_per_chip", target=0.05, label="serve")),
+    "plots.choose.step_breakdown": B(lambda: dict(ax=_ax(), verdicts=[_choose().evaluate(_choose_serve(), "h100-sxm")],
+                                                 label="serve")),
+    "plots.choose.view_workload": B(lambda: dict(model="llama-3-8b", mode="train", batch=16)),
+    "plots.choose.ChooseView": B(lambda: dict(models=["llama-3-8b"], chips=["h100-sxm", "l4"])),
+    "plots.choose.ChooseView.update": Skip(VIEW),
+    "plots.choose.ChooseView.background": Skip(VIEW),
     # plots.collectives
     "plots.collectives.alg_name": B(lambda: dict(algorithm="recursive_doubling")),
     "plots.collectives.bandwidth_ladder": B(lambda: dict(ax=_ax(), bars=[("HBM", 3e12, "memory", "", ""),
