@@ -229,9 +229,10 @@ STATE = """(rootId) => {
           focused: [...root.querySelectorAll('[data-param]')].indexOf(document.activeElement)};
 }"""
 
-# Sequential focus navigation starts from the explorable's box: the next Tab goes to its first control.
+# Sequential focus navigation starts from the explorable's box (focusable by script only, tabindex -1):
+# the next Tab goes to its first control.
 START_AT = """(rootId) => { const root = document.getElementById(rootId);
-  root.setAttribute('tabindex', '-1'); root.focus(); root.removeAttribute('tabindex'); }"""
+  root.setAttribute('tabindex', '-1'); root.focus(); }"""
 
 KEY_AT_END = """([rootId, i]) => { const el = document.getElementById(rootId).querySelectorAll('[data-param]')[i];
   if (el.type === 'range') return +el.value >= +el.max;

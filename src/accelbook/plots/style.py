@@ -247,9 +247,15 @@ _MAX_ITEMS = 10  # legend entries, categories or diagram labels named in a descr
 UNDESCRIBED = "Figure without titles, axis labels or legend."  # what describe says of a bare figure
 
 
+_TEX = {"\\approx": "≈", "\\times": "×", "\\cdot": "·", "\\leq": "≤", "\\geq": "≥",
+        "\\;": " ", "\\,": " ", "\\!": "", "\\ ": " "}  # mathtext commands read as text
+
+
 def _clean(text: str) -> str:
     """``text`` on one line, with Matplotlib's mathtext markers removed."""
     text = re.sub(r"\\(mathrm|mathit|mathbf|text)\{([^}]*)\}", r"\2", text or "")
+    for tex, plain in _TEX.items():
+        text = text.replace(tex, plain)
     text = text.replace("$", "").replace("\\", "")
     return " ".join(text.split())
 
