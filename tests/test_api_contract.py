@@ -908,6 +908,8 @@ BASES: dict[str, B | Skip] = {
     "plots.style.vendor_colors": B(lambda: dict(vendors=["NVIDIA", "Google"])),
     "plots.style.short_name": B(lambda: dict(name="NVIDIA H100 SXM")),
     "plots.style.standalone_figure": B(lambda: dict(figsize=(3, 2), dpi=40)),
+    "plots.style.describe": B(lambda: dict(fig=_ax().figure)),
+    "plots.style.describe_figures": B(),
     # plots.roofline
     "plots.roofline.roofline_plot": B(lambda: dict(ax=_ax(), ceilings=[("chip", 1e12, 1e11)], points=[("p", 10.0, 1e11)],
                                                    intensity_range=(0.1, 1000.0), title="t")),
