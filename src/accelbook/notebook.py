@@ -405,7 +405,7 @@ def device_summary(info, ceilings=None) -> str:
                 else:
                     why = "above the computed peak: the cores run faster than the clock the system reports"
                 rows.append(("measured ÷ computed peak", f"{ratio:.2f} ({why})"))
-    return markdown_table(["", "this machine"], rows)
+    return markdown_table(["property", "this machine"], rows)
 
 
 # --- Added for "Introduction" and the appendix "Spec tables" -----------------------------------
