@@ -45,14 +45,14 @@ METRICS = ("tokens_per_s_per_chip", "tokens_per_s", "tokens_per_joule")
 """What :func:`ranked_bars` can draw: tokens/s per chip, tokens/s of all the chips of the plan,
 or tokens per joule (each chip at its full TDP). Taught in: chapter 11."""
 
-MEASURED_LABEL = "at the measured matmul rate (achieved.toml)"
+MEASURED_LABEL = "at the measured matmul rate"
 """The legend entry of the hollow marker: the same model with the dense peak replaced by the
 published achievable matmul rate. Taught in: chapter 11."""
 
 _UNIT = {"tokens_per_s_per_chip": "tokens/s", "tokens_per_s": "tokens/s", "tokens_per_joule": "tokens/J"}
-_XLABEL = {"tokens_per_s_per_chip": "tokens/s per chip, at the dense PEAK (log scale)",
-           "tokens_per_s": "tokens/s of all the plan's chips, at the dense PEAK (log scale)",
-           "tokens_per_joule": "tokens per joule, at the dense PEAK and full TDP (log scale)"}
+_XLABEL = {"tokens_per_s_per_chip": "tokens/s per chip, at the dense PEAK",
+           "tokens_per_s": "tokens/s of all the plan's chips, at the dense PEAK",
+           "tokens_per_joule": "tokens per joule, at the dense PEAK and full TDP"}
 _GREY = "#6b6b6b"
 _NAME_FONT = 9.0
 _END_FONT = 8.5
@@ -571,7 +571,8 @@ def _caption(verdicts: list, metric: str, mode: str) -> str:
     binds = Counter(v.binding for v in fit)
     common = max(binds, key=lambda b: (binds[b], -M.BINDINGS.index(b)))
     out = (f"{head}. Best: **{best.name}** with {value} {what} {per}, on {_chips_word(best.devices)[1:]}, "
-           f"bound by {best.binding}. Most chips here are bound by {common} ({binds[common]} of {len(fit)}).")
+           f"bound by {best.binding}. " + (f"All {len(fit)} are bound by {common}." if binds[common] == len(fit) else
+                                            f"Most chips here are bound by {common} ({binds[common]} of {len(fit)})."))
     if metric == "tokens_per_joule" and len(scored) < len(fit):
         k = len(fit) - len(scored)
         out += f" {k} fitting chip{' has' if k == 1 else 's have'} no sourced TDP."
