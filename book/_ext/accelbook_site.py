@@ -148,6 +148,12 @@ THEME_FIXES = {
     "components/theme-switcher.html": [(' aria-label="{{ _(\'Color mode\') }}"', ""),
                                        ('data-mode="', 'aria-hidden="true" data-mode="'),
                                        ("</button>", '<span class="visually-hidden">{{ _(\'Color mode\') }}</span>\n</button>')],
+    # The site's title link in the sidebar sits outside every landmark (axe: region): it becomes a
+    # navigation landmark of its own, named for what it links to.
+    "components/navbar-logo.html": [('<a class="navbar-brand logo" href="{{ href }}">',
+                                     '<nav class="accelbook-home" aria-label="{{ _(\'Home\') }}">'
+                                     '<a class="navbar-brand logo" href="{{ href }}">'),
+                                    ("</p>\n  {% endif %}\n</a>", "</p>\n  {% endif %}\n</a></nav>")],
 }
 
 
