@@ -145,6 +145,26 @@ def test_describe_says_what_is_plotted_against_what_and_what_the_colours_mean():
         style.describe("not a figure")
 
 
+def test_describe_reads_categories_set_as_tick_labels_but_not_formatted_numbers():
+    from matplotlib.figure import Figure
+
+    from accelbook.plots import style
+
+    fig = Figure()
+    ax = fig.add_subplot()
+    ax.barh([2, 1, 0], [3.0, 2.0, 1.0])
+    ax.set_yticks([2, 1, 0], ["H100", "A100", "L4"])  # labels on fixed ticks (a FuncFormatter since Matplotlib 3.5)
+    ax.set_xlabel("tokens/s")
+    assert "One row per category: H100, A100 and L4." in style.describe(fig)
+    numbers = Figure()
+    bx = numbers.add_subplot()
+    bx.plot([1, 2], [1e9, 2e9])
+    bx.set_yticks([1e9, 2e9])
+    bx.yaxis.set_major_formatter(style.si_formatter("B/s"))  # a FuncFormatter of numbers: not categories
+    bx.set(xlabel="n", ylabel="bandwidth")
+    assert "category" not in style.describe(numbers)
+
+
 def test_a_kernels_figures_carry_their_description_as_plain_text():
     """In IPython, use_style makes describe() a figure's text/plain form (what the build turns into alt)."""
     IPython = pytest.importorskip("IPython")

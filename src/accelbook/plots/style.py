@@ -310,8 +310,12 @@ def _categories(ax, which: str) -> list[str]:
     from matplotlib.category import StrCategoryFormatter
 
     axis = ax.xaxis if which == "x" else ax.yaxis
-    if not axis.get_visible() or not isinstance(axis.get_major_formatter(),
-                                                (mticker.FixedFormatter, StrCategoryFormatter)):
+    fmt = axis.get_major_formatter()
+    # set_ticks(ticks, labels) on fixed ticks makes a FuncFormatter over a dict of the labels
+    # (Matplotlib 3.5 and later); any other FuncFormatter formats numbers
+    labelled = isinstance(fmt, mticker.FuncFormatter) and getattr(getattr(fmt.func, "func", None), "__name__",
+                                                                  "") == "_format_with_dict"
+    if not axis.get_visible() or not (labelled or isinstance(fmt, (mticker.FixedFormatter, StrCategoryFormatter))):
         return []
     return [_clean(t.get_text()) for t in axis.get_majorticklabels() if _clean(t.get_text())]
 
