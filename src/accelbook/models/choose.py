@@ -528,6 +528,16 @@ def _unfit(workload, chip, peak, bw, budget, row, t0, notes, reason) -> Verdict:
                    row.source.title if row else None, None, tuple(notes))
 
 
+def _tp_step(workload: Workload, devices: int, batch: int, context: int, peak: float, bandwidth: float,
+             alpha: float, beta: float) -> collectives.TPDecodeStep:
+    """The serving plan's decode step (ring all-reduces), in the workload's weight and cache dtypes."""
+    bpp = float(specs.itemsize(workload.dtype))
+    return collectives.tp_decode_step(workload.model, devices, batch, context, peak, bandwidth, alpha, beta,
+                                      bytes_per_param=bpp, bytes_per_value=bpp,
+                                      kv_bytes_per_value=kvcache.DTYPE_BITS[workload.kv_dtype] / 8,
+                                      algorithm="ring")
+
+
 def _serve(workload: Workload, chip: specs.Chip, t0: float) -> Verdict:
     notes: list[str] = []
     cfg = workload.model
@@ -544,9 +554,7 @@ def _serve(workload: Workload, chip: specs.Chip, t0: float) -> Verdict:
     link, alpha, beta = _link(chip, devices, notes)
 
     def step(rate: float) -> collectives.TPDecodeStep:
-        return collectives.tp_decode_step(cfg, devices, workload.batch, workload.context, rate, bw, alpha, beta,
-                                          bytes_per_param=bpp, bytes_per_value=bpp, kv_bytes_per_value=kvb,
-                                          algorithm="ring")
+        return _tp_step(workload, devices, workload.batch, workload.context, rate, bw, alpha, beta)
 
     s = step(peak)
     held = kvcache.weight_params(cfg) * bpp / devices + s.kv_bytes_per_device
@@ -733,11 +741,8 @@ class DecodeTimes:
         b = checks.positive_int("b", b, maximum=self.workload.batch)
         if b not in self._lines:
             w, v = self.workload, self.verdict
-            bpp = float(specs.itemsize(w.dtype))
-            kvb = kvcache.DTYPE_BITS[w.kv_dtype] / 8
-            s1, s2 = (collectives.tp_decode_step(w.model, v.devices, b, c, v.peak_flops, v.memory_bandwidth,
-                                                 v.alpha, v.beta, bytes_per_param=bpp, bytes_per_value=bpp,
-                                                 kv_bytes_per_value=kvb, algorithm="ring") for c in (1, 2))
+            s1, s2 = (_tp_step(w, v.devices, b, c, v.peak_flops, v.memory_bandwidth, v.alpha, v.beta)
+                      for c in (1, 2))
             self._lines[b] = (2 * s1.compute_time - s2.compute_time, s2.compute_time - s1.compute_time,
                               2 * s1.memory_time - s2.memory_time, s2.memory_time - s1.memory_time, s1.comm_time)
         return self._lines[b]
