@@ -99,3 +99,40 @@ def pytest_sessionfinish(session, exitstatus):
             proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+# The built site in a browser (tests/browsing.py): one server, one chromium, one tour of every page
+# in both themes, shared by tests/test_site.py and tests/test_a11y.py.
+@pytest.fixture(scope="session")
+def site(built_book):
+    """(html folder, base URL) of the clean build, served on a local port."""
+    import browsing
+
+    proc, html_dir = built_book
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
+    with browsing.serve(html_dir) as base:
+        yield html_dir, base
+
+
+@pytest.fixture(scope="session")
+def browser():
+    import browsing
+
+    with browsing.launch() as b:
+        yield b
+
+
+@pytest.fixture(scope="session")
+def tour(site, browser):
+    """Every page opened once per theme, with what the site's and accessibility tests check
+    (:func:`browsing.take_tour`); the time each step took lands in book/_build/screenshots/tour.json."""
+    import json
+
+    import browsing
+
+    html_dir, base = site
+    found = browsing.take_tour(browser, base, html_dir)
+    browsing.SHOTS.mkdir(parents=True, exist_ok=True)
+    (browsing.SHOTS / "tour.json").write_text(json.dumps(
+        {theme: {page: rec["seconds"] for page, rec in pages.items()} for theme, pages in found.items()}, indent=2))
+    return found

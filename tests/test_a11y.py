@@ -11,7 +11,8 @@
   Tab reaches it, the arrow keys or the space bar change it, and the figure and its alternative
   text follow.
 
-Each page is opened once per theme, in one browser (the fixtures of tests/test_site.py).
+Each page is opened once per theme, in one browser, by the ``tour`` fixture (tests/conftest.py,
+tests/browsing.py) that the site's tests share; the tests here read what it recorded.
 """
 
 from __future__ import annotations
@@ -23,15 +24,13 @@ import re
 import sys
 
 import pytest
-import yaml
 
-from test_site import SHOTS, Visit, browser, site  # noqa: F401  (fixtures shared with the site's tests)
+from browsing import AXE_TAGS, SHOTS, toc_pages
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "book" / "_ext"))
 
 MIN_WORDS = 6  # fewer words cannot say what is plotted against what
-AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa", "best-practice"]
 FAILING = ("serious", "critical")
 IMPACTS = ("minor", "moderate", "serious", "critical")
 FILE_NAME = re.compile(r"(^|[/\\])[\w.-]+\.(png|jpe?g|gif|svg|webp)$|^\.\./|/_images/", re.I)
@@ -40,32 +39,6 @@ FILE_NAME = re.compile(r"(^|[/\\])[\w.-]+\.(png|jpe?g|gif|svg|webp)$|^\.\./|/_im
 # -------------------------------------------------------------------------------------------------
 # The pages
 # -------------------------------------------------------------------------------------------------
-def toc_pages() -> list[str]:
-    """Every page of book/_toc.yml, as its path in the built site (chapter 11 and later included)."""
-    toc = yaml.safe_load((ROOT / "book" / "_toc.yml").read_text())
-    files = [toc["root"]]
-
-    def walk(entries):
-        for e in entries or []:
-            if "file" in e:
-                files.append(e["file"])
-            walk(e.get("sections"))
-            walk(e.get("chapters"))
-
-    for part in toc.get("parts", []):
-        walk(part.get("chapters"))
-    walk(toc.get("chapters"))
-    return [f"{f}.html" for f in files]
-
-
-def all_pages(html_dir: pathlib.Path) -> list[str]:
-    """The table of contents' pages, then the site's own pages that exist (search, index)."""
-    pages = toc_pages()
-    missing = [p for p in pages if not (html_dir / p).is_file()]
-    assert not missing, f"pages of the table of contents not built: {missing}"
-    return pages + [p for p in ("search.html", "genindex.html") if (html_dir / p).is_file()]
-
-
 class _Images(html.parser.HTMLParser):
     """The <img> tags inside the page's <article> (the chapter's text, figures and explorables)."""
 
@@ -225,107 +198,13 @@ def test_every_figure_has_alternative_text_that_says_what_it_shows(built_book):
 # -------------------------------------------------------------------------------------------------
 # In the browser: axe-core on every page in both themes, and the explorables from the keyboard
 # -------------------------------------------------------------------------------------------------
-AXE_RUN = """(tags) => axe.run(document, {runOnly: {type: 'tag', values: tags}, resultTypes: ['violations']})
-  .then(r => r.violations.map(v => ({id: v.id, impact: v.impact, help: v.help,
-                                     targets: v.nodes.map(n => n.target.join(' '))})))"""
-
-CONTROLS = """(rootId) => {
-  const root = document.getElementById(rootId);
-  return [...root.querySelectorAll('[data-param]')].map(el => {
-    const named = [...(el.labels || [])].map(l => l.textContent.trim()).join(' ')
-      || el.getAttribute('aria-label')
-      || (el.getAttribute('aria-labelledby') || '').split(' ').map(i => document.getElementById(i))
-           .filter(Boolean).map(e => e.textContent.trim()).join(' ');
-    return {kind: el.type || el.tagName.toLowerCase(), name: (named || '').trim(), tabindex: el.tabIndex};
-  });
-}"""
-
-STATE = """(rootId) => {
-  const root = document.getElementById(rootId);
-  const img = root.querySelector('img.accelbook-explore-figure');
-  return {frame: root.getAttribute('data-frame'), src: img.src.length + ':' + img.src.slice(-64), alt: img.alt,
-          caption: root.querySelector('.accelbook-explore-caption').innerHTML,
-          values: [...root.querySelectorAll('[data-param]')].map(e => e.type === 'checkbox' ? String(e.checked) : e.value),
-          focused: [...root.querySelectorAll('[data-param]')].indexOf(document.activeElement)};
-}"""
-
-# Sequential focus navigation starts from the explorable's box (focusable by script only, tabindex -1):
-# the next Tab goes to its first control.
-START_AT = """(rootId) => { const root = document.getElementById(rootId);
-  root.setAttribute('tabindex', '-1'); root.focus(); }"""
-
-KEY_AT_END = """([rootId, i]) => { const el = document.getElementById(rootId).querySelectorAll('[data-param]')[i];
-  if (el.type === 'range') return +el.value >= +el.max;
-  if (el.tagName === 'SELECT') return el.selectedIndex === el.options.length - 1;
-  return false; }"""
-
-
-def _keyboard(page, root_id: str) -> list[str]:
-    """Tab to each control of one explorable and change it with keys; the problems found."""
-    problems = []
-    controls = page.evaluate(CONTROLS, root_id)
-    for i, c in enumerate(controls):
-        if not c["name"]:
-            problems.append(f"control {i} ({c['kind']}) has no accessible name")
-    page.locator(f"#{root_id}").scroll_into_view_if_needed()
-    page.evaluate(START_AT, root_id)
-    for i, c in enumerate(controls):
-        page.keyboard.press("Tab")
-        before = page.evaluate(STATE, root_id)
-        if before["focused"] != i:
-            problems.append(f"Tab does not reach control {i} ({c['kind']} {c['name']!r}): focus on {before['focused']}")
-            page.evaluate("([r, i]) => document.getElementById(r).querySelectorAll('[data-param]')[i].focus()",
-                          [root_id, i])
-        if c["kind"] == "checkbox":
-            keys = ["Space"]
-        else:  # arrows step through the values, and back from the last one
-            keys = ["ArrowLeft", "ArrowUp"] if page.evaluate(KEY_AT_END, [root_id, i]) else ["ArrowRight", "ArrowDown"]
-            keys = keys[:1] if c["kind"] == "range" else keys[1:]
-        changed = False
-        for _ in range(4):  # a value can leave the figure as it was: the next one must not
-            for key in keys:
-                page.keyboard.press(key)
-            page.evaluate("(r) => document.getElementById(r).querySelector('img.accelbook-explore-figure').decode()",
-                          root_id)
-            after = page.evaluate(STATE, root_id)
-            if after["values"][i] == before["values"][i]:
-                problems.append(f"{'+'.join(keys)} does not change control {i} ({c['kind']} {c['name']!r})")
-                break
-            if after["alt"] == before["alt"]:
-                problems.append(f"control {i} ({c['name']!r}) changed but the figure's alt text did not")
-            if after["src"] != before["src"] or after["caption"] != before["caption"]:
-                changed = True
-                break
-            if c["kind"] == "checkbox":
-                break
-        if not changed and not any(f"control {i} " in p for p in problems):
-            problems.append(f"changing control {i} ({c['kind']} {c['name']!r}) from the keyboard never changes the figure")
-    return problems
-
-
 @pytest.fixture(scope="module")
-def audit(site, browser):  # noqa: F811
-    """Every page opened once per theme: axe's violations, and (light theme) the explorables'
-    keyboard checks. {"axe": {theme: {page: [violation]}}, "keyboard": {page#id: [problem]}}."""
-    html_dir, base = site
-    axe = html_dir / "vendor" / "axe-core" / "axe.min.js"
-    assert axe.is_file(), "axe-core is missing from the built site: book/_ext/vendor.py fetches it (make vendor)"
-    out = {"axe": {}, "keyboard": {}}
-    for theme in ("light", "dark"):
-        out["axe"][theme] = {}
-        for path in all_pages(html_dir):
-            v = Visit(browser, base, path, theme=theme)
-            try:
-                assert v.page.evaluate("() => document.documentElement.dataset.theme") == theme, (path, theme)
-                v.typeset()
-                v.page.add_script_tag(path=str(axe))
-                out["axe"][theme][path] = v.page.evaluate(AXE_RUN, AXE_TAGS)
-                if theme == "light":
-                    for root_id in v.page.evaluate(
-                            "() => [...document.querySelectorAll('.accelbook-explore')].map(e => e.id)"):
-                        out["keyboard"][f"{path}#{root_id}"] = _keyboard(v.page, root_id)
-            finally:
-                v.close()
+def audit(tour):
+    """axe's violations from the tour, {theme: {page: [violation]}}, and the explorables' keyboard
+    problems, {page#id: [problem]}; the counts per page land in book/_build/screenshots/axe.json."""
+    out = {"axe": {theme: {page: rec["axe"] for page, rec in pages.items()} for theme, pages in tour.items()},
+           "keyboard": {f"{page}#{root_id}": problems for page, rec in tour["light"].items()
+                        for root_id, problems in rec["keyboard"].items()}}
     SHOTS.mkdir(parents=True, exist_ok=True)
     counts = {theme: {page: {imp: sum(1 for x in found if x["impact"] == imp) for imp in IMPACTS}
                       | {"rules": sorted({f"{x['id']} ({x['impact']})" for x in found})}

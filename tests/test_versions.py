@@ -12,7 +12,9 @@ In each, accelbook is installed the way the chapters' install cell installs it (
 --no-deps`, here from a copy of this checkout), every accelbook module is imported (pkgutil walk),
 and every chapter runs top to bottom in a kernel of that environment's own Python
 (a kernelspec installed into the venv with `ipykernel install --prefix`; a first cell asserts the
-kernel's prefix and its jax version) with `JAX_PLATFORMS=cpu`, `ACCELBOOK_EXPLORE=live` and
+kernel's prefix and its jax version; the last, that the kernel read the lane's ceilings file: the
+ceilings are measured once per environment, as a book build measures them once, not in every
+chapter's kernel) with `JAX_PLATFORMS=cpu`, `ACCELBOOK_EXPLORE=live` and
 `MPLBACKEND` unset (the inline backend). After a chapter's own cells one extra cell moves every
 control of every live explorable (`accelbook.explore.live()`) once and back: each move must redraw
 (the PNG or the caption changes) without an error. Every explorable a chapter declares
@@ -118,6 +120,10 @@ assert accelbook.__file__.startswith({prefix!r}), accelbook.__file__
 # Last cell: move every control of every live explorable once, check the redraw, move it back.
 MOVE_CONTROLS = """\
 import json as _json
+from accelbook.measure import device_ceilings as _ceilings
+# the chapter read the lane's ceilings instead of measuring its own (checked last: a chapter may
+# need its first JAX call to come after its own set-up, as chapter 10's virtual devices do)
+assert _ceilings.build_measurement() is not None, "the lane's ceilings file does not describe this kernel's device"
 import ipywidgets as _w
 from accelbook import explore as _explore
 
@@ -209,6 +215,7 @@ class Env:
         self.kernel = f"accelbook-{label}"
         self.home = tmp / "home"  # Jupyter and IPython settings of this run only
         self.home.mkdir()
+        self.ceilings = tmp / "ceilings.json"  # measured once for the lane, as a book build does
         self.timings = {}
         start = time.perf_counter()
         venv.create(self.prefix, with_pip=True)
@@ -225,7 +232,8 @@ class Env:
         self.timings["install"] = time.perf_counter() - start
 
     def env(self) -> dict:
-        return clean_env(JAX_PLATFORMS="cpu", ACCELBOOK_EXPLORE="live",
+        extra = {"ACCELBOOK_CEILINGS": str(self.ceilings)} if self.ceilings.is_file() else {}
+        return clean_env(JAX_PLATFORMS="cpu", ACCELBOOK_EXPLORE="live", **extra,
                          JUPYTER_PATH=str(self.prefix / "share" / "jupyter"),
                          JUPYTER_CONFIG_DIR=str(self.home / "jupyter-config"),
                          JUPYTER_DATA_DIR=str(self.home / "jupyter-data"),
@@ -268,10 +276,19 @@ def lane(tmp: pathlib.Path, label: str, requirements: list[str], pip_args: list[
     """Build one environment, import every module in it, run every notebook in it (saving the
     executed copies under ``tmp/executed`` with ``save``). Never raises: what failed is in the
     result, for the tests to report."""
-    out = {"env": None, "error": None, "imports": None, "chapters": {}}
+    out = {"env": None, "error": None, "imports": None, "ceilings": None, "chapters": {}}
     try:
         env = out["env"] = Env(tmp, label, requirements, pip_args)
         out["imports"] = env.driver({"mode": "imports"})
+        # the ceilings, measured once in this environment and read by every chapter (as the book's
+        # build does, book/_ext/accelbook_ceilings.py), instead of once per chapter's kernel
+        start = time.perf_counter()
+        proc = subprocess.run([str(env.python), "-m", "accelbook.measure.device_ceilings", "--write",
+                               str(env.ceilings)], capture_output=True, text=True, timeout=INSTALL_TIMEOUT,
+                              env=env.env())
+        assert proc.returncode == 0 and env.ceilings.is_file(), f"{label}: ceilings: {proc.stderr[-2000:]}"
+        out["ceilings"] = proc.stdout.strip()
+        env.timings["ceilings"] = time.perf_counter() - start
         (tmp / "executed").mkdir()
         for nb in notebooks:
             out["chapters"][nb.name] = env.execute(nb, tmp / "executed" / nb.name if save else None)
@@ -311,7 +328,8 @@ def lanes(tmp_path_factory) -> dict:
     for k, r in result.items():
         env = r["env"]
         chapters = {name: round(c["seconds"], 1) for name, c in r["chapters"].items()}
-        print(f"{k}: build {env.timings.get('install', 0) if env else 0:.0f} s; chapters {chapters}")
+        print(f"{k}: build {env.timings.get('install', 0) if env else 0:.0f} s; ceilings "
+              f"{env.timings.get('ceilings', 0) if env else 0:.0f} s ({r['ceilings']}); chapters {chapters}")
     print(f"both environments: {time.perf_counter() - _BACKGROUND['start']:.0f} s wall, of which the "
           f"suite waited {time.perf_counter() - waited:.0f} s")
     return result

@@ -34,6 +34,7 @@ import yaml
 BOOK = pathlib.Path(__file__).resolve().parents[1]
 HTML = BOOK / "_build" / "html"
 OUT = BOOK / "_build" / "pdf" / "accelbook.pdf"
+TIMEOUT_MS = 180_000  # a hang guard for one step of printing a page, not a speed check
 
 MM = 96 / 25.4  # CSS px per millimetre (Chromium prints 96 CSS px to the inch)
 PAGE_W_MM, PAGE_H_MM = 210.0, 297.0  # A4
@@ -230,6 +231,7 @@ def _print_page(browser, base: str, site: str, path: str, dpis: dict | None = No
     "explorables": [ids], "figures": [(printed CSS px, natural px, class)]}."""
     # The viewport is the printed text width, so that what is measured here is what is printed.
     context = browser.new_context(viewport={"width": round(TEXT_WIDTH_IN * 96), "height": 1400})
+    context.set_default_timeout(TIMEOUT_MS)
     context.add_init_script("localStorage.setItem('theme', 'light'); localStorage.setItem('mode', 'light');")
     outside: list[str] = []
 
@@ -244,15 +246,18 @@ def _print_page(browser, base: str, site: str, path: str, dpis: dict | None = No
     context.route("**/*", route)
     try:
         page = context.new_page()
-        page.goto(base + path, wait_until="load")
-        page.wait_for_load_state("networkidle")
+        page.goto(base + path, wait_until="load", timeout=TIMEOUT_MS)
+        # settled: every image decoded and the fonts ready (Playwright's "networkidle" waits for
+        # 500 ms without a request, which a busy machine may not give a heavy page in time)
+        page.wait_for_function("() => document.fonts.status === 'loaded' && [...document.images].every(i => i.complete)",
+                               timeout=TIMEOUT_MS)
         if any("mathjax" in u.lower() for u in outside):
             raise PdfError(f"{path}: the page loads MathJax from outside the book ({outside[0]}); "
                            "run `make vendor` (the npm registry) and rebuild the book, so that the "
                            "site serves MathJax itself and the math can be typeset offline")
         if page.evaluate("() => !!document.querySelector('script[src*=\"mathjax\"]')"):
             page.wait_for_function("() => window.MathJax && MathJax.startup && MathJax.startup.promise",
-                                   timeout=60_000)
+                                   timeout=TIMEOUT_MS)
             page.evaluate("() => MathJax.startup.promise")
         page.add_style_tag(content=PRINT_CSS)
         explorables = page.evaluate(PREPARE_JS, [site, path, dpis or {}, svgs or {}])
@@ -273,6 +278,7 @@ def _print_page(browser, base: str, site: str, path: str, dpis: dict | None = No
 def _print_html(browser, body: str, margin: dict | None = None) -> bytes:
     """Print a small HTML document of this script's own (cover, contents, page numbers)."""
     context = browser.new_context()
+    context.set_default_timeout(TIMEOUT_MS)
     context.route("**/*", lambda r: r.abort() if not r.request.url.startswith("data:") else r.continue_())
     try:
         page = context.new_page()
