@@ -1,5 +1,5 @@
 """The built book in a real browser (Debian's chromium through Playwright), for the site's and the
-accessibility tests: one local server, one browser, and one tour that opens every page once per
+accessibility tests: one local server, and one tour (in a browser of its own) that opens every page once per
 theme and records everything those tests check.
 
 Every page is served from a local HTTP server; every request that leaves it is blocked and

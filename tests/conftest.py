@@ -101,8 +101,8 @@ def pytest_sessionfinish(session, exitstatus):
             proc.kill()
 
 
-# The built site in a browser (tests/browsing.py): one server, one chromium, one tour of every page
-# in both themes, shared by tests/test_site.py and tests/test_a11y.py.
+# The built site in a browser (tests/browsing.py): one server and one tour of every page in both
+# themes, shared by tests/test_site.py and tests/test_a11y.py.
 @pytest.fixture(scope="session")
 def site(built_book):
     """(html folder, base URL) of the clean build, served on a local port."""
@@ -115,23 +115,18 @@ def site(built_book):
 
 
 @pytest.fixture(scope="session")
-def browser():
-    import browsing
-
-    with browsing.launch() as b:
-        yield b
-
-
-@pytest.fixture(scope="session")
-def tour(site, browser):
+def tour(site):
     """Every page opened once per theme, with what the site's and accessibility tests check
-    (:func:`browsing.take_tour`); the time each step took lands in book/_build/screenshots/tour.json."""
+    (:func:`browsing.take_tour`); the time each step took lands in book/_build/screenshots/tour.json.
+    Its browser is closed before the fixture returns: Playwright's sync API allows one running
+    instance per thread, and tests/test_pdf.py starts its own."""
     import json
 
     import browsing
 
     html_dir, base = site
-    found = browsing.take_tour(browser, base, html_dir)
+    with browsing.launch() as browser:
+        found = browsing.take_tour(browser, base, html_dir)
     browsing.SHOTS.mkdir(parents=True, exist_ok=True)
     (browsing.SHOTS / "tour.json").write_text(json.dumps(
         {theme: {page: rec["seconds"] for page, rec in pages.items()} for theme, pages in found.items()}, indent=2))

@@ -500,6 +500,11 @@ BASES: dict[str, B | Skip] = {
     "models.choose.Tail": Skip("a record built only by choose.serve_tail"),
     "models.choose.serve_tail": B(lambda: dict(workload=_choose_serve(), chip="h100-sxm", rate=50.0, output=16,
                                                prompt=64, requests=20, seed=0, t0=0.0)),
+    "models.choose.Load": Skip("a record built only by choose.max_load"),
+    "models.choose.saturation_rate": B(lambda: dict(workload=_choose_serve(), chip="h100-sxm", output=16, prompt=64,
+                                                    t0=0.0)),
+    "models.choose.max_load": B(lambda: dict(workload=_choose_serve(), chip="h100-sxm", ttft_target=1.0, output=16,
+                                             prompt=64, requests=20, seed=0, t0=0.0, rel_tol=0.5)),
     # plots.choose
     "plots.choose.ranked_bars": B(lambda: dict(ax=_ax(), verdicts=[_choose().evaluate(_choose_serve(), "h100-sxm")],
                                               metric="tokens_per_s_per_chip", target=0.05, label="serve")),

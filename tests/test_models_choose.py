@@ -390,6 +390,77 @@ def test_serve_tail_refuses_training_and_a_chip_that_cannot_hold_the_model():
         choose.serve_tail(huge, "l4", 1.0)
 
 
+def test_decode_times_fast_path_gives_the_checked_answer_and_still_refuses_bad_contexts():
+    v = _plan("tpu-v5e")
+    times = choose.DecodeTimes(SERVE8, v)
+    slow = times(np.int64(5), np.float64(700.5))  # numpy scalars take the checked path
+    assert times(5, 700.5) == slow and times(5, np.float64(700.5)) == slow  # a batch already priced
+    for bad in (-1.0, math.nan, math.inf):
+        with pytest.raises(ValueError, match="c="):
+            times(5, bad)
+
+
+# -- the most load a plan carries within its targets --------------------------------------------------
+
+@pytest.mark.parametrize("chip", ["h100-sxm", "tpu-v5e"])
+def test_saturation_rate_is_what_an_overloaded_simulated_server_completes(chip):
+    """Closed form against the simulator: offered four times the saturation rate, a continuous-
+    batching server runs full batches back to back and completes requests at that rate."""
+    sat = choose.saturation_rate(SERVE8, chip, output=64)
+    v = _plan(chip)
+    prompt = SERVE8.context - 64
+    by_hand = 1 / (choose.PrefillTimes(SERVE8, v)(prompt) + 64 * choose.DecodeTimes(SERVE8, v)(8, prompt + 32) / 8)
+    assert sat == pytest.approx(by_hand, rel=1e-12)
+    r = choose.serve_tail(SERVE8, chip, 4 * sat, output=64, requests=400)
+    completed = r.token_throughput / 64  # requests/s
+    assert r.mean_batch > 0.95 * SERVE8.batch
+    assert completed == pytest.approx(sat, rel=0.05)
+
+
+def test_max_load_is_a_boundary_that_a_scan_of_loads_agrees_with():
+    w = choose.Workload("serve", "llama-3-8b", batch=16, context=4096, tpot_target=0.020)
+    found = choose.max_load(w, "a100-80gb", ttft_target=2.0, requests=120, rel_tol=0.05)
+    assert 0 < found.rate < found.missed <= found.rate * 1.05 and found.missed <= found.saturation
+    assert found.rate_per_device == found.rate / found.devices
+    assert found.tail.rate == found.rate and found.tail.tpot_p99 <= 0.020 and found.tail.ttft_p99 <= 2.0
+    assert found.limit in ("p99 TPOT", "p99 TTFT", "saturation")
+    # an independent scan of loads with the same sample path: every load up to the answer meets both
+    # targets, every load from the first miss on misses one, as the answer's limit says
+    meets = lambda t: t.tpot_p99 <= 0.020 and t.ttft_p99 <= 2.0  # noqa: E731
+    for rate in np.geomspace(found.saturation * 0.05, found.saturation * 0.999, 12):
+        t = choose.serve_tail(w, "a100-80gb", rate, requests=120)
+        if rate <= found.rate:
+            assert meets(t), rate
+        elif rate >= found.missed:
+            assert not meets(t), rate
+    if found.limit != "saturation":
+        t = choose.serve_tail(w, "a100-80gb", found.missed, requests=120)
+        assert (t.tpot_p99 > 0.020) if found.limit == "p99 TPOT" else (t.ttft_p99 > 2.0)
+
+
+def test_max_load_is_zero_when_a_lone_request_misses_and_grows_as_a_target_loosens():
+    w = choose.Workload("serve", "llama-3-8b", batch=16, context=4096, tpot_target=0.020)
+    v = choose.evaluate(w, "l4")
+    # alone, a request decodes at batch 1: on these chips that step is already over the target
+    assert choose.DecodeTimes(w, v)(1, 4096 - 256) > 0.020
+    none = choose.max_load(w, "l4", ttft_target=2.0)
+    assert none.rate == 0.0 and none.tail is None and none.limit == "p99 TPOT" and none.simulations == 1
+    tight = choose.max_load(w, "h100-sxm", ttft_target=0.5, requests=120)
+    loose = choose.max_load(w, "h100-sxm", ttft_target=5.0, requests=120)
+    assert tight.rate <= loose.rate < loose.saturation
+    assert tight.limit == "p99 TTFT"
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(), "needs a target"), (dict(ttft_target=0.0), "ttft_target="), (dict(ttft_target=1.0, rel_tol=0.0), "rel_tol="),
+    (dict(ttft_target=1.0, rel_tol=2.0), "rel_tol="), (dict(ttft_target=1.0, requests=0), "requests="),
+    (dict(ttft_target=1.0, output=4096), "output=4096"),
+])
+def test_max_load_names_a_bad_argument(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        choose.max_load(dataclasses.replace(SERVE8, tpot_target=None), "h100-sxm", **kwargs)
+
+
 # -- the boring rule and the ranking in words ------------------------------------------------------
 
 def test_flop_utilization_is_the_compute_share_of_the_step():

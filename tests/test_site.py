@@ -136,6 +136,12 @@ def test_colab_button_opens_this_pages_notebook_edition(site, tour):
         assert (ROOT / "notebooks" / f"{page.stem}.ipynb").is_file()
 
 
+@pytest.fixture(scope="module")
+def browser():
+    with browsing.launch() as b:
+        yield b
+
+
 @pytest.mark.parametrize("word, chapter", [("systolic", "06_tpu_systolic"), ("roofline", "02_roofline")])
 def test_search_finds_a_chapter_by_a_word_of_its_text(site, browser, word, chapter):
     _, base = site

@@ -26,10 +26,10 @@ exported to HTML with Colab's nbconvert, and the tests read what a reader sees: 
 filled with this run's numbers (no "…" left, no raw role, no "nan"), every solution collapsed. The
 floor lane runs the chapters' source. Every chapter runs in both environments (no subset). The two environments are built and run
 side by side, one thread each (the work happens in their subprocesses; the machine has 2 cores).
-Measured on the project's 2-core machine (2026-12, chapters of commit 8302b57): building an
-environment (venv, pip install, accelbook, kernelspec) takes 72 s (colab) and 75 s (floor); its six
-chapters take 162 s (colab) and 124 s (floor); the whole module 260 s of wall time. The fixture
-prints these numbers (`pytest -s`). Timeouts: 600 s per cell (nbclient), 900 s per chapter and
+Measured on the project's 2-core machine (2026-12-08, eleven chapters): building an environment
+(venv, pip install, accelbook, kernelspec) takes 60 s (colab) and 65 s (floor), measuring its
+ceilings 12 to 14 s; the chapters take 335 s (colab, with the spec tables) and 267 s (floor); the
+whole module 522 s of wall time. The fixture prints these numbers (`pytest -s`). Timeouts: 600 s per cell (nbclient), 900 s per chapter and
 per pip install.
 """
 

@@ -748,8 +748,13 @@ class DecodeTimes:
         return self._lines[b]
 
     def __call__(self, b, c) -> float:
-        c = checks.real("c", c, nonnegative=True)
-        f0, f1, m0, m1, comm = self.terms(int(b) if isinstance(b, float) and b.is_integer() else b)
+        # the simulator calls this once per step: a batch already priced and a plain finite c >= 0
+        # skip the checks (tens of thousands of calls in a lightly loaded run)
+        line = self._lines.get(b) if type(b) is int else None
+        if line is None or not ((isinstance(c, float) or type(c) is int) and 0 <= c < math.inf):
+            c = checks.real("c", c, nonnegative=True)
+            line = self.terms(int(b) if isinstance(b, float) and b.is_integer() else b)
+        f0, f1, m0, m1, comm = line
         return self.verdict.overhead_time + max(f0 + f1 * c, m0 + m1 * c) + comm
 
 
@@ -821,10 +826,45 @@ def serve_tail(workload: Workload, chip: str | specs.Chip, rate: float, *, outpu
     a chip on which the workload does not fit; ``KeyError`` for an unknown chip.
     Taught in: "How to choose" (chapter 11).
     """
+    rate = checks.real("rate", rate, positive=True, maximum=1e9)
+    requests = checks.positive_int("requests", requests, maximum=100_000)
+    seed = checks.nonneg_int("seed", seed)
+    workload, v, prompt, output = _serving_plan(workload, chip, output, prompt, t0)
+    reqs = serving.make_requests(serving.arrival_times(requests, rate, seed=seed), prompt=prompt, output=output)
+    run = serving.simulate(reqs, DecodeTimes(workload, v), policy="continuous", max_batch=workload.batch,
+                           prefill_time=PrefillTimes(workload, v))
+    s = run.summary((50, 99))
+    meets = None if workload.tpot_target is None else bool(s["tpot_p99"] <= workload.tpot_target)
+    return Tail(v.chip, v.name, v.devices, rate, v.step_time, s["tpot_p50"], s["tpot_p99"], s["ttft_p50"],
+                s["ttft_p99"], s["token_throughput"], s["utilization"], s["mean_batch"], meets, requests, prompt,
+                output)
+
+
+def saturation_rate(workload: Workload, chip: str | specs.Chip, *, output: int = 256, prompt: int | None = None,
+                    t0: float = 0.0) -> float:
+    """The load (requests/s) above which a serving plan's queue grows without bound, in closed form.
+
+    Every request needs one prefill of ``prompt`` tokens, ``P(prompt)`` (:class:`PrefillTimes`),
+    and ``output`` decode steps shared with up to ``B = workload.batch`` others; a decode step of
+    ``b`` sequences at context ``c`` takes ``T(b, c)`` (:class:`DecodeTimes`), and ``b / T(b, c)``
+    is largest at ``b = B`` (``T`` is affine in ``b`` with a positive intercept). The server is
+    busy ``rate · (P(prompt) + output · T(B, c) / B)`` of the time at best, with ``c = prompt +
+    output / 2`` (the mean context a request decodes at), so a load at or above
+    ``1 / (P(prompt) + output · T(B, c) / B)`` saturates it. A necessary bound: the p99 targets of
+    :func:`max_load` usually bind well below it. Arguments as :func:`serve_tail`.
+    Taught in: "How to choose" (chapter 11).
+    """
+    workload, v, prompt, output = _serving_plan(workload, chip, output, prompt, t0)
+    decode, prefill = DecodeTimes(workload, v), PrefillTimes(workload, v)
+    b = workload.batch
+    return 1.0 / (prefill(prompt) + output * decode(b, prompt + output / 2) / b)
+
+
+def _serving_plan(workload, chip, output, prompt, t0):
+    """(workload, verdict, prompt, output) for a serving simulation, checked (see serve_tail)."""
     workload = _workload(workload)
     if workload.mode != "serve":
-        raise ValueError(f"workload.mode={workload.mode!r}: serve_tail simulates serving; allowed: 'serve'")
-    rate = checks.real("rate", rate, positive=True, maximum=1e9)
+        raise ValueError(f"workload.mode={workload.mode!r}: a serving simulation needs mode 'serve'")
     output = checks.positive_int("output", output, maximum=workload.context)
     if prompt is None:
         if output >= workload.context:
@@ -835,19 +875,94 @@ def serve_tail(workload: Workload, chip: str | specs.Chip, rate: float, *, outpu
     if prompt + output > workload.context:
         raise ValueError(f"prompt + output = {prompt + output} tokens exceeds workload.context={workload.context}, "
                          "the cache the plan was sized for")
-    requests = checks.positive_int("requests", requests, maximum=100_000)
-    seed = checks.nonneg_int("seed", seed)
-    v = evaluate(workload, chip, t0)
+    v = evaluate(workload, chip, _t0(t0))
     if not v.fits:
         raise ValueError(f"chip={v.chip!r}: the workload does not fit ({v.notes[-1]})")
-    reqs = serving.make_requests(serving.arrival_times(requests, rate, seed=seed), prompt=prompt, output=output)
-    run = serving.simulate(reqs, DecodeTimes(workload, v), policy="continuous", max_batch=workload.batch,
-                           prefill_time=PrefillTimes(workload, v))
-    s = run.summary((50, 99))
-    meets = None if workload.tpot_target is None else bool(s["tpot_p99"] <= workload.tpot_target)
-    return Tail(v.chip, v.name, v.devices, rate, v.step_time, s["tpot_p50"], s["tpot_p99"], s["ttft_p50"],
-                s["ttft_p99"], s["token_throughput"], s["utilization"], s["mean_batch"], meets, requests, prompt,
-                output)
+    return workload, v, prompt, output
+
+
+@dataclasses.dataclass(frozen=True)
+class Load:
+    """What :func:`max_load` returns: the ``chip`` and its ``devices``; ``rate``, the highest load
+    found (requests/s) at which the p99 targets hold, or 0.0 when even the lightest load misses
+    them; ``rate_per_device`` (``rate / devices``); ``tail``, the :class:`Tail` simulated at
+    ``rate`` (None when ``rate`` is 0); ``missed``, the load just above (within ``1 + rel_tol``)
+    that misses, or the saturation rate itself; ``limit``, what stops a higher load: ``"p99
+    TPOT"`` or ``"p99 TTFT"`` (the target that load misses; both missed: TPOT is named) or
+    ``"saturation"`` (every load below it met the targets); ``saturation``,
+    :func:`saturation_rate`; ``tpot_target`` and ``ttft_target`` (seconds; None when not
+    checked); ``simulations`` run. Taught in: "How to choose" (chapter 11)."""
+
+    chip: str
+    name: str
+    devices: int
+    rate: float
+    rate_per_device: float
+    tail: Tail | None
+    missed: float
+    limit: str
+    saturation: float
+    tpot_target: float | None
+    ttft_target: float | None
+    simulations: int
+
+
+def max_load(workload: Workload, chip: str | specs.Chip, *, ttft_target: float | None = None, output: int = 256,
+             prompt: int | None = None, requests: int = 200, seed: int = 0, t0: float = 0.0,
+             rel_tol: float = 0.05) -> Load:
+    """The highest load (requests/s) that a serving plan carries with its p99 targets met.
+
+    Targets: ``workload.tpot_target`` (p99 time per output token) and ``ttft_target`` (p99 time
+    to the first token, seconds); at least one is needed. A load at or above
+    :func:`saturation_rate` never counts as carried: its queue grows without bound in a long
+    enough run, whatever a short one shows. Every load is simulated by :func:`serve_tail` with the
+    same ``seed``: the arrival times of one load are those of another, scaled (common random
+    numbers), so the tail grows with the load along one sample path and a bisection applies. The
+    search brackets the load between ``saturation_rate · 1e-3`` and ``saturation_rate`` and
+    halves the bracket on a log scale until its ends are within ``1 + rel_tol``. The answer is a
+    boundary of that sample path (``requests`` arrivals): another seed or more requests move it a
+    little, and a longer run is the honest check of a plan near its limit. ``ValueError`` names a
+    bad argument or a workload with no target; ``KeyError`` an unknown chip.
+    Taught in: "How to choose" (chapter 11).
+    """
+    workload, v, prompt, output = _serving_plan(workload, chip, output, prompt, t0)
+    if ttft_target is not None:
+        ttft_target = checks.real("ttft_target", ttft_target, positive=True)
+    if workload.tpot_target is None and ttft_target is None:
+        raise ValueError("max_load needs a target: workload.tpot_target or ttft_target (seconds at the p99)")
+    rel_tol = checks.real("rel_tol", rel_tol, positive=True, maximum=1.0)
+    requests = checks.positive_int("requests", requests, maximum=100_000)
+    seed = checks.nonneg_int("seed", seed)
+    sat = saturation_rate(workload, v.chip, output=output, prompt=prompt, t0=t0)
+    runs = 0
+
+    def tail(rate: float) -> tuple[Tail, str | None]:
+        """The tail at ``rate`` and the target it misses (None: both met)."""
+        nonlocal runs
+        runs += 1
+        t = serve_tail(workload, v.chip, rate, output=output, prompt=prompt, requests=requests, seed=seed, t0=t0)
+        if workload.tpot_target is not None and t.tpot_p99 > workload.tpot_target:
+            return t, "p99 TPOT"
+        if ttft_target is not None and t.ttft_p99 > ttft_target:
+            return t, "p99 TTFT"
+        return t, None
+
+    def load(rate, at, missed, limit):
+        return Load(v.chip, v.name, v.devices, rate, rate / v.devices, at, missed, limit, sat, workload.tpot_target,
+                    ttft_target, runs)
+
+    lo, hi, limit = sat * 1e-3, sat, "saturation"
+    lo_tail, miss = tail(lo)
+    if miss:
+        return load(0.0, None, lo, miss)
+    while hi / lo > 1.0 + rel_tol:
+        mid = math.sqrt(lo * hi)
+        mid_tail, miss = tail(mid)
+        if miss:
+            hi, limit = mid, miss
+        else:
+            lo, lo_tail = mid, mid_tail
+    return load(lo, lo_tail, hi, limit)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -943,5 +1058,6 @@ def table_rows(verdicts: Any) -> list[tuple[str, ...]]:
 
 __all__ = ["ACTIVATION_BYTES_PER_VALUE", "ADAM_MIXED_BYTES_PER_PARAM", "ASSUMED_NODE_DEVICES", "BINDINGS", "MODES",
            "RECOMPUTE_BYTES_PER_VALUE", "SERVE_MAX_DEVICES", "TABLE_HEADER", "TRAIN_MAX_DEVICES", "Achieved",
-           "DecodeTimes", "PrefillTimes", "Tail", "Verdict", "Workload", "achieved", "achieved_table", "evaluate", "explain", "parse_achieved", "rank", "serve_tail", "simplest", "skipped",
+           "DecodeTimes", "Load", "PrefillTimes", "Tail", "Verdict", "Workload", "achieved", "achieved_table", "evaluate",
+           "explain", "max_load", "parse_achieved", "rank", "saturation_rate", "serve_tail", "simplest", "skipped",
            "table_rows", "train_flops", "train_memory"]
