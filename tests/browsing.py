@@ -1,6 +1,7 @@
 """The built book in a real browser (Debian's chromium through Playwright), for the site's and the
-accessibility tests: one local server, and one tour (in a browser of its own) that opens every page once per
-theme and records everything those tests check.
+accessibility tests: one local server and one tour, in a browser of its own, that opens every page
+once per theme and records everything those tests check. The server and the browser start as
+`make pdf` starts them (book/_ext/pdf.py).
 
 Every page is served from a local HTTP server; every request that leaves it is blocked and
 recorded, as for a reader with the network switched off. A page counts as opened when its load
@@ -26,12 +27,9 @@ Generous timeouts (:data:`TIMEOUT_MS`) only guard against a hang; no test assert
 from __future__ import annotations
 
 import contextlib
-import functools
-import http.server
+import importlib.util
 import os
 import pathlib
-import shutil
-import threading
 import time
 
 import yaml
@@ -99,37 +97,24 @@ def shot_name(path: str, theme: str) -> pathlib.Path:
 # -------------------------------------------------------------------------------------------------
 # Server, browser, and one tab per theme
 # -------------------------------------------------------------------------------------------------
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args):
-        pass
+def _printer():
+    """book/_ext/pdf.py, which serves a built site and starts chromium for the PDF the same way."""
+    spec = importlib.util.spec_from_file_location("accelbook_pdf_for_tests", ROOT / "book" / "_ext" / "pdf.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 @contextlib.contextmanager
 def serve(html_dir: pathlib.Path):
-    """The built site on a local port: yields its base URL."""
-    handler = functools.partial(_QuietHandler, directory=str(html_dir))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
+    """The built site on a local port: yields its base URL (no trailing slash)."""
+    with _printer().serve(html_dir) as base:
+        yield base.rstrip("/")
 
 
-@contextlib.contextmanager
 def launch():
-    from playwright.sync_api import sync_playwright
-
-    exe = shutil.which("chromium") or shutil.which("chromium-browser")
-    assert exe, "Debian's chromium is needed: `make test` installs it (apt-get install chromium)"
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=exe, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-            "--disable-component-update", "--disable-sync", "--no-first-run"])
-        try:
-            yield b
-        finally:
-            b.close()
+    """Debian's chromium through Playwright (a context manager yielding the browser)."""
+    return _printer().chromium()
 
 
 SETTLED = """() => document.readyState === 'complete' && document.fonts.status === 'loaded'

@@ -192,7 +192,8 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
 
 
 @contextlib.contextmanager
-def _serve(html_dir: pathlib.Path):
+def serve(html_dir: pathlib.Path):
+    """A built site on a local port (a thread of this process): yields its base URL, ending in "/"."""
     handler = functools.partial(_QuietHandler, directory=str(html_dir))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -204,7 +205,8 @@ def _serve(html_dir: pathlib.Path):
 
 
 @contextlib.contextmanager
-def _chromium():
+def chromium():
+    """Debian's chromium through Playwright's sync API (one running instance per thread)."""
     from playwright.sync_api import sync_playwright
 
     exe = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -387,7 +389,7 @@ def build_pdf(html_dir: pathlib.Path = HTML, out: pathlib.Path = OUT, *, book_di
     site = site_url(book_dir)
     dpis, svgs = _png_dpis(html_dir), _svgs(explorable_svgs)
     printed, figures = [], []
-    with _serve(html_dir) as base, _chromium() as browser:
+    with serve(html_dir) as base, chromium() as browser:
         for e in entries:
             log(f"printing {e['path']}")
             r = _print_page(browser, base, site, e["path"], dpis, svgs)

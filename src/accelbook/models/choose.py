@@ -845,19 +845,19 @@ def saturation_rate(workload: Workload, chip: str | specs.Chip, *, output: int =
     """The load (requests/s) above which a serving plan's queue grows without bound, in closed form.
 
     Every request needs one prefill of ``prompt`` tokens, ``P(prompt)`` (:class:`PrefillTimes`),
-    and ``output`` decode steps shared with up to ``B = workload.batch`` others; a decode step of
-    ``b`` sequences at context ``c`` takes ``T(b, c)`` (:class:`DecodeTimes`), and ``b / T(b, c)``
-    is largest at ``b = B`` (``T`` is affine in ``b`` with a positive intercept). The server is
-    busy ``rate · (P(prompt) + output · T(B, c) / B)`` of the time at best, with ``c = prompt +
-    output / 2`` (the mean context a request decodes at), so a load at or above
-    ``1 / (P(prompt) + output · T(B, c) / B)`` saturates it. A necessary bound: the p99 targets of
-    :func:`max_load` usually bind well below it. Arguments as :func:`serve_tail`.
-    Taught in: "How to choose" (chapter 11).
+    which also gives its first token, then ``output − 1`` decode steps shared with up to ``B =
+    workload.batch`` others; a decode step of ``b`` sequences at context ``c`` takes ``T(b, c)``
+    (:class:`DecodeTimes`), and ``b / T(b, c)`` is largest at ``b = B`` (``T`` grows more slowly
+    than ``b``: its weight reads and fixed cost are shared). The server is busy ``rate · (P(prompt)
+    + (output − 1) · T(B, c) / B)`` of the time at best, with ``c = prompt + output / 2`` (the
+    mean context a request decodes at), so a load at or above ``1 / (P(prompt) + (output − 1) ·
+    T(B, c) / B)`` saturates it. Near it, the p99 targets of :func:`max_load` break first.
+    Arguments as :func:`serve_tail`. Taught in: "How to choose" (chapter 11).
     """
     workload, v, prompt, output = _serving_plan(workload, chip, output, prompt, t0)
     decode, prefill = DecodeTimes(workload, v), PrefillTimes(workload, v)
     b = workload.batch
-    return 1.0 / (prefill(prompt) + output * decode(b, prompt + output / 2) / b)
+    return 1.0 / (prefill(prompt) + (output - 1) * decode(b, prompt + output / 2) / b)
 
 
 def _serving_plan(workload, chip, output, prompt, t0):
@@ -889,7 +889,8 @@ class Load:
     ``rate`` (None when ``rate`` is 0); ``missed``, the load just above (within ``1 + rel_tol``)
     that misses, or the saturation rate itself; ``limit``, what stops a higher load: ``"p99
     TPOT"`` or ``"p99 TTFT"`` (the target that load misses; both missed: TPOT is named) or
-    ``"saturation"`` (every load below it met the targets); ``saturation``,
+    ``"saturation"`` (every load simulated below it met the targets: in a longer run the queue
+    near saturation would break the TTFT target first); ``saturation``,
     :func:`saturation_rate`; ``tpot_target`` and ``ttft_target`` (seconds; None when not
     checked); ``simulations`` run. Taught in: "How to choose" (chapter 11)."""
 
@@ -908,7 +909,7 @@ class Load:
 
 
 def max_load(workload: Workload, chip: str | specs.Chip, *, ttft_target: float | None = None, output: int = 256,
-             prompt: int | None = None, requests: int = 200, seed: int = 0, t0: float = 0.0,
+             prompt: int | None = None, requests: int = 1000, seed: int = 0, t0: float = 0.0,
              rel_tol: float = 0.05) -> Load:
     """The highest load (requests/s) that a serving plan carries with its p99 targets met.
 
@@ -916,14 +917,17 @@ def max_load(workload: Workload, chip: str | specs.Chip, *, ttft_target: float |
     to the first token, seconds); at least one is needed. A load at or above
     :func:`saturation_rate` never counts as carried: its queue grows without bound in a long
     enough run, whatever a short one shows. Every load is simulated by :func:`serve_tail` with the
-    same ``seed``: the arrival times of one load are those of another, scaled (common random
-    numbers), so the tail grows with the load along one sample path and a bisection applies. The
-    search brackets the load between ``saturation_rate · 1e-3`` and ``saturation_rate`` and
-    halves the bracket on a log scale until its ends are within ``1 + rel_tol``. The answer is a
-    boundary of that sample path (``requests`` arrivals): another seed or more requests move it a
-    little, and a longer run is the honest check of a plan near its limit. ``ValueError`` names a
-    bad argument or a workload with no target; ``KeyError`` an unknown chip.
-    Taught in: "How to choose" (chapter 11).
+    same ``seed``, so the arrival times of one load are those of another, scaled (common random
+    numbers): the tail then usually grows with the load, and the search assumes it does. First a
+    lone request (``min(requests, 20)`` requests at ``saturation_rate · 1e-3``): if it misses a
+    target, the answer is 0. Then a bracket, from ``saturation_rate / 2`` down by halves until a
+    load meets the targets, halved on a log scale until its ends are within ``1 + rel_tol``.
+
+    The answer belongs to one sample path of ``requests`` arrivals. Near a limit, p99s of a few
+    hundred requests move with the seed by tens of percent, and a short run hides the queue that
+    builds close to saturation: use a thousand requests or more, and compare seeds before relying
+    on it. ``ValueError`` names a bad argument or a workload with no target; ``KeyError`` an
+    unknown chip. Taught in: "How to choose" (chapter 11).
     """
     workload, v, prompt, output = _serving_plan(workload, chip, output, prompt, t0)
     if ttft_target is not None:
@@ -936,11 +940,11 @@ def max_load(workload: Workload, chip: str | specs.Chip, *, ttft_target: float |
     sat = saturation_rate(workload, v.chip, output=output, prompt=prompt, t0=t0)
     runs = 0
 
-    def tail(rate: float) -> tuple[Tail, str | None]:
+    def tail(rate: float, n: int = requests) -> tuple[Tail, str | None]:
         """The tail at ``rate`` and the target it misses (None: both met)."""
         nonlocal runs
         runs += 1
-        t = serve_tail(workload, v.chip, rate, output=output, prompt=prompt, requests=requests, seed=seed, t0=t0)
+        t = serve_tail(workload, v.chip, rate, output=output, prompt=prompt, requests=n, seed=seed, t0=t0)
         if workload.tpot_target is not None and t.tpot_p99 > workload.tpot_target:
             return t, "p99 TPOT"
         if ttft_target is not None and t.ttft_p99 > ttft_target:
@@ -951,10 +955,18 @@ def max_load(workload: Workload, chip: str | specs.Chip, *, ttft_target: float |
         return Load(v.chip, v.name, v.devices, rate, rate / v.devices, at, missed, limit, sat, workload.tpot_target,
                     ttft_target, runs)
 
-    lo, hi, limit = sat * 1e-3, sat, "saturation"
-    lo_tail, miss = tail(lo)
+    _, miss = tail(sat * 1e-3, min(requests, 20))  # a lone request: nothing queues, nothing interrupts
     if miss:
-        return load(0.0, None, lo, miss)
+        return load(0.0, None, sat * 1e-3, miss)
+    hi, limit = sat, "saturation"
+    lo = sat / 2
+    lo_tail, miss = tail(lo)
+    while miss:
+        hi, limit = lo, miss
+        lo /= 2
+        if lo < sat * 1e-3:
+            return load(0.0, None, hi, limit)
+        lo_tail, miss = tail(lo)
     while hi / lo > 1.0 + rel_tol:
         mid = math.sqrt(lo * hi)
         mid_tail, miss = tail(mid)
