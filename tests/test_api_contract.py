@@ -505,6 +505,9 @@ BASES: dict[str, B | Skip] = {
                                                     t0=0.0)),
     "models.choose.max_load": B(lambda: dict(workload=_choose_serve(), chip="h100-sxm", ttft_target=1.0, output=16,
                                              prompt=64, requests=20, seed=0, t0=0.0, rel_tol=0.5)),
+    "models.choose.tpot_bound_rate": B(lambda: dict(batch=16, output=256, tpot_target=0.02)),
+    "models.choose.explain_loads": B(lambda: dict(loads=[_choose().max_load(
+        _choose_serve(), "h100-sxm", ttft_target=1.0, output=16, prompt=64, requests=20, rel_tol=0.5)])),
     # plots.choose
     "plots.choose.ranked_bars": B(lambda: dict(ax=_ax(), verdicts=[_choose().evaluate(_choose_serve(), "h100-sxm")],
                                               metric="tokens_per_s_per_chip", target=0.05, label="serve")),

@@ -452,6 +452,31 @@ def test_max_load_is_zero_when_a_lone_request_misses_and_grows_as_a_target_loose
     assert tight.limit == "p99 TTFT"
 
 
+@pytest.mark.parametrize("chip", ["a100-80gb", "tpu-v5e", "tpu-v6e", "h100-pcie"])
+def test_the_tpot_bound_predicts_which_plans_the_simulation_finds_tpot_limited(chip):
+    """The closed-form rule (a plan whose saturation rate is under B / ((output − 1) · target)
+    misses the TPOT target before it saturates) against max_load's simulated answer, on chips on
+    both sides of the bound (3.14 requests/s for this workload)."""
+    w = choose.Workload("serve", "llama-3-8b", batch=16, context=4096, tpot_target=0.020)
+    bound = choose.tpot_bound_rate(16, 256, 0.020)
+    assert bound == pytest.approx(16 / (255 * 0.020))
+    found = choose.max_load(w, chip, ttft_target=2.0, requests=1000)
+    assert (found.limit == "p99 TPOT") == (found.saturation < bound), (found.saturation, found.limit)
+
+
+def test_explain_loads_names_each_limit_with_its_chips():
+    w = choose.Workload("serve", "llama-3-8b", batch=16, context=4096, tpot_target=0.020)
+    loads = [choose.max_load(w, c, ttft_target=2.0, requests=200) for c in ("a100-80gb", "tpu-v5p", "l4")]
+    assert [x.limit for x in loads][::2] == ["p99 TPOT", "p99 TPOT"] and loads[2].rate == 0
+    text = choose.explain_loads(loads)
+    assert "On NVIDIA A100 SXM4 80GB the p99 time per token breaks first" in text
+    assert "16 / (255 × the saturation rate)" in text and "3.14 requests/s" in text
+    assert f"On {loads[1].name} " in text
+    assert "NVIDIA L4 carries no load at all: a lone request already misses the p99 TPOT target." in text
+    with pytest.raises(TypeError):
+        choose.explain_loads([1])
+
+
 @pytest.mark.parametrize("kwargs, match", [
     (dict(), "needs a target"), (dict(ttft_target=0.0), "ttft_target="), (dict(ttft_target=1.0, rel_tol=0.0), "rel_tol="),
     (dict(ttft_target=1.0, rel_tol=2.0), "rel_tol="), (dict(ttft_target=1.0, requests=0), "requests="),

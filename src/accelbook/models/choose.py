@@ -892,7 +892,8 @@ class Load:
     ``"saturation"`` (every load simulated below it met the targets: in a longer run the queue
     near saturation would break the TTFT target first); ``saturation``,
     :func:`saturation_rate`; ``tpot_target`` and ``ttft_target`` (seconds; None when not
-    checked); ``simulations`` run. Taught in: "How to choose" (chapter 11)."""
+    checked); ``batch`` and ``output``, the plan's batch and the tokens generated per request;
+    ``simulations`` run. Taught in: "How to choose" (chapter 11)."""
 
     chip: str
     name: str
@@ -905,6 +906,8 @@ class Load:
     saturation: float
     tpot_target: float | None
     ttft_target: float | None
+    batch: int
+    output: int
     simulations: int
 
 
@@ -953,7 +956,7 @@ def max_load(workload: Workload, chip: str | specs.Chip, *, ttft_target: float |
 
     def load(rate, at, missed, limit):
         return Load(v.chip, v.name, v.devices, rate, rate / v.devices, at, missed, limit, sat, workload.tpot_target,
-                    ttft_target, runs)
+                    ttft_target, workload.batch, output, runs)
 
     _, miss = tail(sat * 1e-3, min(requests, 20))  # a lone request: nothing queues, nothing interrupts
     if miss:
@@ -975,6 +978,60 @@ def max_load(workload: Workload, chip: str | specs.Chip, *, ttft_target: float |
         else:
             lo, lo_tail = mid, mid_tail
     return load(lo, lo_tail, hi, limit)
+
+
+def tpot_bound_rate(batch: int, output: int, tpot_target: float) -> float:
+    """The saturation rate (requests/s) below which a serving plan misses ``tpot_target`` at full
+    load: ``batch / ((output − 1) · tpot_target)``.
+
+    Near saturation the batch stays full and every request shares its ``output − 1`` decode steps
+    with about ``batch`` prefills, one for each sequence that replaces another during its life.
+    Its time per token is then ``T(B) + B·P / (output − 1)``, which with :func:`saturation_rate`'s
+    ``1/s = P + (output − 1)·T(B)/B`` is ``B / ((output − 1) · s)``: over the target exactly when
+    ``s`` is below this bound. It is an average over a request's life, so the p99 sits close to it.
+    ``ValueError`` names a bad argument. Taught in: "How to choose" (chapter 11)."""
+    batch = checks.positive_int("batch", batch)
+    output = checks.integer("output", output, minimum=2)
+    tpot_target = checks.real("tpot_target", tpot_target, positive=True)
+    return batch / ((output - 1) * tpot_target)
+
+
+def _names(names: list[str]) -> str:
+    return ", ".join(names[:-1]) + " and " + names[-1] if len(names) > 1 else "".join(names)
+
+
+def explain_loads(loads: Any) -> str:
+    """The results of :func:`max_load` in sentences (Markdown): for each limit, the chips it stops
+    and why (a TPOT limit with :func:`tpot_bound_rate`'s rule), and the chips that carry no load.
+    Every number comes from the loads. ``ValueError``/``TypeError`` for anything but a non-empty
+    sequence of loads. Taught in: "How to choose" (chapter 11)."""
+    items = checks.sequence("loads", loads, of=lambda name, x: checks.instance(name, x, Load))
+    by = {limit: [x.name for x in items if x.limit == limit and x.rate > 0]
+          for limit in ("p99 TPOT", "p99 TTFT", "saturation")}
+    out = []
+    if by["p99 TPOT"]:
+        x = next(x for x in items if x.limit == "p99 TPOT" and x.rate > 0)
+        bound = tpot_bound_rate(x.batch, x.output, x.tpot_target)
+        out.append(f"On {_names(by['p99 TPOT'])} the p99 time per token breaks first, well below saturation. Near "
+                   f"full load every request shares its decode steps with about {x.batch} prefills, one for each "
+                   f"sequence that replaces another, so its time per token is about {x.batch} / ({x.output - 1} × "
+                   f"the saturation rate): over the target for every plan that saturates below "
+                   f"{fmt(bound, 'requests/s')}. That is an average over the request's life, so the p99 sits close "
+                   "to it.")
+    if by["p99 TTFT"]:
+        out.append(f"On {_names(by['p99 TTFT'])} the wait for the first token breaks first, close to saturation: "
+                   "near full load the queue, not the decoding, sets the tail.")
+    if by["saturation"]:
+        n = items[0].tail.requests if items[0].tail is not None else None
+        out.append(f"On {_names(by['saturation'])} no load below saturation missed a target"
+                   + (f" in {n:,} requests" if n else "") + "; a longer run would see the queue break the time to "
+                   "first token just below it.")
+    idle = [x for x in items if x.rate == 0]
+    if idle:
+        out.append(f"{_names([x.name for x in idle])} {'carries' if len(idle) == 1 else 'carry'} no load at all: a "
+                   "lone request already misses the "
+                   + _names(sorted({x.limit for x in idle})) + " target.")
+    return " ".join(out)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1071,5 +1128,5 @@ def table_rows(verdicts: Any) -> list[tuple[str, ...]]:
 __all__ = ["ACTIVATION_BYTES_PER_VALUE", "ADAM_MIXED_BYTES_PER_PARAM", "ASSUMED_NODE_DEVICES", "BINDINGS", "MODES",
            "RECOMPUTE_BYTES_PER_VALUE", "SERVE_MAX_DEVICES", "TABLE_HEADER", "TRAIN_MAX_DEVICES", "Achieved",
            "DecodeTimes", "Load", "PrefillTimes", "Tail", "Verdict", "Workload", "achieved", "achieved_table", "evaluate",
-           "explain", "max_load", "parse_achieved", "rank", "saturation_rate", "serve_tail", "simplest", "skipped",
-           "table_rows", "train_flops", "train_memory"]
+           "explain", "explain_loads", "max_load", "parse_achieved", "rank", "saturation_rate", "serve_tail",
+           "simplest", "skipped", "table_rows", "tpot_bound_rate", "train_flops", "train_memory"]
